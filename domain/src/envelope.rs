@@ -1,0 +1,131 @@
+//! The event envelope: the one JSON document stored in DynamoDB and
+//! published on SNS, byte for byte.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::event::{EventType, OrderEvent};
+use crate::values::OrderId;
+
+/// Bumped only by breaking changes to an event's `data`; additive changes keep it.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Who asked, and why: carried from the command into every event it causes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventMeta {
+    pub correlation_id: String,
+    /// The command id, or the upstream `eventId` for saga commands.
+    pub causation_id: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "EnvelopeJson", into = "EnvelopeJson")]
+pub struct Envelope {
+    pub event_id: Uuid,
+    pub order_id: OrderId,
+    /// 1-based and gap-free per order.
+    pub version: u32,
+    /// Millisecond precision, as serialized.
+    pub occurred_at: DateTime<Utc>,
+    pub correlation_id: String,
+    pub causation_id: String,
+    pub event: OrderEvent,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnvelopeError {
+    #[error("not an event envelope: {0}")]
+    Malformed(String),
+    #[error("unknown eventType {0:?}")]
+    UnknownEventType(String),
+    #[error("unsupported schemaVersion {0} (this build reads {SCHEMA_VERSION})")]
+    UnsupportedSchemaVersion(u32),
+    #[error("invalid data for {event_type}: {message}")]
+    InvalidData { event_type: EventType, message: String },
+}
+
+impl Envelope {
+    pub fn event_type(&self) -> EventType {
+        self.event.event_type()
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("envelopes always serialize")
+    }
+
+    pub fn from_json(json: &str) -> Result<Self, EnvelopeError> {
+        let wire: EnvelopeJson = serde_json::from_str(json).map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
+        Envelope::try_from(wire)
+    }
+}
+
+/// The wire form, field order as in DESIGN.md. `eventType` stays a string
+/// here so that an unknown type is reported as such, not as bad JSON.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(title = "Order event envelope")]
+pub struct EnvelopeJson {
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub schema_version: u32,
+    pub order_id: Uuid,
+    #[schemars(range(min = 1))]
+    pub version: u32,
+    /// RFC 3339, UTC, milliseconds: `2026-11-27T09:00:00.123Z`.
+    pub occurred_at: String,
+    pub correlation_id: String,
+    pub causation_id: String,
+    /// Per `eventType`, see `schemas/events/`.
+    pub data: serde_json::Map<String, serde_json::Value>,
+}
+
+impl From<Envelope> for EnvelopeJson {
+    fn from(e: Envelope) -> Self {
+        let data = match e.event.data() {
+            serde_json::Value::Object(map) => map,
+            _ => unreachable!("event data are structs"),
+        };
+        EnvelopeJson {
+            event_id: e.event_id,
+            event_type: e.event.event_type().as_str().to_owned(),
+            schema_version: SCHEMA_VERSION,
+            order_id: e.order_id.0,
+            version: e.version,
+            occurred_at: e.occurred_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            correlation_id: e.correlation_id,
+            causation_id: e.causation_id,
+            data,
+        }
+    }
+}
+
+impl TryFrom<EnvelopeJson> for Envelope {
+    type Error = EnvelopeError;
+
+    fn try_from(w: EnvelopeJson) -> Result<Self, Self::Error> {
+        let event_type: EventType = w.event_type.parse().map_err(|_| EnvelopeError::UnknownEventType(w.event_type))?;
+        if w.schema_version != SCHEMA_VERSION {
+            return Err(EnvelopeError::UnsupportedSchemaVersion(w.schema_version));
+        }
+        if w.version == 0 {
+            return Err(EnvelopeError::Malformed("version must be 1 or more".into()));
+        }
+        let occurred_at = DateTime::parse_from_rfc3339(&w.occurred_at)
+            .map_err(|e| EnvelopeError::Malformed(format!("occurredAt: {e}")))?
+            .with_timezone(&Utc);
+        let event = OrderEvent::from_data(event_type, serde_json::Value::Object(w.data))
+            .map_err(|e| EnvelopeError::InvalidData { event_type, message: e.to_string() })?;
+        Ok(Envelope {
+            event_id: w.event_id,
+            order_id: OrderId(w.order_id),
+            version: w.version,
+            occurred_at,
+            correlation_id: w.correlation_id,
+            causation_id: w.causation_id,
+            event,
+        })
+    }
+}
+

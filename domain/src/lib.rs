@@ -1,0 +1,23 @@
+//! The order domain: pure logic with no AWS, no async runtime and no I/O.
+//!
+//! Read it in this order: [`values`] (validated value types), [`command`],
+//! [`event`], [`order`] (state and `evolve`), [`decide`], [`envelope`]
+//! (what is stored and published), [`ports`] (what adapters implement).
+
+pub mod command;
+pub mod decide;
+pub mod envelope;
+pub mod event;
+pub mod order;
+pub mod ports;
+pub mod schema;
+pub mod validation;
+pub mod values;
+
+pub use command::{Command, PlaceOrder};
+pub use decide::{decide, DomainError};
+pub use envelope::{Envelope, EnvelopeError, EventMeta, SCHEMA_VERSION};
+pub use event::{EventType, OrderEvent};
+pub use order::{evolve, fold, Order, OrderStatus};
+pub use validation::{FieldError, ValidationErrors};
+pub use values::{Currency, CustomerId, OrderId, OrderLine, Sku};

@@ -1,0 +1,51 @@
+//! What the domain needs from the outside world. Adapters live in
+//! `handlers/` (DynamoDB, memory) and are held to one contract test suite.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::envelope::Envelope;
+use crate::values::OrderId;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another writer took one of these versions first: reload and decide again.
+    #[error("version {version} of order {order_id} already exists")]
+    Conflict { order_id: OrderId, version: u32 },
+    #[error("event store unavailable: {0}")]
+    Unavailable(String),
+    #[error("corrupt event in store: {0}")]
+    Corrupt(String),
+}
+
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Every event of one order, oldest first, read strongly consistently.
+    async fn load(&self, order_id: OrderId) -> Result<Vec<Envelope>, StoreError>;
+
+    /// Appends the events of one command, all or none. They belong to one
+    /// order and carry consecutive versions; if any version already exists
+    /// nothing is written and the answer is [`StoreError::Conflict`].
+    async fn append(&self, events: &[Envelope]) -> Result<(), StoreError>;
+}
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// A page of a full scan of the store, for rebuilding projections.
+#[derive(Clone, Debug, Default)]
+pub struct ScanPage {
+    /// Events in no particular order across orders.
+    pub events: Vec<Envelope>,
+    /// Where the next page starts; `None` when this segment is done.
+    pub cursor: Option<String>,
+}
+
+#[async_trait]
+pub trait EventScan: Send + Sync {
+    /// One page of segment `segment` of `segments` disjoint segments, which
+    /// together hold every event once. `cursor` is a previous page's cursor,
+    /// opaque and safe to persist for resuming.
+    async fn scan_page(&self, segment: u32, segments: u32, cursor: Option<String>) -> Result<ScanPage, StoreError>;
+}

@@ -1,0 +1,184 @@
+//! Validated value types. Each constructor enforces one rule of DESIGN.md's
+//! Domain section, so a value that exists is a valid value.
+
+use std::fmt;
+use std::str::FromStr;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub const MAX_LINES: usize = 100;
+pub const QUANTITY_RANGE: std::ops::RangeInclusive<u32> = 1..=1000;
+pub const UNIT_PRICE_RANGE: std::ops::RangeInclusive<u64> = 1..=100_000_000;
+pub const MAX_CUSTOMER_ID_CHARS: usize = 128;
+pub const MAX_SKU_CHARS: usize = 64;
+
+/// The aggregate id: a UUID, like the legacy `shop_order.id`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct OrderId(pub Uuid);
+
+impl OrderId {
+    /// The order id an `Idempotency-Key` stands for: the same key always
+    /// names the same order, so the conditional write is the idempotency check.
+    pub fn from_idempotency_key(key: &str) -> Self {
+        const NAMESPACE: Uuid = Uuid::from_u128(0x6f72_6465_722d_7065_6e64_696e_672d_6964);
+        OrderId(Uuid::new_v5(&NAMESPACE, key.as_bytes()))
+    }
+}
+
+impl fmt::Display for OrderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for OrderId {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(s).map(OrderId)
+    }
+}
+
+/// A product SKU: the legacy product slug, `^[a-z0-9][a-z0-9-]{0,63}$`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(try_from = "String", into = "String")]
+#[schemars(extend("pattern" = "^[a-z0-9][a-z0-9-]{0,63}$"))]
+pub struct Sku(String);
+
+impl Sku {
+    pub fn parse(value: &str) -> Result<Self, &'static str> {
+        let mut chars = value.chars();
+        let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if first_ok && rest_ok && value.len() <= MAX_SKU_CHARS {
+            Ok(Sku(value.to_owned()))
+        } else {
+            Err("must match ^[a-z0-9][a-z0-9-]{0,63}$")
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Sku {
+    type Error = &'static str;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Sku::parse(&value)
+    }
+}
+
+impl From<Sku> for String {
+    fn from(sku: Sku) -> String {
+        sku.0
+    }
+}
+
+impl fmt::Display for Sku {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The customer: 1–128 printable characters (no control characters).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(try_from = "String", into = "String")]
+#[schemars(extend("minLength" = 1, "maxLength" = 128))]
+pub struct CustomerId(String);
+
+impl CustomerId {
+    pub fn parse(value: &str) -> Result<Self, &'static str> {
+        let chars = value.chars().count();
+        if chars == 0 || chars > MAX_CUSTOMER_ID_CHARS {
+            Err("must be 1 to 128 characters")
+        } else if value.chars().any(char::is_control) {
+            Err("must not contain control characters")
+        } else {
+            Ok(CustomerId(value.to_owned()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for CustomerId {
+    type Error = &'static str;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        CustomerId::parse(&value)
+    }
+}
+
+impl From<CustomerId> for String {
+    fn from(id: CustomerId) -> String {
+        id.0
+    }
+}
+
+/// An active ISO-4217 currency code.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(try_from = "String", into = "String")]
+#[schemars(extend("pattern" = "^[A-Z]{3}$"))]
+pub struct Currency(String);
+
+/// ISO 4217 active alphabetic codes (list one, 2024), funds codes excluded.
+const ISO_4217: &[&str] = &[
+    "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT", "BGN", "BHD", "BIF",
+    "BMD", "BND", "BOB", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD", "CDF", "CHF", "CLP", "CNY", "COP", "CRC",
+    "CUP", "CVE", "CZK", "DJF", "DKK", "DOP", "DZD", "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP", "GEL", "GHS",
+    "GIP", "GMD", "GNF", "GTQ", "GYD", "HKD", "HNL", "HTG", "HUF", "IDR", "ILS", "INR", "IQD", "IRR", "ISK", "JMD",
+    "JOD", "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD", "KYD", "KZT", "LAK", "LBP", "LKR", "LRD", "LSL",
+    "LYD", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP", "MRU", "MUR", "MVR", "MWK", "MXN", "MYR", "MZN", "NAD",
+    "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN", "PGK", "PHP", "PKR", "PLN", "PYG", "QAR", "RON", "RSD",
+    "RUB", "RWF", "SAR", "SBD", "SCR", "SDG", "SEK", "SGD", "SHP", "SLE", "SOS", "SRD", "SSP", "STN", "SVC", "SYP",
+    "SZL", "THB", "TJS", "TMT", "TND", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH", "UGX", "USD", "UYU", "UZS", "VED",
+    "VES", "VND", "VUV", "WST", "XAF", "XCD", "XCG", "XOF", "XPF", "YER", "ZAR", "ZMW", "ZWG",
+];
+
+impl Currency {
+    pub fn parse(value: &str) -> Result<Self, &'static str> {
+        if !ISO_4217.contains(&value) {
+            return Err("must be an active ISO-4217 code such as EUR or USD");
+        }
+        Ok(Currency(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Currency {
+    type Error = &'static str;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Currency::parse(&value)
+    }
+}
+
+impl From<Currency> for String {
+    fn from(currency: Currency) -> String {
+        currency.0
+    }
+}
+
+/// One line of an order. Quantity and price ranges are checked by
+/// [`crate::validation`]; the JSON Schema states them for consumers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OrderLine {
+    pub sku: Sku,
+    #[schemars(range(min = 1, max = 1000))]
+    pub quantity: u32,
+    #[schemars(range(min = 1, max = 100_000_000))]
+    pub unit_price_cents: u64,
+}
+
+impl OrderLine {
+    pub fn total_cents(&self) -> u64 {
+        u64::from(self.quantity) * self.unit_price_cents
+    }
+}

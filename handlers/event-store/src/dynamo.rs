@@ -1,0 +1,263 @@
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, ConsumedCapacity, KeySchemaElement, KeyType, Put,
+    ReturnConsumedCapacity, ScalarAttributeType, StreamSpecification, StreamViewType, TransactWriteItem,
+};
+use aws_sdk_dynamodb::Client;
+use order_domain::ports::{EventScan, EventStore, ScanPage, StoreError};
+use order_domain::{Envelope, OrderId};
+
+/// Item attributes. `envelope` holds the exact JSON that is published.
+const ORDER_ID: &str = "orderId";
+const VERSION: &str = "version";
+const KIND: &str = "kind";
+const EVENT_KIND: &str = "event";
+const EVENT_ID: &str = "eventId";
+const EVENT_TYPE: &str = "eventType";
+const OCCURRED_AT: &str = "occurredAt";
+const ENVELOPE: &str = "envelope";
+
+#[derive(Clone)]
+pub struct DynamoEventStore {
+    client: Client,
+    table: String,
+    counts: std::sync::Arc<RequestCounts>,
+}
+
+/// Requests made and capacity consumed, for benchmarks and logs.
+#[derive(Debug, Default)]
+pub struct RequestCounts {
+    pub query: AtomicU64,
+    pub put_item: AtomicU64,
+    pub transact_write_items: AtomicU64,
+    pub scan: AtomicU64,
+    /// Thousandths of a capacity unit, so they add up exactly.
+    pub read_milliunits: AtomicU64,
+    pub write_milliunits: AtomicU64,
+}
+
+impl RequestCounts {
+    fn consumed(&self, capacity: Option<&ConsumedCapacity>, counter: &AtomicU64) {
+        if let Some(units) = capacity.and_then(|c| c.capacity_units) {
+            counter.fetch_add((units * 1000.0).round() as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+impl DynamoEventStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoEventStore { client, table: table.into(), counts: Default::default() }
+    }
+
+    pub fn counts(&self) -> &RequestCounts {
+        &self.counts
+    }
+
+    fn item(event: &Envelope) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            (ORDER_ID.to_owned(), AttributeValue::S(event.order_id.to_string())),
+            (VERSION.to_owned(), AttributeValue::N(event.version.to_string())),
+            (KIND.to_owned(), AttributeValue::S(EVENT_KIND.to_owned())),
+            (EVENT_ID.to_owned(), AttributeValue::S(event.event_id.to_string())),
+            (EVENT_TYPE.to_owned(), AttributeValue::S(event.event_type().as_str().to_owned())),
+            (
+                OCCURRED_AT.to_owned(),
+                AttributeValue::S(event.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            ),
+            (ENVELOPE.to_owned(), AttributeValue::S(event.to_json())),
+        ])
+    }
+
+    async fn put_one(&self, event: &Envelope) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(Self::item(event)))
+            .condition_expression("attribute_not_exists(#v)")
+            .expression_attribute_names("#v", VERSION)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        self.counts.put_item.fetch_add(1, Ordering::Relaxed);
+        match result {
+            Ok(out) => {
+                self.counts.consumed(out.consumed_capacity(), &self.counts.write_milliunits);
+                Ok(())
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                Err(StoreError::Conflict { order_id: event.order_id, version: event.version })
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn transact(&self, events: &[Envelope]) -> Result<(), StoreError> {
+        let items = events
+            .iter()
+            .map(|event| {
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(Self::item(event)))
+                    .condition_expression("attribute_not_exists(#v)")
+                    .expression_attribute_names("#v", VERSION)
+                    .build()
+                    .expect("table, item and condition are set");
+                TransactWriteItem::builder().put(put).build()
+            })
+            .collect();
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        self.counts.transact_write_items.fetch_add(1, Ordering::Relaxed);
+        match result {
+            Ok(out) => {
+                for c in out.consumed_capacity() {
+                    self.counts.consumed(Some(c), &self.counts.write_milliunits);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let lost = e.as_service_error().and_then(|s| match s {
+                    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => {
+                        c.cancellation_reasons().iter().position(|r| r.code() == Some("ConditionalCheckFailed"))
+                    }
+                    _ => None,
+                });
+                match lost {
+                    Some(i) => Err(StoreError::Conflict { order_id: events[i].order_id, version: events[i].version }),
+                    None => Err(unavailable(e)),
+                }
+            }
+        }
+    }
+}
+
+fn unavailable<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> StoreError {
+    StoreError::Unavailable(format!("{}: {}", e.code().unwrap_or("request failed"), aws_sdk_dynamodb::error::DisplayErrorContext(&e)))
+}
+
+fn decode(item: &HashMap<String, AttributeValue>) -> Result<Envelope, StoreError> {
+    let json = item
+        .get(ENVELOPE)
+        .and_then(|v| v.as_s().ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("item without {ENVELOPE}: {:?}", item.get(ORDER_ID))))?;
+    Envelope::from_json(json).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+#[async_trait]
+impl EventStore for DynamoEventStore {
+    async fn load(&self, order_id: OrderId) -> Result<Vec<Envelope>, StoreError> {
+        let mut events = Vec::new();
+        let mut start_key = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#o = :o")
+                .expression_attribute_names("#o", ORDER_ID)
+                .expression_attribute_values(":o", AttributeValue::S(order_id.to_string()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start_key)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await;
+            self.counts.query.fetch_add(1, Ordering::Relaxed);
+            let page = page.map_err(unavailable)?;
+            self.counts.consumed(page.consumed_capacity(), &self.counts.read_milliunits);
+            for item in page.items() {
+                events.push(decode(item)?);
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start_key = Some(key),
+                _ => return Ok(events),
+            }
+        }
+    }
+
+    async fn append(&self, events: &[Envelope]) -> Result<(), StoreError> {
+        match events {
+            [] => Ok(()),
+            // One event: a conditional PutItem costs half a transaction.
+            [event] => self.put_one(event).await,
+            _ => self.transact(events).await,
+        }
+    }
+}
+
+#[async_trait]
+impl EventScan for DynamoEventStore {
+    async fn scan_page(&self, segment: u32, segments: u32, cursor: Option<String>) -> Result<ScanPage, StoreError> {
+        let start_key = match cursor {
+            None => None,
+            Some(c) => {
+                let (order_id, version) =
+                    c.split_once('/').ok_or_else(|| StoreError::Corrupt(format!("bad scan cursor {c:?}")))?;
+                Some(HashMap::from([
+                    (ORDER_ID.to_owned(), AttributeValue::S(order_id.to_owned())),
+                    (VERSION.to_owned(), AttributeValue::N(version.to_owned())),
+                ]))
+            }
+        };
+        let page = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .segment(segment as i32)
+            .total_segments(segments as i32)
+            .filter_expression("#k = :event")
+            .expression_attribute_names("#k", KIND)
+            .expression_attribute_values(":event", AttributeValue::S(EVENT_KIND.to_owned()))
+            .set_exclusive_start_key(start_key)
+            .consistent_read(true)
+            .send()
+            .await;
+        self.counts.scan.fetch_add(1, Ordering::Relaxed);
+        let page = page.map_err(unavailable)?;
+        let events = page.items().iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+        let cursor = page.last_evaluated_key().filter(|k| !k.is_empty()).and_then(|k| {
+            let order_id = k.get(ORDER_ID)?.as_s().ok()?;
+            let version = k.get(VERSION)?.as_n().ok()?;
+            Some(format!("{order_id}/{version}"))
+        });
+        Ok(ScanPage { events, cursor })
+    }
+}
+
+/// Creates the events table if it does not exist (local stack and tests;
+/// in AWS, `template.yaml` owns it). Stream: NEW_IMAGE, for the publisher.
+pub async fn create_events_table(client: &Client, table: &str) -> Result<(), StoreError> {
+    let key = |name: &str, key_type| KeySchemaElement::builder().attribute_name(name).key_type(key_type).build();
+    let attr = |name: &str, t| AttributeDefinition::builder().attribute_name(name).attribute_type(t).build();
+    let result = client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key(ORDER_ID, KeyType::Hash).expect("complete"))
+        .key_schema(key(VERSION, KeyType::Range).expect("complete"))
+        .attribute_definitions(attr(ORDER_ID, ScalarAttributeType::S).expect("complete"))
+        .attribute_definitions(attr(VERSION, ScalarAttributeType::N).expect("complete"))
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewImage)
+                .build()
+                .expect("complete"),
+        )
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => Ok(()),
+        Err(e) => Err(unavailable(e)),
+    }
+}

@@ -1,0 +1,13 @@
+//! Event store adapters for [`order_domain::ports::EventStore`].
+//!
+//! - [`DynamoEventStore`]: one DynamoDB item per event, keyed
+//!   (`orderId`, `version`); a conditional write makes each version exist at
+//!   most once. See the README's "Event store table" for the layout.
+//! - [`MemoryEventStore`]: the same contract in a process, for the local
+//!   runner's embedded default and fast tests.
+
+mod dynamo;
+mod memory;
+
+pub use dynamo::{create_events_table, DynamoEventStore, RequestCounts};
+pub use memory::MemoryEventStore;

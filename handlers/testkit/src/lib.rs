@@ -1,0 +1,25 @@
+//! Test support for adapters that talk to the local stack
+//! (`scripts/local-stack up`). Tests that need it fail loudly without it:
+//! a silently skipped adapter test would prove nothing.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+
+/// SDK configuration for the local stack, from the same variables the
+/// Lambdas read (`AWS_ENDPOINT_URL_*`).
+pub async fn local_stack_config(service_endpoint_var: &str) -> SdkConfig {
+    assert!(
+        std::env::var_os(service_endpoint_var).is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some(),
+        "{service_endpoint_var} is not set: this test needs the local stack. \
+         Run `scripts/test`, or `scripts/local-stack up && eval \"$(scripts/local-stack env)\"` first."
+    );
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+pub async fn dynamodb_config() -> SdkConfig {
+    local_stack_config("AWS_ENDPOINT_URL_DYNAMODB").await
+}
+
+/// A name no other test uses, so tests can run in parallel on one server.
+pub fn unique_name(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
