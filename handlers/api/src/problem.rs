@@ -1,0 +1,138 @@
+//! RFC 9457 problem details: the only error shape the API answers with.
+
+use lambda_http::http::{header, HeaderValue, StatusCode};
+use lambda_http::{Body, Response};
+use order_commands::CommandError;
+use order_domain::ports::StoreError;
+use order_domain::{DomainError, FieldError, ValidationErrors};
+use serde::Serialize;
+
+pub const CONTENT_TYPE: &str = "application/problem+json";
+
+#[derive(Debug, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+impl Problem {
+    fn new(status: StatusCode, slug: &str, title: &'static str, detail: impl Into<String>) -> Self {
+        Problem {
+            problem_type: format!("/problems/{slug}"),
+            title,
+            status: status.as_u16(),
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn invalid(errors: Vec<FieldError>) -> Self {
+        let detail = match errors.as_slice() {
+            [one] => format!("{}: {}", one.field, one.message),
+            _ => format!("{} fields are invalid", errors.len()),
+        };
+        Problem { errors, ..Problem::new(StatusCode::BAD_REQUEST, "invalid-request", "Invalid request", detail) }
+    }
+
+    pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
+        Problem::invalid(vec![FieldError::new(field, message)])
+    }
+
+    pub fn malformed_json(detail: impl Into<String>) -> Self {
+        Problem::new(StatusCode::BAD_REQUEST, "malformed-json", "Malformed JSON body", detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
+    }
+
+    pub fn too_large(limit: usize) -> Self {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            "Request body too large",
+            format!("the body must be at most {limit} bytes"),
+        )
+    }
+
+    pub fn unsupported_media_type(got: &str) -> Self {
+        Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            format!("the body must be application/json, not {got:?}"),
+        )
+    }
+
+    pub fn into_response(self, correlation_id: &str) -> Response<Body> {
+        let mut response = Response::new(Body::Text(serde_json::to_string(&self).expect("problems serialize")));
+        *response.status_mut() = StatusCode::from_u16(self.status).expect("valid status");
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+        if let Ok(value) = HeaderValue::from_str(correlation_id) {
+            headers.insert(crate::headers::CORRELATION_ID, value);
+        }
+        response
+    }
+}
+
+impl From<ValidationErrors> for Problem {
+    fn from(errors: ValidationErrors) -> Self {
+        Problem::invalid(errors.0)
+    }
+}
+
+impl From<CommandError> for Problem {
+    fn from(error: CommandError) -> Self {
+        match error {
+            CommandError::Domain(DomainError::NotFound) => Problem::not_found("no order with this id"),
+            CommandError::Domain(e @ DomainError::AlreadyPlacedDifferently) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency-Key reused with another body",
+                format!("{e}: this Idempotency-Key was first used with a different order"),
+            ),
+            CommandError::Domain(e @ DomainError::NotAllowed { .. }) => {
+                Problem::new(StatusCode::CONFLICT, "not-allowed-in-state", "Not allowed in this state", e.to_string())
+            }
+            CommandError::Concurrency => Problem::new(
+                StatusCode::CONFLICT,
+                "concurrent-change",
+                "Concurrent change",
+                "the order was changed by another request at the same time; read it again and retry",
+            ),
+            e @ CommandError::VersionMismatch { .. } => Problem::new(
+                StatusCode::PRECONDITION_FAILED,
+                "precondition-failed",
+                "Precondition failed",
+                format!("If-Match: {e}"),
+            ),
+            CommandError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<StoreError> for Problem {
+    fn from(error: StoreError) -> Self {
+        tracing::error!(%error, "event store error");
+        match error {
+            StoreError::Corrupt(_) => Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+                "the order's history could not be read",
+            ),
+            StoreError::Unavailable(_) | StoreError::Conflict { .. } => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+                "the event store did not answer; retry later",
+            ),
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! Reading a JSON body: size, media type, syntax, then types, in that
+//! order, each with its own status.
+
+use lambda_http::http::header;
+use lambda_http::{Body, Request};
+use order_domain::FieldError;
+use serde::de::DeserializeOwned;
+
+use crate::problem::Problem;
+
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The body as `T`; `None` when the body is empty and `optional`.
+pub fn json_body<T: DeserializeOwned>(request: &Request, optional: bool) -> Result<Option<T>, Problem> {
+    let bytes: &[u8] = match request.body() {
+        Body::Empty => &[],
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => &[],
+    };
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(Problem::too_large(MAX_BODY_BYTES));
+    }
+    if bytes.is_empty() && optional {
+        return Ok(None);
+    }
+    let media_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !is_json(media_type) {
+        return Err(Problem::unsupported_media_type(media_type));
+    }
+    if bytes.is_empty() {
+        return Err(Problem::malformed_json("the body is empty; a JSON object is required"));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| type_error(&e))?;
+    deserializer.end().map_err(|e| Problem::malformed_json(e.to_string()))?;
+    Ok(Some(value))
+}
+
+fn is_json(media_type: &str) -> bool {
+    let essence = media_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Syntax errors are "malformed"; type errors name the field they are in.
+fn type_error(error: &serde_path_to_error::Error<serde_json::Error>) -> Problem {
+    let inner = error.inner();
+    if inner.is_syntax() || inner.is_eof() {
+        return Problem::malformed_json(inner.to_string());
+    }
+    let path = error.path().to_string();
+    let message = inner.to_string();
+    // serde reports missing and unknown fields at the parent: name the field itself.
+    let field = quoted_field(&message)
+        .map(|name| if path == "." { name.to_owned() } else { format!("{path}.{name}") })
+        .unwrap_or(if path == "." { "body".to_owned() } else { path });
+    let message = message.split(" at line ").next().unwrap_or(&message).replace("expected i64", "expected an integer");
+    Problem::invalid(vec![FieldError::new(field, message)])
+}
+
+fn quoted_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("missing field `").or_else(|| message.strip_prefix("unknown field `"))?;
+    rest.split('`').next()
+}

@@ -1,0 +1,67 @@
+//! The local runner: the whole platform in one process.
+//!
+//! With no AWS endpoint variables it runs embedded, on in-memory adapters,
+//! so `cargo run` needs nothing installed. With `AWS_ENDPOINT_URL_DYNAMODB`
+//! (or `AWS_ENDPOINT_URL`) set, as `scripts/local-stack env` prints, it runs
+//! the same handlers against DynamoDB Local and moto.
+
+use std::net::SocketAddr;
+
+use clap::{Parser, Subcommand};
+
+mod http;
+mod provision;
+mod stack;
+
+#[derive(Parser)]
+#[command(
+    name = "order-platform",
+    about = "Runs the order platform locally: the HTTP API and the event pipeline in one process",
+    long_about = "Runs the order platform locally: the HTTP API and the event pipeline in one process.\n\n\
+        Embedded (default): in-memory event store, nothing to install.\n\
+        Local stack: set the variables `scripts/local-stack env` prints (AWS_ENDPOINT_URL_DYNAMODB, ...)\n\
+        and the runner uses DynamoDB Local, moto SNS/SQS and PostgreSQL instead."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Commands>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address the HTTP API listens on.
+    #[arg(long, env = "ORDER_PLATFORM_ADDR", default_value = "127.0.0.1:3000")]
+    addr: SocketAddr,
+}
+
+#[derive(Subcommand)]
+enum Commands {
+    /// Serve the HTTP API and run the pipeline (the default).
+    Serve(ServeArgs),
+    /// Create the tables, topic and queues on the local stack (idempotent).
+    Provision,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    telemetry::init();
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Commands::Provision) => provision::run(&stack::Names::from_env()).await,
+        Some(Commands::Serve(args)) => serve(args).await,
+        None => serve(cli.serve).await,
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let app = if stack::is_configured() {
+        tracing::info!("local stack mode: AWS endpoint variables are set");
+        stack::app(&stack::Names::from_env()).await
+    } else {
+        tracing::info!("embedded mode: in-memory adapters (set AWS_ENDPOINT_URL_DYNAMODB for the local stack)");
+        stack::embedded_app()
+    };
+    http::serve(args.addr, app).await
+}
