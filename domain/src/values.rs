@@ -165,10 +165,10 @@ impl From<Currency> for String {
     }
 }
 
-/// One line of an order. Quantity and price ranges are checked by
-/// [`crate::validation`]; the JSON Schema states them for consumers.
+/// One line of an order.
+// Ranges are enforced by `validation`; the attributes state them in the schema.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct OrderLine {
     pub sku: Sku,
     #[schemars(range(min = 1, max = 1000))]
