@@ -1,0 +1,24 @@
+//! The publisher Lambda: DynamoDB stream batch in, `ReportBatchItemFailures`
+//! answer out. Configuration: `ORDER_EVENTS_TOPIC_ARN`.
+
+use aws_lambda_events::event::dynamodb::Event;
+use aws_lambda_events::event::streams::DynamoDbEventResponse;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use publisher::{handle_stream_event, SnsPublisher};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let topic_arn = std::env::var("ORDER_EVENTS_TOPIC_ARN").map_err(|_| "ORDER_EVENTS_TOPIC_ARN is not set")?;
+    let config = aws_config::load_from_env().await;
+    let sns = SnsPublisher::new(aws_sdk_sns::Client::new(&config), topic_arn);
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Event>| {
+        let sns = &sns;
+        async move {
+            let response: DynamoDbEventResponse =
+                handle_stream_event(sns, event.payload, event.context.xray_trace_id.as_deref()).await;
+            Ok::<_, Error>(response)
+        }
+    }))
+    .await
+}

@@ -1,0 +1,260 @@
+//! The Lambda handler body: a DynamoDB stream batch in, its events on the
+//! topic, and the first record that did not make it named in the answer.
+//!
+//! The answer follows the `ReportBatchItemFailures` contract of stream event
+//! source mappings: the mapping checkpoints everything before the named
+//! record and retries from it. So the publisher reports the *first* record
+//! (in stream order) that is not on the topic; records after it that did get
+//! published are published again on the retry, which is why publishing is
+//! at-least-once and consumers drop duplicates by `eventId`.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use order_domain::{Envelope, OrderId};
+use tracing::Instrument;
+
+use crate::decode::{decode_record, StreamItem};
+use crate::message::OutgoingMessage;
+use crate::publish::{BatchEntry, EventPublisher, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES};
+
+/// What one stream batch came to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BatchReport {
+    pub records: usize,
+    /// Events the topic accepted.
+    pub published: usize,
+    /// Records that are not events.
+    pub skipped: usize,
+    /// `PublishBatch` requests made.
+    pub requests: usize,
+    /// The sequence number of the first record (in stream order) whose event
+    /// is not on the topic: the stream is retried from there.
+    pub first_failed: Option<String>,
+}
+
+impl BatchReport {
+    /// The `ReportBatchItemFailures` answer: empty, or the first failed record.
+    pub fn response(&self) -> DynamoDbEventResponse {
+        let mut response = DynamoDbEventResponse::default();
+        if let Some(sequence_number) = &self.first_failed {
+            let mut failure = DynamoDbBatchItemFailure::default();
+            failure.item_identifier = Some(sequence_number.clone());
+            response.batch_item_failures.push(failure);
+        }
+        response
+    }
+}
+
+/// The whole Lambda handler: `trace_header` is the invocation's X-Ray trace
+/// header (`Context::xray_trace_id`), passed on to SNS.
+pub async fn handle_stream_event(
+    publisher: &dyn EventPublisher,
+    event: Event,
+    trace_header: Option<&str>,
+) -> DynamoDbEventResponse {
+    publish_stream_batch(publisher, event, trace_header).await.response()
+}
+
+struct Pending {
+    /// Position of the record in the stream batch.
+    record_index: usize,
+    envelope: Envelope,
+    message: OutgoingMessage,
+}
+
+pub async fn publish_stream_batch(
+    publisher: &dyn EventPublisher,
+    event: Event,
+    trace_header: Option<&str>,
+) -> BatchReport {
+    let span = tracing::info_span!("publish_stream_batch", records = event.records.len(), xray_trace_id = trace_header);
+    publish_records(publisher, event.records, trace_header).instrument(span).await
+}
+
+async fn publish_records(publisher: &dyn EventPublisher, records: Vec<EventRecord>, trace_header: Option<&str>) -> BatchReport {
+    let mut report = BatchReport { records: records.len(), ..BatchReport::default() };
+    let sequence_number = |index: usize| records[index].change.sequence_number.clone().unwrap_or_default();
+
+    let mut pending = Vec::new();
+    let mut undecodable = None;
+    for (record_index, record) in records.iter().enumerate() {
+        match decode_record(record) {
+            Ok(StreamItem::Event(decoded)) => {
+                pending.push(Pending { record_index, envelope: decoded.envelope, message: decoded.message })
+            }
+            Ok(StreamItem::NotAnEvent(why)) => {
+                report.skipped += 1;
+                tracing::debug!(
+                    sequence_number = %sequence_number(record_index),
+                    event_name = %record.event_name,
+                    why,
+                    "skipped stream record: not an order event"
+                );
+            }
+            Err(error) => {
+                // Nothing after it is published now: the stream resumes from
+                // it until the mapping's retries run out and it goes to the
+                // on-failure destination.
+                tracing::error!(
+                    sequence_number = %sequence_number(record_index),
+                    %error,
+                    "stream record holds an event that cannot be read"
+                );
+                undecodable = Some(record_index);
+                break;
+            }
+        }
+    }
+
+    let pending = in_version_order_per_order(pending);
+    let mut published = vec![false; pending.len()];
+    let entries: Vec<BatchEntry> = pending
+        .iter()
+        .map(|p| BatchEntry {
+            id: p.record_index.to_string(),
+            message: p.message.clone(),
+            trace_header: trace_header.map(str::to_owned),
+        })
+        .collect();
+    for range in chunk_ranges(entries.iter().map(|e| e.message.size_bytes())) {
+        report.requests += 1;
+        let all_published = match publisher.publish_batch(&entries[range.clone()]).await {
+            Ok(outcomes) => {
+                let mut all = outcomes.len() == range.len();
+                for (index, outcome) in range.zip(outcomes) {
+                    let event = &pending[index].envelope;
+                    let _event_span = event_span(event).entered();
+                    match outcome {
+                        Ok(message_id) => {
+                            published[index] = true;
+                            tracing::debug!(%message_id, "published");
+                        }
+                        Err(failure) => {
+                            all = false;
+                            tracing::warn!(
+                                code = %failure.code,
+                                message = %failure.message,
+                                sender_fault = failure.sender_fault,
+                                "SNS refused the event"
+                            );
+                        }
+                    }
+                }
+                all
+            }
+            Err(error) => {
+                tracing::error!(%error, entries = range.len(), "publishing failed");
+                false
+            }
+        };
+        // Later chunks would be published again on the retry anyway.
+        if !all_published {
+            break;
+        }
+    }
+
+    report.published = published.iter().filter(|p| **p).count();
+    report.first_failed = pending
+        .iter()
+        .zip(&published)
+        .filter(|(_, published)| !**published)
+        .map(|(p, _)| p.record_index)
+        .chain(undecodable)
+        .min()
+        .map(sequence_number);
+    tracing::info!(
+        records = report.records,
+        published = report.published,
+        skipped = report.skipped,
+        requests = report.requests,
+        first_failed = report.first_failed,
+        "stream batch done"
+    );
+    report
+}
+
+fn event_span(event: &Envelope) -> tracing::Span {
+    tracing::info_span!(
+        "order_event",
+        correlation_id = %event.correlation_id,
+        event_id = %event.event_id,
+        order_id = %event.order_id,
+        version = event.version,
+        event_type = %event.event_type(),
+    )
+}
+
+/// Stream order, except that the events of one order take the positions that
+/// order's records hold in version order: a stream keeps the order of each
+/// item, and an order's versions are different items.
+fn in_version_order_per_order(pending: Vec<Pending>) -> Vec<Pending> {
+    let mut positions: HashMap<OrderId, Vec<usize>> = HashMap::new();
+    for (position, p) in pending.iter().enumerate() {
+        positions.entry(p.envelope.order_id).or_default().push(position);
+    }
+    let mut taken: Vec<Option<Pending>> = pending.into_iter().map(Some).collect();
+    let mut placed: Vec<Option<Pending>> = taken.iter().map(|_| None).collect();
+    for order_positions in positions.values() {
+        let mut events: Vec<Pending> =
+            order_positions.iter().map(|&p| taken[p].take().expect("each position once")).collect();
+        events.sort_by_key(|p| p.envelope.version);
+        for (&position, event) in order_positions.iter().zip(events) {
+            placed[position] = Some(event);
+        }
+    }
+    placed.into_iter().map(|p| p.expect("every position refilled")).collect()
+}
+
+/// Consecutive runs of at most [`MAX_BATCH_ENTRIES`] messages and
+/// [`MAX_BATCH_BYTES`]. A message over the byte limit goes alone, for SNS to
+/// refuse it.
+fn chunk_ranges(sizes: impl IntoIterator<Item = usize>) -> Vec<Range<usize>> {
+    let mut ranges = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0;
+    let mut end = 0;
+    for size in sizes {
+        if end > start && (end - start == MAX_BATCH_ENTRIES || bytes + size > MAX_BATCH_BYTES) {
+            ranges.push(start..end);
+            start = end;
+            bytes = 0;
+        }
+        bytes += size;
+        end += 1;
+    }
+    if end > start {
+        ranges.push(start..end);
+    }
+    ranges
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_hold_at_most_ten_entries() {
+        let ranges = chunk_ranges(std::iter::repeat_n(500, 25));
+        assert_eq!(ranges, vec![0..10, 10..20, 20..25]);
+    }
+
+    #[test]
+    fn chunks_hold_at_most_256_kib() {
+        let ranges = chunk_ranges([100_000, 100_000, 62_144, 1, 262_144]);
+        assert_eq!(ranges, vec![0..3, 3..4, 4..5], "262,144 bytes fit exactly; one more byte does not");
+    }
+
+    #[test]
+    fn a_message_over_the_limit_goes_alone() {
+        let ranges = chunk_ranges([10, 300_000, 10]);
+        assert_eq!(ranges, vec![0..1, 1..2, 2..3]);
+    }
+
+    #[test]
+    fn no_messages_no_chunks() {
+        assert!(chunk_ranges([]).is_empty());
+    }
+}

@@ -1,0 +1,139 @@
+//! What goes on the `order-events` topic for one event: the envelope JSON as
+//! the body and the message attributes of DESIGN.md, which subscription
+//! filter policies match on.
+
+use std::collections::BTreeMap;
+
+use order_domain::{Envelope, OrderEvent, SCHEMA_VERSION};
+
+/// Message attribute names: part of the contract with downstream teams.
+pub const EVENT_TYPE: &str = "eventType";
+pub const SCHEMA_VERSION_ATTRIBUTE: &str = "schemaVersion";
+pub const ORDER_ID: &str = "orderId";
+/// Only on OrderPlaced: the distinct SKUs of the order's lines.
+pub const SKUS: &str = "skus";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MessageAttribute {
+    String(String),
+    /// SNS carries numbers as decimal strings.
+    Number(String),
+    StringArray(Vec<String>),
+}
+
+impl MessageAttribute {
+    pub fn data_type(&self) -> &'static str {
+        match self {
+            MessageAttribute::String(_) => "String",
+            MessageAttribute::Number(_) => "Number",
+            MessageAttribute::StringArray(_) => "String.Array",
+        }
+    }
+
+    /// The `StringValue` on the wire; a `String.Array` is a JSON array.
+    pub fn string_value(&self) -> String {
+        match self {
+            MessageAttribute::String(s) | MessageAttribute::Number(s) => s.clone(),
+            MessageAttribute::StringArray(values) => {
+                serde_json::to_string(values).expect("a list of strings always serializes")
+            }
+        }
+    }
+}
+
+/// One message for the topic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutgoingMessage {
+    /// The envelope JSON, byte for byte as stored in the events table.
+    pub body: String,
+    pub attributes: BTreeMap<String, MessageAttribute>,
+}
+
+impl OutgoingMessage {
+    /// The message built from a stored envelope. `stored_json` is published
+    /// as it is (never re-serialized), so consumers get the exact bytes the
+    /// event store holds.
+    pub fn from_stored(envelope: &Envelope, stored_json: String) -> Self {
+        OutgoingMessage { body: stored_json, attributes: attributes_of(envelope) }
+    }
+
+    /// The message for an envelope that is not stored as JSON yet (the local
+    /// runner's in-memory store): `to_json` is what the DynamoDB store writes.
+    pub fn from_envelope(envelope: &Envelope) -> Self {
+        Self::from_stored(envelope, envelope.to_json())
+    }
+
+    /// The size SNS counts against its 256 KiB limit: the body plus every
+    /// attribute's name, data type and value.
+    pub fn size_bytes(&self) -> usize {
+        self.body.len()
+            + self
+                .attributes
+                .iter()
+                .map(|(name, value)| name.len() + value.data_type().len() + value.string_value().len())
+                .sum::<usize>()
+    }
+}
+
+fn attributes_of(envelope: &Envelope) -> BTreeMap<String, MessageAttribute> {
+    let mut attributes = BTreeMap::from([
+        (EVENT_TYPE.to_owned(), MessageAttribute::String(envelope.event_type().as_str().to_owned())),
+        (SCHEMA_VERSION_ATTRIBUTE.to_owned(), MessageAttribute::Number(SCHEMA_VERSION.to_string())),
+        (ORDER_ID.to_owned(), MessageAttribute::String(envelope.order_id.to_string())),
+    ]);
+    if let OrderEvent::Placed(placed) = &envelope.event {
+        let mut skus: Vec<String> = placed.lines.iter().map(|line| line.sku.as_str().to_owned()).collect();
+        skus.sort();
+        skus.dedup();
+        attributes.insert(SKUS.to_owned(), MessageAttribute::StringArray(skus));
+    }
+    attributes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLACED: &str = r#"{"eventId":"0193b0a4-7c1e-7a11-9a43-2a1d3c4e5f60","eventType":"OrderPlaced","schemaVersion":1,"orderId":"8c0e5a52-3c0b-4c53-9d6e-6f1f2a8b9c01","version":1,"occurredAt":"2026-11-27T09:00:00.123Z","correlationId":"c-1","causationId":"cmd-1","data":{"customerId":"cust-42","currency":"EUR","lines":[{"sku":"muskie-casting-rod","quantity":1,"unitPriceCents":24900},{"sku":"braided-line-30lb","quantity":2,"unitPriceCents":1999}],"totalCents":28898}}"#;
+
+    #[test]
+    fn order_placed_carries_every_attribute_of_the_contract() {
+        let envelope = Envelope::from_json(PLACED).unwrap();
+        let message = OutgoingMessage::from_stored(&envelope, PLACED.to_owned());
+        assert_eq!(message.body, PLACED);
+        let attribute = |name: &str| message.attributes.get(name).cloned();
+        assert_eq!(attribute(EVENT_TYPE), Some(MessageAttribute::String("OrderPlaced".into())));
+        assert_eq!(attribute(SCHEMA_VERSION_ATTRIBUTE), Some(MessageAttribute::Number("1".into())));
+        assert_eq!(
+            attribute(ORDER_ID),
+            Some(MessageAttribute::String("8c0e5a52-3c0b-4c53-9d6e-6f1f2a8b9c01".into()))
+        );
+        let skus = attribute(SKUS).unwrap();
+        assert_eq!(skus.data_type(), "String.Array");
+        assert_eq!(skus.string_value(), r#"["braided-line-30lb","muskie-casting-rod"]"#);
+    }
+
+    #[test]
+    fn other_events_have_no_skus_attribute() {
+        let shipped = PLACED
+            .replace(r#""eventType":"OrderPlaced""#, r#""eventType":"OrderShipped""#)
+            .replace(r#""version":1"#, r#""version":3"#);
+        let data_start = shipped.find(r#""data":"#).unwrap();
+        let shipped = format!(r#"{}"data":{{"trackingNumber":"1Z999"}}}}"#, &shipped[..data_start]);
+        let envelope = Envelope::from_json(&shipped).unwrap();
+        let message = OutgoingMessage::from_envelope(&envelope);
+        assert_eq!(message.body, shipped, "to_json reproduces the canonical stored form");
+        assert_eq!(message.attributes.keys().collect::<Vec<_>>(), [EVENT_TYPE, ORDER_ID, SCHEMA_VERSION_ATTRIBUTE]);
+    }
+
+    #[test]
+    fn size_counts_body_and_attributes() {
+        let envelope = Envelope::from_json(PLACED).unwrap();
+        let message = OutgoingMessage::from_stored(&envelope, PLACED.to_owned());
+        let attributes = "eventType".len() + "String".len() + "OrderPlaced".len()
+            + "schemaVersion".len() + "Number".len() + 1
+            + "orderId".len() + "String".len() + 36
+            + "skus".len() + "String.Array".len() + r#"["braided-line-30lb","muskie-casting-rod"]"#.len();
+        assert_eq!(message.size_bytes(), PLACED.len() + attributes);
+    }
+}
