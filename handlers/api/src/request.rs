@@ -50,15 +50,14 @@ fn type_error(error: &serde_path_to_error::Error<serde_json::Error>) -> Problem 
     }
     let path = error.path().to_string();
     let message = inner.to_string();
-    // serde reports missing and unknown fields at the parent: name the field itself.
-    let field = quoted_field(&message)
+    // serde reports a missing field at its parent: name the field itself.
+    let field = missing_field(&message)
         .map(|name| if path == "." { name.to_owned() } else { format!("{path}.{name}") })
         .unwrap_or(if path == "." { "body".to_owned() } else { path });
     let message = message.split(" at line ").next().unwrap_or(&message).replace("expected i64", "expected an integer");
     Problem::invalid(vec![FieldError::new(field, message)])
 }
 
-fn quoted_field(message: &str) -> Option<&str> {
-    let rest = message.strip_prefix("missing field `").or_else(|| message.strip_prefix("unknown field `"))?;
-    rest.split('`').next()
+fn missing_field(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.split('`').next()
 }

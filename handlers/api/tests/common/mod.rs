@@ -1,0 +1,78 @@
+//! Requests for API tests, built from the API Gateway payloads in `events/`
+//! (the same files `cargo lambda invoke` and `sam local invoke` use).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use event_store::MemoryEventStore;
+use lambda_http::http::HeaderMap;
+use lambda_http::{Body, Request};
+use order_api::{routes, App};
+use order_commands::OrderService;
+use serde_json::Value;
+
+pub fn fixture(name: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events").join(format!("api-{name}.json"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"))).unwrap()
+}
+
+pub fn to_request(payload: &Value) -> Request {
+    lambda_http::request::from_str(&payload.to_string()).expect("a valid API Gateway v2 payload")
+}
+
+/// An API Gateway v2 payload for any method, path, headers and body.
+pub fn payload(method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Value {
+    let mut payload = fixture("place-order");
+    payload["rawPath"] = path.into();
+    payload["requestContext"]["http"]["method"] = method.into();
+    payload["requestContext"]["http"]["path"] = path.into();
+    let mut all_headers = serde_json::Map::new();
+    for (name, value) in headers {
+        all_headers.insert(name.to_string(), Value::from(*value));
+    }
+    payload["headers"] = Value::Object(all_headers);
+    match body {
+        Some(body) => payload["body"] = body.into(),
+        None => drop(payload.as_object_mut().unwrap().remove("body")),
+    }
+    payload
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub json: Value,
+}
+
+/// Sends a request and checks what every answer must be: a status the
+/// route table declares (and so the OpenAPI document documents), and a
+/// problem+json body for every error.
+pub async fn send(app: &App, request: Request) -> Answer {
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let response = order_api::handle(app, request).await;
+    let status = response.status().as_u16();
+    if let Some((route, _)) = routes::find(&method, &path) {
+        assert!(route.statuses.contains(&status), "{method} {path} answered {status}, not in the route table");
+    } else {
+        assert_eq!(status, 404, "unrouted {method} {path}");
+    }
+    let headers = response.headers().clone();
+    let json: Value = match response.body() {
+        Body::Text(text) => serde_json::from_str(text).unwrap(),
+        other => panic!("expected a JSON body, got {other:?}"),
+    };
+    if status >= 400 {
+        assert_eq!(headers["content-type"], "application/problem+json");
+        assert_eq!(json["status"], status);
+        for member in ["type", "title", "detail"] {
+            assert!(json[member].is_string(), "problem without {member}: {json}");
+        }
+    }
+    assert!(headers.contains_key("x-correlation-id"), "every answer echoes X-Correlation-Id");
+    Answer { status, headers, json }
+}
+
+pub fn memory_app() -> (App, Arc<MemoryEventStore>) {
+    let store = Arc::new(MemoryEventStore::new());
+    (App::new(OrderService::new(store.clone())), store)
+}
