@@ -1,0 +1,40 @@
+//! `cargo run --release -p order-bench -- <benchmark>`: each benchmark runs
+//! its workload against the local stack together with a baseline in the
+//! same process, and prints a Markdown table for the README.
+
+use clap::{Parser, Subcommand};
+
+mod commands;
+mod flash_sale;
+mod legacy_sync;
+mod publisher;
+mod stats;
+
+#[derive(Parser)]
+#[command(about = "Benchmarks of the order platform against the local stack (scripts/local-stack up)")]
+struct Cli {
+    #[command(subcommand)]
+    benchmark: Benchmark,
+}
+
+#[derive(Subcommand)]
+enum Benchmark {
+    /// DESIGN.md's command workload (place, confirm, ship) vs the bare SDK.
+    Commands(commands::Args),
+    /// Stream records to SNS: PublishBatch vs one Publish per record.
+    Publisher(publisher::Args),
+    /// Flash sale on one hot SKU: coalesced vs per-order reservations.
+    FlashSale(flash_sale::Args),
+    /// Legacy sync: one transaction per batch vs one statement per event.
+    LegacySync(legacy_sync::Args),
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    match Cli::parse().benchmark {
+        Benchmark::Commands(args) => commands::run(args).await,
+        Benchmark::Publisher(args) => publisher::run(args).await,
+        Benchmark::FlashSale(args) => flash_sale::run(args).await,
+        Benchmark::LegacySync(args) => legacy_sync::run(args).await,
+    }
+}
