@@ -20,7 +20,7 @@ const COMMAND: &[u16] = &[200, 400, 404, 409, 412, 413, 415, 503];
 
 pub fn table() -> Vec<Route> {
     vec![
-        Route { method: Method::POST, path: "/orders", statuses: &[201, 400, 413, 415, 422, 503] },
+        Route { method: Method::POST, path: "/orders", statuses: &[201, 400, 409, 413, 415, 422, 503] },
         Route { method: Method::GET, path: "/orders/{id}", statuses: READ },
         Route { method: Method::GET, path: "/orders/{id}/events", statuses: READ },
         Route { method: Method::POST, path: "/orders/{id}/cancel", statuses: COMMAND },
