@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 
 use clap::{Parser, Subcommand};
 
+mod embedded;
 mod http;
 mod provision;
 mod stack;
@@ -56,12 +57,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let names = stack::Names::from_env();
     let app = if stack::is_configured() {
         tracing::info!("local stack mode: AWS endpoint variables are set");
-        stack::app(&stack::Names::from_env()).await
+        stack::start(&names).await?
     } else {
         tracing::info!("embedded mode: in-memory adapters (set AWS_ENDPOINT_URL_DYNAMODB for the local stack)");
-        stack::embedded_app()
+        embedded::start(&names).await?
     };
     http::serve(args.addr, app).await
 }

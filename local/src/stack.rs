@@ -1,20 +1,46 @@
-//! Which adapters the runner uses: in-memory (embedded) or the local stack.
+//! Local-stack mode: the same handlers against DynamoDB Local, moto SNS/SQS
+//! and PostgreSQL. The publisher reads the events table's stream the way an
+//! event source mapping does; each consumer polls its queue the same way.
 
+use std::future::pending;
 use std::sync::Arc;
 
-use event_store::{DynamoEventStore, MemoryEventStore};
+use event_store::DynamoEventStore;
+use fulfillment::{DynamoFulfillmentStore, FulfillmentProjection};
+use inventory::{DynamoInventoryStore, InventoryProjection, InventoryService};
 use order_api::App;
 use order_commands::OrderService;
+use publisher::stream::{latest_stream_arn, run_stream, StreamOptions};
+use publisher::{handle_stream_event, SnsPublisher};
+use sqs_consumer::poller::QueuePoller;
+use sqs_consumer::Projection;
+
+/// Receives before a queue's redrive policy dead-letters a message.
+pub const MAX_RECEIVES: u32 = 5;
 
 /// Resource names, from the same variables the Lambdas read.
 pub struct Names {
     pub events_table: String,
+    pub inventory_table: String,
+    pub fulfillment_table: String,
+    pub topic_arn: String,
+    pub inventory_queue: String,
+    pub fulfillment_queue: String,
+    pub legacy_sync_queue: String,
 }
 
 impl Names {
     pub fn from_env() -> Self {
         let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
-        Names { events_table: var("EVENTS_TABLE", "order-events") }
+        Names {
+            events_table: var("EVENTS_TABLE", "order-events"),
+            inventory_table: var("INVENTORY_TABLE", "inventory"),
+            fulfillment_table: var("FULFILLMENT_TABLE", "fulfillment"),
+            topic_arn: var("ORDER_EVENTS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:order-events"),
+            inventory_queue: "inventory".into(),
+            fulfillment_queue: "fulfillment".into(),
+            legacy_sync_queue: "legacy-sync".into(),
+        }
     }
 }
 
@@ -26,12 +52,45 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
 
-pub async fn app(names: &Names) -> App {
-    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk_config().await);
-    let store = DynamoEventStore::new(dynamodb, &names.events_table);
-    App::new(OrderService::new(Arc::new(store)))
+pub async fn start(names: &Names) -> Result<App, Box<dyn std::error::Error>> {
+    let config = sdk_config().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let events = Arc::new(DynamoEventStore::new(dynamodb.clone(), &names.events_table));
+    let orders = OrderService::new(events.clone());
+
+    let streams = aws_sdk_dynamodbstreams::Client::new(&config);
+    let stream_arn = latest_stream_arn(&streams, &names.events_table).await?;
+    let sns = Arc::new(SnsPublisher::new(aws_sdk_sns::Client::new(&config), &names.topic_arn));
+    tokio::spawn(run_stream(
+        streams,
+        stream_arn,
+        StreamOptions::default(),
+        move |event| {
+            let sns = sns.clone();
+            async move { handle_stream_event(sns.as_ref(), event, None).await }
+        },
+        pending(),
+    ));
+
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let stock = Arc::new(DynamoInventoryStore::new(dynamodb.clone(), &names.inventory_table));
+    let inventory = Arc::new(InventoryProjection::new(stock.clone(), orders.clone()));
+    poll(&sqs, &names.inventory_queue, inventory).await?;
+    let pick_requests = Arc::new(DynamoFulfillmentStore::new(dynamodb, &names.fulfillment_table));
+    poll(&sqs, &names.fulfillment_queue, Arc::new(FulfillmentProjection::new(pick_requests, orders.clone()))).await?;
+    match legacy_sync::LegacySync::from_env(events.clone()).await? {
+        Some(sync) => poll(&sqs, &names.legacy_sync_queue, Arc::new(sync)).await?,
+        None => tracing::info!("legacy sync off: set LEGACY_DATABASE_URL to sync into PostgreSQL"),
+    }
+    Ok(App::new(orders, InventoryService::new(stock)))
 }
 
-pub fn embedded_app() -> App {
-    App::new(OrderService::new(Arc::new(MemoryEventStore::new())))
+async fn poll(sqs: &aws_sdk_sqs::Client, queue: &str, projection: Arc<dyn Projection>) -> Result<(), Box<dyn std::error::Error>> {
+    let url = sqs.get_queue_url().queue_name(queue).send().await.map_err(|e| {
+        format!("queue {queue}: {} (run `order-platform provision`)", aws_sdk_sqs::error::DisplayErrorContext(&e))
+    })?;
+    let poller = QueuePoller::new(sqs.clone(), url.queue_url.unwrap_or_default()).await?;
+    tracing::info!(%queue, "polling");
+    tokio::spawn(async move { poller.run(projection.as_ref(), pending()).await });
+    Ok(())
 }

@@ -4,6 +4,7 @@
 //! ([`problem`]).
 
 mod headers;
+mod stock;
 mod orders;
 pub mod problem;
 mod request;
@@ -11,31 +12,36 @@ pub mod routes;
 
 use std::sync::Arc;
 
+use inventory::InventoryService;
 use lambda_http::{Body, Request, RequestExt, Response};
 use order_commands::OrderService;
 use tracing::Instrument;
 
 pub use request::MAX_BODY_BYTES;
 
-/// What the API needs: the order service (and, with the inventory issue,
-/// the stock service).
+/// What the API needs: the order service and the stock service.
 #[derive(Clone)]
 pub struct App {
     pub orders: OrderService,
+    pub inventory: InventoryService,
 }
 
 impl App {
-    pub fn new(orders: OrderService) -> Self {
-        App { orders }
+    pub fn new(orders: OrderService, inventory: InventoryService) -> Self {
+        App { orders, inventory }
     }
 
-    /// The production wiring: DynamoDB table from `EVENTS_TABLE`, endpoint
-    /// and credentials from the SDK's own environment variables.
+    /// The production wiring: tables from `EVENTS_TABLE` and
+    /// `INVENTORY_TABLE`, endpoint and credentials from the SDK's own
+    /// environment variables.
     pub async fn from_env() -> Result<Self, String> {
-        let table = std::env::var("EVENTS_TABLE").map_err(|_| "EVENTS_TABLE is not set".to_owned())?;
+        let var = |name: &str| std::env::var(name).map_err(|_| format!("{name} is not set"));
+        let (events_table, inventory_table) = (var("EVENTS_TABLE")?, var("INVENTORY_TABLE")?);
         let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let store = event_store::DynamoEventStore::new(aws_sdk_dynamodb::Client::new(&config), table);
-        Ok(App::new(OrderService::new(Arc::new(store))))
+        let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+        let events = event_store::DynamoEventStore::new(dynamodb.clone(), events_table);
+        let stock = inventory::DynamoInventoryStore::new(dynamodb, inventory_table);
+        Ok(App::new(OrderService::new(Arc::new(events)), InventoryService::new(Arc::new(stock))))
     }
 }
 

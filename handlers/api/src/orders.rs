@@ -89,7 +89,7 @@ fn order_view(status: StatusCode, order: &Order) -> Response<Body> {
     response
 }
 
-fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response<Body> {
+pub(crate) fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response<Body> {
     let mut response = Response::new(Body::Text(serde_json::to_string(body).expect("views serialize")));
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, "application/json".parse().expect("static"));

@@ -69,6 +69,10 @@ impl Problem {
         )
     }
 
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable", detail)
+    }
+
     pub fn into_response(self, correlation_id: &str) -> Response<Body> {
         let mut response = Response::new(Body::Text(serde_json::to_string(&self).expect("problems serialize")));
         *response.status_mut() = StatusCode::from_u16(self.status).expect("valid status");
@@ -127,12 +131,9 @@ impl From<StoreError> for Problem {
                 "Internal error",
                 "the order's history could not be read",
             ),
-            StoreError::Unavailable(_) | StoreError::Conflict { .. } => Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "Service unavailable",
-                "the event store did not answer; retry later",
-            ),
+            StoreError::Unavailable(_) | StoreError::Conflict { .. } => {
+                Problem::unavailable("the event store did not answer; retry later")
+            }
         }
     }
 }

@@ -6,7 +6,7 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 
 use crate::problem::Problem;
-use crate::{orders, App};
+use crate::{orders, stock, App};
 
 pub struct Route {
     pub method: Method,
@@ -25,10 +25,12 @@ pub fn table() -> Vec<Route> {
         Route { method: Method::GET, path: "/orders/{id}/events", statuses: READ },
         Route { method: Method::POST, path: "/orders/{id}/cancel", statuses: COMMAND },
         Route { method: Method::POST, path: "/orders/{id}/ship", statuses: COMMAND },
+        Route { method: Method::GET, path: "/inventory/{sku}", statuses: READ },
+        Route { method: Method::PUT, path: "/inventory/{sku}", statuses: &[200, 400, 413, 415, 503] },
     ]
 }
 
-/// The route a method and path match, with the path's `{id}` if any.
+/// The route a method and path match, with the path's `{id}` or `{sku}`.
 pub fn find<'p>(method: &Method, path: &'p str) -> Option<(Route, Option<&'p str>)> {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
     let (template, id) = match segments.as_slice() {
@@ -37,6 +39,7 @@ pub fn find<'p>(method: &Method, path: &'p str) -> Option<(Route, Option<&'p str
         ["orders", id, "events"] => ("/orders/{id}/events", Some(*id)),
         ["orders", id, "cancel"] => ("/orders/{id}/cancel", Some(*id)),
         ["orders", id, "ship"] => ("/orders/{id}/ship", Some(*id)),
+        ["inventory", sku] => ("/inventory/{sku}", Some(*sku)),
         _ => return None,
     };
     let route = table().into_iter().find(|r| r.path == template && r.method == method)?;
@@ -54,6 +57,8 @@ pub async fn route(app: &App, request: Request, correlation_id: &str) -> Result<
         ("/orders/{id}/events", Some(id)) => orders::events(app, id).await?,
         ("/orders/{id}/cancel", Some(id)) => orders::cancel(app, &request, id, correlation_id).await?,
         ("/orders/{id}/ship", Some(id)) => orders::ship(app, &request, id, correlation_id).await?,
+        ("/inventory/{sku}", Some(sku)) if route.method == Method::GET => stock::get(app, sku).await?,
+        ("/inventory/{sku}", Some(sku)) => stock::set(app, &request, sku).await?,
         _ => unreachable!("find returns only the routes above"),
     };
     Ok(with_correlation_id(response, correlation_id))

@@ -137,7 +137,26 @@ fn cases(placed: OrderId, shipped: OrderId) -> Vec<Case> {
         command("cancel body of the wrong type", format!("/orders/{placed}/cancel"), vec![("content-type", "text/plain".into())], Some("please"), 415, None),
         command("ship with a numeric tracking number", format!("/orders/{placed}/ship"), json(), Some(r#"{"trackingNumber":12}"#), 400, Some("trackingNumber")),
         command("cancel with a 70 KiB body", format!("/orders/{placed}/cancel"), json(), Some(&format!(r#"{{"reason":"{padding}"}}"#)), 413, None),
+        put_stock("stock for a SKU with spaces", "/inventory/Muskie%20Rod", json(), "{\"available\":5}", 400, Some("sku")),
+        put_stock("negative stock", "/inventory/muskie-casting-rod", json(), "{\"available\":-1}", 400, Some("available")),
+        put_stock("stock as a string", "/inventory/muskie-casting-rod", json(), "{\"available\":\"ten\"}", 400, Some("available")),
+        put_stock("stock over the limit", "/inventory/muskie-casting-rod", json(), "{\"available\":2000000000}", 400, Some("available")),
+        put_stock("stock without a body", "/inventory/muskie-casting-rod", json(), "", 400, None),
+        put_stock("stock as text/plain", "/inventory/muskie-casting-rod", vec![("content-type", "text/plain".into())], "5", 415, None),
+        Case { method: "GET", body: None, ..place("stock of an unknown SKU", String::new(), 404, None) }.at("/inventory/never-stocked".into()),
+        Case { method: "GET", body: None, ..place("stock of an invalid SKU", String::new(), 400, Some("sku")) }.at("/inventory/DROP%20TABLE".into()),
     ]
+}
+
+fn put_stock(
+    name: &'static str,
+    path: &str,
+    headers: Vec<(&'static str, String)>,
+    body: &str,
+    status: u16,
+    field: Option<&'static str>,
+) -> Case {
+    Case { name, method: "PUT", path: path.into(), headers, body: Some(body.into()), status, field }
 }
 
 fn json_header() -> (&'static str, String) {
@@ -173,7 +192,10 @@ async fn bad_requests_get_a_precise_problem_and_change_nothing() {
     for command in [Command::Confirm, Command::Ship { tracking_number: None }] {
         app.orders.execute(shipped, &command, &context, RetryPolicy::NONE).await.unwrap();
     }
+    let hot = order_domain::Sku::parse("muskie-casting-rod").unwrap();
+    app.inventory.set_available(&hot, 100).await.unwrap();
     let before = all_events(store.as_ref()).await;
+    let stock_before = app.inventory.get(&hot).await.unwrap();
 
     let cases = cases(placed, shipped);
     assert!(cases.len() >= 30);
@@ -188,5 +210,6 @@ async fn bad_requests_get_a_precise_problem_and_change_nothing() {
             assert!(fields.contains(&field), "{}: expected errors to name {field}, got {}", case.name, answer.json);
         }
         assert_eq!(all_events(store.as_ref()).await, before, "{} changed the event store", case.name);
+        assert_eq!(app.inventory.get(&hot).await.unwrap(), stock_before, "{} changed the stock", case.name);
     }
 }

@@ -56,3 +56,13 @@ async fn ship_a_confirmed_order() {
     let again = send(&app, to_request(&fixture("ship-order"))).await;
     assert_eq!((again.status, again.json["version"].as_u64()), (200, Some(3)), "shipping twice changes nothing");
 }
+
+#[tokio::test]
+async fn set_and_read_stock() {
+    let (app, _) = memory_app();
+    let set = send(&app, to_request(&fixture("put-inventory"))).await;
+    assert_eq!(set.status, 200, "{}", set.json);
+    assert_eq!(set.json, serde_json::json!({"sku": "muskie-casting-rod", "available": 100, "reserved": 0}));
+    let got = send(&app, to_request(&fixture("get-inventory"))).await;
+    assert_eq!((got.status, got.json), (200, set.json));
+}

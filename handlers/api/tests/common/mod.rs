@@ -1,3 +1,5 @@
+#![allow(dead_code)] // Shared by several test binaries, each using a part.
+
 //! Requests for API tests, built from the API Gateway payloads in `events/`
 //! (the same files `cargo lambda invoke` and `sam local invoke` use).
 
@@ -5,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use event_store::MemoryEventStore;
+use inventory::{InventoryService, MemoryInventoryStore};
 use lambda_http::http::HeaderMap;
 use lambda_http::{Body, Request};
 use order_api::{routes, App};
@@ -74,5 +77,6 @@ pub async fn send(app: &App, request: Request) -> Answer {
 
 pub fn memory_app() -> (App, Arc<MemoryEventStore>) {
     let store = Arc::new(MemoryEventStore::new());
-    (App::new(OrderService::new(store.clone())), store)
+    let stock = InventoryService::new(Arc::new(MemoryInventoryStore::new()));
+    (App::new(OrderService::new(store.clone()), stock), store)
 }
