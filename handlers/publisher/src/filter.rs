@@ -105,7 +105,9 @@ impl Condition {
         let Some(attribute) = attribute else { return *self == Condition::Exists(false) };
         let values: Vec<Value> = match attribute {
             MessageAttribute::String(s) => vec![Value::String(s.clone())],
-            MessageAttribute::Number(n) => n.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Value::Number).into_iter().collect(),
+            MessageAttribute::Number(n) => {
+                n.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Value::Number).into_iter().collect()
+            }
             // An array matches when any of its elements does.
             MessageAttribute::StringArray(items) => items.iter().cloned().map(Value::String).collect(),
         };

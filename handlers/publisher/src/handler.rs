@@ -74,7 +74,11 @@ pub async fn publish_stream_batch(
     publish_records(publisher, event.records, trace_header).instrument(span).await
 }
 
-async fn publish_records(publisher: &dyn EventPublisher, records: Vec<EventRecord>, trace_header: Option<&str>) -> BatchReport {
+async fn publish_records(
+    publisher: &dyn EventPublisher,
+    records: Vec<EventRecord>,
+    trace_header: Option<&str>,
+) -> BatchReport {
     let mut report = BatchReport { records: records.len(), ..BatchReport::default() };
     let sequence_number = |index: usize| records[index].change.sequence_number.clone().unwrap_or_default();
 

@@ -22,5 +22,7 @@ pub use filter::{FilterPolicy, FilterPolicyError};
 pub use handler::{handle_stream_event, publish_stream_batch, BatchReport};
 pub use memory::{Delivered, InMemoryTopic};
 pub use message::{MessageAttribute, OutgoingMessage};
-pub use publish::{BatchEntry, EntryFailure, EntryOutcome, EventPublisher, PublishError, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES};
+pub use publish::{
+    BatchEntry, EntryFailure, EntryOutcome, EventPublisher, PublishError, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES,
+};
 pub use sns::SnsPublisher;

@@ -104,10 +104,7 @@ mod tests {
         let attribute = |name: &str| message.attributes.get(name).cloned();
         assert_eq!(attribute(EVENT_TYPE), Some(MessageAttribute::String("OrderPlaced".into())));
         assert_eq!(attribute(SCHEMA_VERSION_ATTRIBUTE), Some(MessageAttribute::Number("1".into())));
-        assert_eq!(
-            attribute(ORDER_ID),
-            Some(MessageAttribute::String("8c0e5a52-3c0b-4c53-9d6e-6f1f2a8b9c01".into()))
-        );
+        assert_eq!(attribute(ORDER_ID), Some(MessageAttribute::String("8c0e5a52-3c0b-4c53-9d6e-6f1f2a8b9c01".into())));
         let skus = attribute(SKUS).unwrap();
         assert_eq!(skus.data_type(), "String.Array");
         assert_eq!(skus.string_value(), r#"["braided-line-30lb","muskie-casting-rod"]"#);
@@ -130,10 +127,18 @@ mod tests {
     fn size_counts_body_and_attributes() {
         let envelope = Envelope::from_json(PLACED).unwrap();
         let message = OutgoingMessage::from_stored(&envelope, PLACED.to_owned());
-        let attributes = "eventType".len() + "String".len() + "OrderPlaced".len()
-            + "schemaVersion".len() + "Number".len() + 1
-            + "orderId".len() + "String".len() + 36
-            + "skus".len() + "String.Array".len() + r#"["braided-line-30lb","muskie-casting-rod"]"#.len();
+        let attributes = "eventType".len()
+            + "String".len()
+            + "OrderPlaced".len()
+            + "schemaVersion".len()
+            + "Number".len()
+            + 1
+            + "orderId".len()
+            + "String".len()
+            + 36
+            + "skus".len()
+            + "String.Array".len()
+            + r#"["braided-line-30lb","muskie-casting-rod"]"#.len();
         assert_eq!(message.size_bytes(), PLACED.len() + attributes);
     }
 }

@@ -23,10 +23,6 @@ impl SnsPublisher {
     pub fn new(client: Client, topic_arn: impl Into<String>) -> Self {
         SnsPublisher { client, topic_arn: topic_arn.into() }
     }
-
-    pub fn topic_arn(&self) -> &str {
-        &self.topic_arn
-    }
 }
 
 /// The SDK form of one message's attributes.

@@ -222,7 +222,14 @@ impl StreamReader {
                     }
                 },
             };
-            let output = match self.client.get_records().shard_iterator(iterator).limit(self.options.batch_size).send().await {
+            let output = match self
+                .client
+                .get_records()
+                .shard_iterator(iterator)
+                .limit(self.options.batch_size)
+                .send()
+                .await
+            {
                 Ok(output) => output,
                 Err(error) => match error.as_service_error() {
                     // Iterators live 15 minutes: take a new one where we were.
@@ -298,11 +305,15 @@ impl StreamReader {
         };
         match request.send().await {
             Ok(output) => Ok(output.shard_iterator),
-            Err(error) if matches!(error.as_service_error(), Some(GetShardIteratorError::ResourceNotFoundException(_))) => {
+            Err(error)
+                if matches!(error.as_service_error(), Some(GetShardIteratorError::ResourceNotFoundException(_))) =>
+            {
                 tracing::warn!(shard_id = %shard.id, "stream shard is gone");
                 Ok(None)
             }
-            Err(error) if matches!(error.as_service_error(), Some(GetShardIteratorError::TrimmedDataAccessException(_))) => {
+            Err(error)
+                if matches!(error.as_service_error(), Some(GetShardIteratorError::TrimmedDataAccessException(_))) =>
+            {
                 tracing::warn!(shard_id = %shard.id, code = ?error.code(), "resume point was trimmed; reading from the oldest record");
                 self.shards[index].resume = Resume::Start(ShardIteratorType::TrimHorizon);
                 Box::pin(self.shard_iterator(index)).await
@@ -469,10 +480,7 @@ mod tests {
         assert_eq!(lambda.event_source_arn.as_deref(), Some("arn:stream"));
         assert_eq!(lambda.change.sequence_number.as_deref(), Some("4000000000000000000001"));
         assert_eq!(lambda.change.approximate_creation_date_time.timestamp(), 1_795_770_000);
-        assert_eq!(
-            lambda.change.stream_view_type,
-            Some(aws_lambda_events::event::dynamodb::StreamViewType::NewImage)
-        );
+        assert_eq!(lambda.change.stream_view_type, Some(aws_lambda_events::event::dynamodb::StreamViewType::NewImage));
         assert_eq!(lambda.change.keys.len(), 2);
         // The Lambda JSON of the converted record reads back as the same record.
         let json = serde_json::to_value(&lambda).unwrap();

@@ -93,7 +93,10 @@ async fn commands_end_as_exact_envelopes_in_subscribed_queues_honouring_filter_p
                 Command::Confirm,
                 Command::Ship { tracking_number: Some("1Z999AA10123456784".into()) },
             ],
-            vec![place(vec![line("spinnerbait-white", 3, 899)]), Command::Cancel { reason: Some("changed mind".into()) }],
+            vec![
+                place(vec![line("spinnerbait-white", 3, 899)]),
+                Command::Cancel { reason: Some("changed mind".into()) },
+            ],
             vec![place(vec![line("muskie-casting-rod", 2, 24900)]), Command::Confirm],
         ],
     )
@@ -183,14 +186,18 @@ async fn refused_entries_are_retried_from_the_first_failed_record_and_none_is_sk
     let everything = stack.subscribed_queue(&topic_arn, None).await;
     let appended = placed_orders(&stack, &table, 12).await;
 
-    let sns = OversizeOnce { sns: SnsPublisher::new(stack.sns.clone(), &topic_arn), position: 3, done: Mutex::new(false) };
+    let sns =
+        OversizeOnce { sns: SnsPublisher::new(stack.sns.clone(), &topic_arn), position: 3, done: Mutex::new(false) };
     let failures: Arc<Mutex<Vec<String>>> = Arc::default();
     let handler = |event| {
         let failures = failures.clone();
         let sns = &sns;
         async move {
             let response = handle_stream_event(sns, event, None).await;
-            failures.lock().unwrap().extend(response.batch_item_failures.iter().filter_map(|f| f.item_identifier.clone()));
+            failures
+                .lock()
+                .unwrap()
+                .extend(response.batch_item_failures.iter().filter_map(|f| f.item_identifier.clone()));
             response
         }
     };

@@ -64,8 +64,7 @@ pub fn insert_record(envelope: &Envelope, sequence_number: &str) -> EventRecord 
 /// A stream batch of INSERTs, sequence numbers 1001, 1002, …
 pub fn stream_batch(envelopes: &[Envelope]) -> Event {
     let mut event = Event::default();
-    event.records =
-        envelopes.iter().enumerate().map(|(i, e)| insert_record(e, &(1001 + i).to_string())).collect();
+    event.records = envelopes.iter().enumerate().map(|(i, e)| insert_record(e, &(1001 + i).to_string())).collect();
     event
 }
 
@@ -237,7 +236,13 @@ impl LocalStack {
                 return messages;
             }
             for message in &batch {
-                self.sqs.delete_message().queue_url(queue_url).receipt_handle(message.receipt_handle().unwrap()).send().await.unwrap();
+                self.sqs
+                    .delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(message.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
             }
             messages.extend(batch);
         }
