@@ -44,9 +44,8 @@ pub async fn start(names: &Names) -> Result<App, Box<dyn std::error::Error>> {
     let pick_requests = Arc::new(MemoryFulfillmentStore::new());
     let fulfillment = Arc::new(FulfillmentProjection::new(pick_requests, orders.clone()));
     consume(&names.fulfillment_queue, subscribe(&topic, Some(fulfillment::FILTER_POLICY))?, fulfillment);
-    match legacy_sync::LegacySync::from_env(events.clone()).await? {
-        Some(sync) => consume(&names.legacy_sync_queue, subscribe(&topic, None)?, Arc::new(sync)),
-        None => tracing::info!("legacy sync off: set LEGACY_DATABASE_URL to sync into PostgreSQL"),
+    if let Some(sync) = crate::legacy::sync(events.clone()).await? {
+        consume(&names.legacy_sync_queue, subscribe(&topic, Some(legacy_sync::FILTER_POLICY))?, Arc::new(sync));
     }
     Ok(App::new(orders, InventoryService::new(stock)))
 }

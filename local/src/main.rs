@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 mod embedded;
 mod http;
+mod legacy;
 mod provision;
 mod stack;
 

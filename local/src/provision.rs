@@ -25,14 +25,17 @@ pub async fn run(names: &Names) -> Result<(), Error> {
     if topic_arn != names.topic_arn {
         return Err(format!("created {topic_arn}, but ORDER_EVENTS_TOPIC_ARN is {}", names.topic_arn).into());
     }
+    let events: std::sync::Arc<dyn order_domain::ports::EventStore> =
+        std::sync::Arc::new(event_store::DynamoEventStore::new(dynamodb, &names.events_table));
+    crate::legacy::sync(events).await?;
     for (queue, filter_policy) in [
-        (&names.inventory_queue, Some(inventory::FILTER_POLICY)),
-        (&names.fulfillment_queue, Some(fulfillment::FILTER_POLICY)),
-        (&names.legacy_sync_queue, None),
+        (&names.inventory_queue, inventory::FILTER_POLICY),
+        (&names.fulfillment_queue, fulfillment::FILTER_POLICY),
+        (&names.legacy_sync_queue, legacy_sync::FILTER_POLICY),
     ] {
         let queue_arn = queue_with_dlq(&sqs, queue).await?;
         subscribe(&sns, &topic_arn, &queue_arn, filter_policy).await?;
-        tracing::info!(%queue, filter_policy = filter_policy.unwrap_or("(none)"), "queue subscribed");
+        tracing::info!(%queue, %filter_policy, "queue subscribed");
     }
     Ok(())
 }
@@ -63,20 +66,18 @@ async fn queue_arn(sqs: &Sqs, name: &str, attributes: HashMap<QueueAttributeName
 }
 
 /// Raw delivery, so consumers get the envelope itself as the body.
-async fn subscribe(sns: &Sns, topic_arn: &str, queue_arn: &str, filter_policy: Option<&str>) -> Result<(), Error> {
+async fn subscribe(sns: &Sns, topic_arn: &str, queue_arn: &str, filter_policy: &str) -> Result<(), Error> {
     let existing = sns.list_subscriptions_by_topic().topic_arn(topic_arn).send().await?;
     if existing.subscriptions().iter().any(|s| s.endpoint() == Some(queue_arn)) {
         return Ok(());
     }
-    let mut request = sns
-        .subscribe()
+    sns.subscribe()
         .topic_arn(topic_arn)
         .protocol("sqs")
         .endpoint(queue_arn)
-        .attributes("RawMessageDelivery", "true");
-    if let Some(policy) = filter_policy {
-        request = request.attributes("FilterPolicy", policy);
-    }
-    request.send().await?;
+        .attributes("RawMessageDelivery", "true")
+        .attributes("FilterPolicy", filter_policy)
+        .send()
+        .await?;
     Ok(())
 }

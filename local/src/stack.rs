@@ -78,9 +78,8 @@ pub async fn start(names: &Names) -> Result<App, Box<dyn std::error::Error>> {
     poll(&sqs, &names.inventory_queue, inventory).await?;
     let pick_requests = Arc::new(DynamoFulfillmentStore::new(dynamodb, &names.fulfillment_table));
     poll(&sqs, &names.fulfillment_queue, Arc::new(FulfillmentProjection::new(pick_requests, orders.clone()))).await?;
-    match legacy_sync::LegacySync::from_env(events.clone()).await? {
-        Some(sync) => poll(&sqs, &names.legacy_sync_queue, Arc::new(sync)).await?,
-        None => tracing::info!("legacy sync off: set LEGACY_DATABASE_URL to sync into PostgreSQL"),
+    if let Some(sync) = crate::legacy::sync(events.clone()).await? {
+        poll(&sqs, &names.legacy_sync_queue, Arc::new(sync)).await?;
     }
     Ok(App::new(orders, InventoryService::new(stock)))
 }

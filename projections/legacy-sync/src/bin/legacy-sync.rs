@@ -1,0 +1,34 @@
+//! The legacy-sync Lambda: an SQS batch of raw-delivered order events in,
+//! the legacy PostgreSQL rows updated in one transaction, the messages to
+//! retry out (`ReportBatchItemFailures`). The connection, opened on the
+//! first batch, is kept for the next ones.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use event_store::DynamoEventStore;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use legacy_sync::LegacySync;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let aws = aws_config::load_from_env().await;
+    let table = std::env::var("EVENTS_TABLE").map_err(|_| "EVENTS_TABLE is not set")?;
+    let store = Arc::new(DynamoEventStore::new(aws_sdk_dynamodb::Client::new(&aws), table));
+    let sync = Arc::new(
+        LegacySync::from_env(store)
+            .await?
+            .ok_or("set LEGACY_DB_SECRET_ARN (or LEGACY_DATABASE_URL) to the legacy database")?,
+    );
+    // In the init phase, so the first batch does not pay for it; a failure
+    // here is retried by the first batch.
+    if let Err(error) = sync.connect().await {
+        tracing::warn!(%error, "legacy database not reachable at start-up");
+    }
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let sync = sync.clone();
+        async move { Ok::<SqsBatchResponse, Error>(sqs_consumer::handle_sqs_event(&*sync, event.payload).await) }
+    }))
+    .await
+}

@@ -1,0 +1,261 @@
+//! The projection: an SQS batch in, the legacy rows of its orders brought
+//! to the event store's view in one transaction, the messages to retry out.
+//!
+//! Convergence: the sync records, per order, the event version its legacy
+//! rows stand for (`order_sync.applied`) and only ever moves it forward.
+//! Duplicates and stale events change nothing. An event that arrives ahead
+//! of a predecessor the sync has not seen (SNS and SQS do not keep order)
+//! makes the sync fold the order from the event store, which is always
+//! complete and consistent, and write the rows of the store's latest
+//! version; the predecessor, when it comes, is then stale. So every
+//! delivery order ends in the rows of `fold(all events)`, and the rebuild
+//! goes through this same code.
+//!
+//! Failures: when the database is unreachable or a batch's transaction fails
+//! on a connection-level error, every message of the batch is reported
+//! failed for a retry. When a statement fails on one order's data, the
+//! batch's transaction rolls back as a whole and its orders are applied
+//! again one transaction each, so that only the failing order's messages
+//! are retried (and reach the DLQ after `maxReceiveCount`) instead of
+//! holding every other order of the batch hostage.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use order_domain::ports::{EventStore, StoreError};
+use order_domain::{Envelope, OrderId};
+use sqs_consumer::{Delivery, Projection};
+use tokio::task::JoinSet;
+
+use crate::connection::{describe, CachedConnection, ConnectError, DatabaseSource, Session};
+use crate::plan::{self, OrderEvents, Plan};
+use crate::rows::RowError;
+use crate::settings::SettingsError;
+use crate::writer::{self, Changes, SyncStats};
+
+pub struct LegacySync {
+    connection: CachedConnection,
+    store: Arc<dyn EventStore>,
+    stats: SyncStats,
+}
+
+/// What one transaction did, for the batch's log line.
+#[derive(Default)]
+struct Outcome {
+    failed: Vec<String>,
+    written: usize,
+    advanced: usize,
+    folded: usize,
+}
+
+impl LegacySync {
+    /// `store` is the event store to fold orders from when a predecessor
+    /// event is missing.
+    pub fn new(source: DatabaseSource, store: Arc<dyn EventStore>) -> Self {
+        LegacySync { connection: CachedConnection::new(source), store, stats: SyncStats::default() }
+    }
+
+    /// From `LEGACY_DATABASE_URL` or `LEGACY_DB_SECRET_ARN`; `None` when
+    /// neither is set (no legacy database to sync).
+    pub async fn from_env(store: Arc<dyn EventStore>) -> Result<Option<Self>, SettingsError> {
+        Ok(DatabaseSource::from_env().await?.map(|source| LegacySync::new(source, store)))
+    }
+
+    pub fn stats(&self) -> &SyncStats {
+        &self.stats
+    }
+
+    /// Opens the connection now (a Lambda's init phase) rather than on the
+    /// first batch.
+    pub async fn connect(&self) -> Result<(), ConnectError> {
+        self.connection.session().await.map(drop)
+    }
+
+    /// Applies a batch and returns the message ids to retry.
+    pub async fn apply_batch(&self, batch: Vec<Delivery>) -> Vec<String> {
+        if batch.is_empty() {
+            return Vec::new();
+        }
+        let started = Instant::now();
+        let events = batch.len();
+        self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        self.stats.events.fetch_add(events as u64, Ordering::Relaxed);
+        let orders = plan::group(batch);
+        let all_messages = || orders.iter().flat_map(|o| o.message_ids.iter().cloned()).collect::<Vec<_>>();
+        let mut session = match self.connection.session().await {
+            Ok(session) => session,
+            Err(error) => {
+                tracing::error!(%error, events, "legacy database unavailable: the whole batch will be retried");
+                return all_messages();
+            }
+        };
+        let outcome = match self.apply_in_transaction(&mut session, &orders).await {
+            Ok(outcome) => outcome,
+            Err(error) if unavailable(&error) => {
+                session.clean = false;
+                tracing::error!(error = %describe(&error), events, "legacy database failed: the whole batch will be retried");
+                return all_messages();
+            }
+            Err(error) if orders.len() > 1 => {
+                tracing::warn!(error = %describe(&error), orders = orders.len(), "batch transaction failed: applying its orders one by one");
+                self.apply_one_by_one(&mut session, &orders).await
+            }
+            Err(error) => {
+                tracing::error!(error = %describe(&error), order_id = %orders[0].order_id, "order could not be applied: its messages will be retried");
+                return all_messages();
+            }
+        };
+        tracing::info!(
+            events,
+            orders = orders.len(),
+            written = outcome.written,
+            advanced = outcome.advanced,
+            folded = outcome.folded,
+            failed = outcome.failed.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "applied batch to the legacy database"
+        );
+        outcome.failed
+    }
+
+    async fn apply_one_by_one(&self, session: &mut Session, orders: &[OrderEvents]) -> Outcome {
+        let mut total = Outcome::default();
+        for (i, order) in orders.iter().enumerate() {
+            match self.apply_in_transaction(session, std::slice::from_ref(order)).await {
+                Ok(outcome) => {
+                    total.failed.extend(outcome.failed);
+                    total.written += outcome.written;
+                    total.advanced += outcome.advanced;
+                    total.folded += outcome.folded;
+                }
+                Err(error) if unavailable(&error) => {
+                    session.clean = false;
+                    tracing::error!(error = %describe(&error), "legacy database failed: the rest of the batch will be retried");
+                    total.failed.extend(orders[i..].iter().flat_map(|o| o.message_ids.iter().cloned()));
+                    break;
+                }
+                Err(error) => {
+                    tracing::error!(error = %describe(&error), order_id = %order.order_id, "order could not be applied: its messages will be retried");
+                    total.failed.extend(order.message_ids.iter().cloned());
+                }
+            }
+        }
+        total
+    }
+
+    /// One transaction for `orders`. On error nothing was applied and the
+    /// session is clean again if the rollback went through.
+    async fn apply_in_transaction(
+        &self,
+        session: &mut Session,
+        orders: &[OrderEvents],
+    ) -> Result<Outcome, tokio_postgres::Error> {
+        session.clean = false;
+        let client = &session.client;
+        let result = self.lock_plan_and_write(client, orders).await;
+        match &result {
+            Ok(_) => session.clean = true,
+            Err(_) => session.clean = !client.is_closed() && writer::rollback(client, &self.stats).await.is_ok(),
+        }
+        result
+    }
+
+    async fn lock_plan_and_write(
+        &self,
+        client: &tokio_postgres::Client,
+        orders: &[OrderEvents],
+    ) -> Result<Outcome, tokio_postgres::Error> {
+        let ids: Vec<OrderId> = orders.iter().map(|o| o.order_id).collect();
+        let applied = writer::begin_and_lock(client, &ids, &self.stats).await?;
+        let mut changes = Changes::default();
+        let mut outcome = Outcome::default();
+        let mut to_fold = Vec::new();
+        for order in orders {
+            let applied = applied.get(&order.order_id).copied().unwrap_or(0);
+            match plan::plan(applied, &order.events) {
+                Plan::Fold => to_fold.push((order.clone(), applied)),
+                planned => add(planned, order, &mut changes, &mut outcome),
+            }
+        }
+        outcome.folded = to_fold.len();
+        for (mut order, applied, loaded) in self.load(to_fold).await {
+            match loaded {
+                Ok(history) => {
+                    order.merge(history);
+                    match plan::plan(applied, &order.events) {
+                        Plan::Fold => add(Plan::Invalid(RowError::Gap), &order, &mut changes, &mut outcome),
+                        planned => add(planned, &order, &mut changes, &mut outcome),
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, order_id = %order.order_id, "cannot fold the order from the event store: its messages will be retried");
+                    outcome.failed.extend(order.message_ids);
+                }
+            }
+        }
+        writer::write_and_commit(client, &changes, &self.stats).await?;
+        Ok(outcome)
+    }
+
+    /// Loads the history of every order to fold, concurrently.
+    async fn load(
+        &self,
+        orders: Vec<(OrderEvents, u32)>,
+    ) -> Vec<(OrderEvents, u32, Result<Vec<Envelope>, StoreError>)> {
+        self.stats.store_loads.fetch_add(orders.len() as u64, Ordering::Relaxed);
+        let mut loads = JoinSet::new();
+        for (i, (order, _)) in orders.iter().enumerate() {
+            let (store, order_id) = (self.store.clone(), order.order_id);
+            loads.spawn(async move { (i, store.load(order_id).await) });
+        }
+        let mut histories: HashMap<usize, Result<Vec<Envelope>, StoreError>> = HashMap::new();
+        while let Some(joined) = loads.join_next().await {
+            let (i, history) = joined.expect("event store loads do not panic");
+            histories.insert(i, history);
+        }
+        orders
+            .into_iter()
+            .enumerate()
+            .map(|(i, (order, applied))| (order, applied, histories.remove(&i).expect("one result per order")))
+            .collect()
+    }
+}
+
+fn add(planned: Plan, order: &OrderEvents, changes: &mut Changes, outcome: &mut Outcome) {
+    match planned {
+        Plan::UpToDate => {}
+        Plan::Write(row) => {
+            outcome.written += 1;
+            changes.write(row);
+        }
+        Plan::Advance(advance) => {
+            outcome.advanced += 1;
+            changes.advance(advance);
+        }
+        Plan::Fold => unreachable!("folds are planned again after loading"),
+        Plan::Invalid(error) => {
+            tracing::error!(%error, order_id = %order.order_id, "events cannot become legacy rows: their messages will be retried, then dead-lettered");
+            outcome.failed.extend(order.message_ids.iter().cloned());
+        }
+    }
+}
+
+/// Errors that say nothing about the batch's data: no answer, a broken
+/// connection, a cancelled statement (timeout), server resources or state.
+/// Retrying the batch later is the only remedy.
+fn unavailable(error: &tokio_postgres::Error) -> bool {
+    match error.code() {
+        None => true,
+        Some(code) => matches!(&code.code()[..2], "08" | "53" | "57" | "58" | "XX"),
+    }
+}
+
+#[async_trait]
+impl Projection for LegacySync {
+    async fn apply(&self, batch: Vec<Delivery>) -> Vec<String> {
+        self.apply_batch(batch).await
+    }
+}
