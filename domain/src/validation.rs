@@ -125,8 +125,8 @@ pub fn validate_text(field: &str, value: Option<String>, max: usize) -> Result<O
             field,
             format!("must be 1 to {max} characters"),
         )])),
-        Some(text) if text.chars().any(char::is_control) => {
-            Err(ValidationErrors(vec![FieldError::new(field, "must not contain control characters")]))
+        Some(text) if !text.chars().all(crate::values::is_printable) => {
+            Err(ValidationErrors(vec![FieldError::new(field, "must contain only printable characters")]))
         }
         other => Ok(other),
     }

@@ -83,7 +83,7 @@ impl fmt::Display for Sku {
     }
 }
 
-/// The customer: 1–128 printable characters (no control characters).
+/// The customer: 1–128 printable characters.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(try_from = "String", into = "String")]
 #[schemars(extend("minLength" = 1, "maxLength" = 128))]
@@ -94,8 +94,8 @@ impl CustomerId {
         let chars = value.chars().count();
         if chars == 0 || chars > MAX_CUSTOMER_ID_CHARS {
             Err("must be 1 to 128 characters")
-        } else if value.chars().any(char::is_control) {
-            Err("must not contain control characters")
+        } else if !value.chars().all(is_printable) {
+            Err("must contain only printable characters")
         } else {
             Ok(CustomerId(value.to_owned()))
         }
@@ -117,6 +117,17 @@ impl From<CustomerId> for String {
     fn from(id: CustomerId) -> String {
         id.0
     }
+}
+
+/// Not a control, format (zero-width, direction override, BOM), separator
+/// or private-use character: text that shows as what it is, in the legacy
+/// back office too.
+pub fn is_printable(c: char) -> bool {
+    !c.is_control()
+        && !matches!(c,
+            '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}' | '\u{E000}'..='\u{F8FF}'
+            | '\u{F0000}'..='\u{10FFFF}')
 }
 
 /// An active ISO-4217 currency code.

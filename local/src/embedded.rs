@@ -40,19 +40,18 @@ pub async fn start(names: &Names) -> Result<App, Box<dyn std::error::Error>> {
 
     let stock = Arc::new(MemoryInventoryStore::new());
     let inventory = Arc::new(InventoryProjection::new(stock.clone(), orders.clone()));
-    consume(&names.inventory_queue, subscribe(&topic, Some(inventory::FILTER_POLICY))?, inventory);
+    consume(&names.inventory_queue, subscribe(&topic, inventory::FILTER_POLICY)?, inventory);
     let pick_requests = Arc::new(MemoryFulfillmentStore::new());
     let fulfillment = Arc::new(FulfillmentProjection::new(pick_requests, orders.clone()));
-    consume(&names.fulfillment_queue, subscribe(&topic, Some(fulfillment::FILTER_POLICY))?, fulfillment);
+    consume(&names.fulfillment_queue, subscribe(&topic, fulfillment::FILTER_POLICY)?, fulfillment);
     if let Some(sync) = crate::legacy::sync(events.clone()).await? {
-        consume(&names.legacy_sync_queue, subscribe(&topic, Some(legacy_sync::FILTER_POLICY))?, Arc::new(sync));
+        consume(&names.legacy_sync_queue, subscribe(&topic, legacy_sync::FILTER_POLICY)?, Arc::new(sync));
     }
     Ok(App::new(orders, InventoryService::new(stock)))
 }
 
-fn subscribe(topic: &InMemoryTopic, policy: Option<&str>) -> Result<UnboundedReceiver<Delivered>, Box<dyn std::error::Error>> {
-    let filter = policy.map(FilterPolicy::from_json).transpose()?;
-    Ok(topic.subscribe(filter))
+fn subscribe(topic: &InMemoryTopic, policy: &str) -> Result<UnboundedReceiver<Delivered>, Box<dyn std::error::Error>> {
+    Ok(topic.subscribe(Some(FilterPolicy::from_json(policy)?)))
 }
 
 /// Feeds `projection` in batches of up to ten; failed messages come back

@@ -28,7 +28,18 @@ async fn forward(State(app): State<App>, request: Request) -> Response {
             let body = if bytes.is_empty() { Body::Empty } else { Body::Binary(bytes.to_vec()) };
             order_api::handle(&app, lambda_http::Request::from_parts(parts, body)).await
         }
-        Err(_) => Problem::too_large(order_api::MAX_BODY_BYTES).into_response(&uuid_v4()),
+        Err(error) => {
+            // The API never saw this request: answer as it would.
+            let correlation_id = parts.headers.get("x-correlation-id").and_then(|v| v.to_str().ok());
+            let correlation_id = correlation_id.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+            let over_limit = error.into_inner().downcast_ref::<http_body_util::LengthLimitError>().is_some();
+            let problem = if over_limit {
+                Problem::too_large(order_api::MAX_BODY_BYTES)
+            } else {
+                Problem::malformed_json("the request body could not be read")
+            };
+            problem.into_response(&correlation_id)
+        }
     };
     let (parts, body) = response.into_parts();
     let body = match body {
@@ -37,10 +48,6 @@ async fn forward(State(app): State<App>, request: Request) -> Response {
         _ => AxumBody::empty(),
     };
     Response::from_parts(parts, body)
-}
-
-fn uuid_v4() -> String {
-    uuid::Uuid::new_v4().to_string()
 }
 
 async fn shutdown() {

@@ -15,18 +15,18 @@ pub struct Route {
     pub statuses: &'static [u16],
 }
 
-const READ: &[u16] = &[200, 400, 404, 503];
-const COMMAND: &[u16] = &[200, 400, 404, 409, 412, 413, 415, 503];
+const READ: &[u16] = &[200, 400, 404, 500, 503];
+const COMMAND: &[u16] = &[200, 400, 404, 409, 412, 413, 415, 500, 503];
 
 pub fn table() -> Vec<Route> {
     vec![
-        Route { method: Method::POST, path: "/orders", statuses: &[201, 400, 409, 413, 415, 422, 503] },
+        Route { method: Method::POST, path: "/orders", statuses: &[201, 400, 409, 413, 415, 422, 500, 503] },
         Route { method: Method::GET, path: "/orders/{id}", statuses: READ },
         Route { method: Method::GET, path: "/orders/{id}/events", statuses: READ },
         Route { method: Method::POST, path: "/orders/{id}/cancel", statuses: COMMAND },
         Route { method: Method::POST, path: "/orders/{id}/ship", statuses: COMMAND },
         Route { method: Method::GET, path: "/inventory/{sku}", statuses: READ },
-        Route { method: Method::PUT, path: "/inventory/{sku}", statuses: &[200, 400, 413, 415, 503] },
+        Route { method: Method::PUT, path: "/inventory/{sku}", statuses: &[200, 400, 413, 415, 500, 503] },
     ]
 }
 

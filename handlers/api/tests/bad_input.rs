@@ -100,6 +100,18 @@ fn cases(placed: OrderId, shipped: OrderId) -> Vec<Case> {
             400,
             Some("customerId"),
         ),
+        place(
+            "customerId with a direction override",
+            format!(r#"{{"customerId":"evil\u202etxt.exe","currency":"USD","lines":[{ok_line}]}}"#),
+            400,
+            Some("customerId"),
+        ),
+        place(
+            "customerId with a zero-width space",
+            format!(r#"{{"customerId":"ann\u200b","currency":"USD","lines":[{ok_line}]}}"#),
+            400,
+            Some("customerId"),
+        ),
         place("currency lowercase", order_body(&format!("[{ok_line}]")).replace("USD", "usd"), 400, Some("currency")),
         place("currency not ISO-4217", order_body(&format!("[{ok_line}]")).replace("USD", "XYZ"), 400, Some("currency")),
         place(

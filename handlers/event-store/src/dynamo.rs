@@ -219,10 +219,12 @@ impl EventScan for DynamoEventStore {
             .expression_attribute_values(":event", AttributeValue::S(EVENT_KIND.to_owned()))
             .set_exclusive_start_key(start_key)
             .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
         self.counts.scan.fetch_add(1, Ordering::Relaxed);
         let page = page.map_err(unavailable)?;
+        self.counts.consumed(page.consumed_capacity(), &self.counts.read_milliunits);
         let events = page.items().iter().map(decode).collect::<Result<Vec<_>, _>>()?;
         let cursor = page.last_evaluated_key().filter(|k| !k.is_empty()).and_then(|k| {
             let order_id = k.get(ORDER_ID)?.as_s().ok()?;

@@ -99,9 +99,9 @@ async fn publish_records(
                 );
             }
             Err(error) => {
-                // Nothing after it is published now: the stream resumes from
-                // it until the mapping's retries run out and it goes to the
-                // on-failure destination.
+                // Nothing after it is published now: the mapping retries from
+                // it without a limit, so the shard waits for an operator
+                // (the iterator-age alarm) rather than skipping an event.
                 tracing::error!(
                     sequence_number = %sequence_number(record_index),
                     %error,

@@ -14,8 +14,8 @@ pub struct BatchEntry {
     /// Unique within the request; names the entry in the answer.
     pub id: String,
     pub message: OutgoingMessage,
-    /// The X-Ray trace header of the invocation, sent as the `AWSTraceHeader`
-    /// message system attribute.
+    /// The X-Ray trace header of the invocation, sent on the `PublishBatch`
+    /// request as the `X-Amzn-Trace-Id` header (SNS has no per-entry one).
     pub trace_header: Option<String>,
 }
 
