@@ -27,7 +27,7 @@ pub struct Args {
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
     /// Runs of each kind, interleaved; the table shows medians.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     rounds: usize,
 }
 
@@ -44,16 +44,22 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut platform_runs = Vec::new();
     let mut baseline_runs = Vec::new();
     let mut platform_counts = Vec::new();
-    // The first pair warms DynamoDB Local's JVM and is not reported.
+    // The first pair warms DynamoDB Local's JVM and is not reported; the
+    // order alternates so that drift in the machine's load favours neither.
     for round in 0..=args.rounds {
         let baseline_table = fresh_table(&client, "bench-baseline").await?;
         let baseline_client = client.clone();
-        let baseline =
-            measure(&args, move |i| baseline_order(baseline_client.clone(), baseline_table.clone(), i)).await;
-        let platform_table = fresh_table(&client, "bench-platform").await?;
-        let store = DynamoEventStore::new(client.clone(), platform_table);
+        let baseline_run = || measure(&args, move |i| baseline_order(baseline_client.clone(), baseline_table.clone(), i));
+        let store = DynamoEventStore::new(client.clone(), fresh_table(&client, "bench-platform").await?);
         let service = OrderService::new(Arc::new(store.clone()));
-        let platform = measure(&args, move |_| platform_order(service.clone())).await;
+        let platform_run = || measure(&args, move |_| platform_order(service.clone()));
+        let (baseline, platform) = if round % 2 == 0 {
+            let baseline = baseline_run().await;
+            (baseline, platform_run().await)
+        } else {
+            let platform = platform_run().await;
+            (baseline_run().await, platform)
+        };
         if round > 0 {
             baseline_runs.push(baseline);
             platform_runs.push(platform);

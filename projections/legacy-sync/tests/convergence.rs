@@ -32,7 +32,9 @@ struct OrderSpec {
 }
 
 fn order_spec() -> impl Strategy<Value = OrderSpec> {
-    let customer = prop_oneof!["\\PC{1,128}", Just("'; DROP TABLE shop_order; --".to_owned()), Just("é".repeat(128)),];
+    // Printable as the domain defines it (`\PC` still admits U+2028/2029).
+    let printable = "\\PC{1,128}".prop_filter("printable", |s: &String| s.chars().all(order_domain::values::is_printable));
+    let customer = prop_oneof![printable, Just("'; DROP TABLE shop_order; --".to_owned()), Just("é".repeat(128)),];
     let sku =
         prop_oneof![proptest::sample::select(KNOWN_SKUS.to_vec()).prop_map(str::to_owned), "[a-z0-9][a-z0-9-]{0,63}"];
     let next = prop_oneof![Just(Next::Confirm), Just(Next::Reject), Just(Next::Cancel), Just(Next::Ship)];
@@ -153,7 +155,7 @@ async fn hostile_strings_are_stored_verbatim() {
         "'; DROP TABLE shop_order; --".to_owned(),
         "Robert'); DROP TABLE shop_orderitem;--".to_owned(),
         r#"O'Brien "the \"angler\"" \\ back\slash $1 $$ %s {}"#.to_owned(),
-        "名前 🎣 émoji ∑ Ω \u{200b}zero-width".to_owned(),
+        "名前 🎣 émoji ∑ Ω e\u{301} combining".to_owned(),
         "x".repeat(128),
         "é".repeat(128),
         "🎣".repeat(128),

@@ -1,0 +1,165 @@
+//! Drives a [`Projection`] from a real SQS queue the way Lambda's event
+//! source mapping does, for the local runner on the local stack:
+//! `ReceiveMessage` (up to 10), the same Lambda [`SqsEvent`] payload into
+//! [`handle_sqs_event`], `DeleteMessageBatch` for every message not named
+//! in the partial batch failures. Failed messages stay in the queue and
+//! come back after the visibility timeout, until the queue's redrive
+//! policy moves them to its dead-letter queue.
+
+use std::future::Future;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::Client;
+
+use crate::{handle_sqs_event, Projection};
+
+/// SQS's limit, and Lambda's default batch size.
+const MAX_MESSAGES: i32 = 10;
+/// How long to wait after a failed poll before the next.
+const ERROR_PAUSE: Duration = Duration::from_secs(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error("SQS {operation} failed: {message}")]
+    Sqs { operation: &'static str, message: String },
+}
+
+fn sqs_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    operation: &'static str,
+) -> impl FnOnce(SdkError<E, R>) -> PollError {
+    move |e| PollError::Sqs { operation, message: DisplayErrorContext(&e).to_string() }
+}
+
+/// What one poll did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PollOutcome {
+    pub received: usize,
+    /// Left in the queue for redelivery.
+    pub failed: usize,
+}
+
+pub struct QueuePoller {
+    client: Client,
+    queue_url: String,
+    queue_arn: String,
+    wait_seconds: i32,
+    visibility_timeout: Option<i32>,
+}
+
+impl QueuePoller {
+    /// A poller of the queue at `queue_url` (its ARN is looked up once, for
+    /// the records' `eventSourceARN`). Long polls of 1 s.
+    pub async fn new(client: Client, queue_url: impl Into<String>) -> Result<Self, PollError> {
+        let queue_url = queue_url.into();
+        let attributes = client
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(sqs_error("GetQueueAttributes"))?;
+        let queue_arn =
+            attributes.attributes().and_then(|a| a.get(&QueueAttributeName::QueueArn)).cloned().unwrap_or_default();
+        Ok(QueuePoller { client, queue_url, queue_arn, wait_seconds: 1, visibility_timeout: None })
+    }
+
+    /// Seconds a received message stays hidden, overriding the queue's:
+    /// how soon a failed message is retried.
+    pub fn with_visibility_timeout(mut self, seconds: i32) -> Self {
+        self.visibility_timeout = Some(seconds);
+        self
+    }
+
+    /// Seconds a receive waits for messages when the queue is empty (0–20).
+    pub fn with_wait_seconds(mut self, seconds: i32) -> Self {
+        self.wait_seconds = seconds;
+        self
+    }
+
+    /// One receive, one batch through `projection`, one delete of the successes.
+    pub async fn poll_once(&self, projection: &dyn Projection) -> Result<PollOutcome, PollError> {
+        let received = self
+            .client
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(MAX_MESSAGES)
+            .wait_time_seconds(self.wait_seconds)
+            .set_visibility_timeout(self.visibility_timeout)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .map_err(sqs_error("ReceiveMessage"))?;
+        let messages = received.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return Ok(PollOutcome::default());
+        }
+        let region = self.client.config().region().map(|r| r.to_string());
+        let mut event = SqsEvent::default();
+        event.records = messages
+            .iter()
+            .map(|m| {
+                let mut record = SqsMessage::default();
+                record.message_id = m.message_id.clone();
+                record.receipt_handle = m.receipt_handle.clone();
+                record.body = m.body.clone();
+                record.md5_of_body = m.md5_of_body.clone();
+                record.attributes = m
+                    .attributes()
+                    .map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect())
+                    .unwrap_or_default();
+                record.event_source = Some("aws:sqs".to_owned());
+                record.event_source_arn = Some(self.queue_arn.clone());
+                record.aws_region = region.clone();
+                record
+            })
+            .collect();
+        let response = handle_sqs_event(projection, event).await;
+        let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        let done: Vec<DeleteMessageBatchRequestEntry> = messages
+            .iter()
+            .filter(|m| !failed.contains(&m.message_id().unwrap_or_default()))
+            .enumerate()
+            .filter_map(|(i, m)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle()?)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        if !done.is_empty() {
+            let deleted = self
+                .client
+                .delete_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(done))
+                .send()
+                .await
+                .map_err(sqs_error("DeleteMessageBatch"))?;
+            for failure in deleted.failed() {
+                // Not deleted means delivered again: harmless to an idempotent consumer.
+                tracing::warn!(queue_url = %self.queue_url, code = failure.code(), "message processed but not deleted");
+            }
+        }
+        Ok(PollOutcome { received: messages.len(), failed: failed.len() })
+    }
+
+    /// Polls until `shutdown` completes. A failed poll is logged and retried.
+    pub async fn run(&self, projection: &dyn Projection, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return,
+                result = self.poll_once(projection) => {
+                    if let Err(error) = result {
+                        tracing::error!(queue_url = %self.queue_url, %error, "polling the queue failed");
+                        tokio::time::sleep(ERROR_PAUSE).await;
+                    }
+                }
+            }
+        }
+    }
+}

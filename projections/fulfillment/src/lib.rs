@@ -1,0 +1,34 @@
+//! Fulfillment: a pick request per confirmed order, cancelled on
+//! OrderCancelled, closed on OrderShipped. Every write is conditioned on the
+//! event being newer than the last one applied to the request, so
+//! duplicates and reordering change nothing (an OrderConfirmed arriving after
+//! the OrderCancelled that followed it is ignored).
+//!
+//! - [`store`]: the port ([`FulfillmentStore`]) and its types.
+//! - [`DynamoFulfillmentStore`] / [`MemoryFulfillmentStore`]: the adapters.
+//! - [`FulfillmentProjection`]: the SQS consumer ([`sqs_consumer::Projection`]).
+
+mod dynamo;
+mod memory;
+mod projection;
+pub mod store;
+
+use order_domain::EventType;
+
+pub use dynamo::{create_fulfillment_table, DynamoFulfillmentStore};
+pub use memory::MemoryFulfillmentStore;
+pub use projection::FulfillmentProjection;
+pub use store::{FulfillmentError, FulfillmentStore, PickLine, PickRequest, PickStatus};
+
+/// The events this consumer acts on; its SNS subscription lets only these through.
+pub const SUBSCRIBED_EVENT_TYPES: [EventType; 3] =
+    [EventType::OrderConfirmed, EventType::OrderCancelled, EventType::OrderShipped];
+
+/// The SNS filter policy of the fulfillment queue's subscription (the same
+/// in `template.yaml`, the local stack's provisioning and the embedded runner).
+pub const FILTER_POLICY: &str = r#"{"eventType":["OrderConfirmed","OrderCancelled","OrderShipped"]}"#;
+
+/// Whether the fulfillment subscription lets `event_type` through.
+pub fn subscribed(event_type: EventType) -> bool {
+    SUBSCRIBED_EVENT_TYPES.contains(&event_type)
+}

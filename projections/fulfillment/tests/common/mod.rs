@@ -1,0 +1,96 @@
+//! Fixtures shared by the fulfillment tests: each scenario runs against the
+//! memory adapters and against DynamoDB Local.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use event_store::{create_events_table, DynamoEventStore, MemoryEventStore};
+use fulfillment::{
+    create_fulfillment_table, DynamoFulfillmentStore, FulfillmentProjection, FulfillmentStore, MemoryFulfillmentStore,
+};
+use order_commands::{CommandContext, OrderService, RetryPolicy};
+use order_domain::ports::EventStore;
+use order_domain::{Command, Currency, CustomerId, Envelope, OrderId, OrderLine, PlaceOrder, Sku};
+
+pub struct Fixture {
+    pub store: Arc<dyn FulfillmentStore>,
+    pub orders: OrderService,
+    pub projection: FulfillmentProjection,
+}
+
+impl Fixture {
+    pub fn new(store: Arc<dyn FulfillmentStore>, events: Arc<dyn EventStore>) -> Self {
+        let orders = OrderService::new(events);
+        let projection = FulfillmentProjection::new(store.clone(), orders.clone());
+        Fixture { store, orders, projection }
+    }
+
+    pub fn memory() -> Self {
+        Fixture::new(Arc::new(MemoryFulfillmentStore::new()), Arc::new(MemoryEventStore::new()))
+    }
+
+    pub async fn dynamodb() -> Self {
+        let (store, events) = dynamodb_stores().await;
+        Fixture::new(Arc::new(store), Arc::new(events))
+    }
+
+    /// Places an order and runs `commands` on it; returns every event.
+    pub async fn order(&self, lines: &[(&str, u32)], commands: &[Command]) -> Vec<Envelope> {
+        let place = Command::Place(PlaceOrder {
+            customer_id: CustomerId::parse("angler-7").unwrap(),
+            basket_id: None,
+            currency: Currency::parse("USD").unwrap(),
+            lines: lines
+                .iter()
+                .map(|(s, q)| OrderLine { sku: Sku::parse(s).unwrap(), quantity: *q, unit_price_cents: 4_500 })
+                .collect(),
+        });
+        let order_id = OrderId(uuid::Uuid::new_v4());
+        let mut events = Vec::new();
+        for command in std::iter::once(&place).chain(commands) {
+            let outcome =
+                self.orders.execute(order_id, command, &CommandContext::new("test"), RetryPolicy::NONE).await.unwrap();
+            events.extend(outcome.appended);
+        }
+        events
+    }
+
+    /// Delivers `envelopes` as one SQS batch; returns the failed message ids.
+    pub async fn deliver(&self, envelopes: &[&Envelope]) -> Vec<String> {
+        let bodies: Vec<String> = envelopes.iter().map(|e| e.to_json()).collect();
+        deliver_bodies(&self.projection, &bodies).await
+    }
+}
+
+pub async fn dynamodb_stores() -> (DynamoFulfillmentStore, DynamoEventStore) {
+    let config = testkit::dynamodb_config().await;
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    let fulfillment_table = testkit::unique_name("fulfillment");
+    let events_table = testkit::unique_name("events");
+    create_fulfillment_table(&client, &fulfillment_table).await.unwrap();
+    create_events_table(&client, &events_table).await.unwrap();
+    (DynamoFulfillmentStore::new(client.clone(), fulfillment_table), DynamoEventStore::new(client, events_table))
+}
+
+/// An SQS event as Lambda hands it over, message ids `m0`, `m1`, ….
+pub fn sqs_event(bodies: &[String]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            let mut message = SqsMessage::default();
+            message.message_id = Some(format!("m{i}"));
+            message.body = Some(body.clone());
+            message
+        })
+        .collect();
+    event
+}
+
+pub async fn deliver_bodies(projection: &dyn sqs_consumer::Projection, bodies: &[String]) -> Vec<String> {
+    let response = sqs_consumer::handle_sqs_event(projection, sqs_event(bodies)).await;
+    response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect()
+}

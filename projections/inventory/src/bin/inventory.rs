@@ -1,0 +1,26 @@
+//! The inventory Lambda: SQS batch of raw-delivered envelopes in, partial
+//! batch failures out. Tables from `INVENTORY_TABLE` and `EVENTS_TABLE`.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use event_store::DynamoEventStore;
+use inventory::{DynamoInventoryStore, InventoryProjection};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use order_commands::OrderService;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let inventory_table = std::env::var("INVENTORY_TABLE").map_err(|_| "INVENTORY_TABLE is not set")?;
+    let events_table = std::env::var("EVENTS_TABLE").map_err(|_| "EVENTS_TABLE is not set")?;
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let orders = OrderService::new(Arc::new(DynamoEventStore::new(dynamodb.clone(), events_table)));
+    let projection = InventoryProjection::new(Arc::new(DynamoInventoryStore::new(dynamodb, inventory_table)), orders);
+    let projection = &projection;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<SqsBatchResponse, Error>(sqs_consumer::handle_sqs_event(projection, event.payload).await)
+    }))
+    .await
+}

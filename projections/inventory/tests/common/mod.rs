@@ -1,0 +1,124 @@
+//! Fixtures shared by the inventory tests: the same scenario runs against
+//! the memory adapters and against DynamoDB Local.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use event_store::{create_events_table, DynamoEventStore, MemoryEventStore};
+use inventory::{
+    create_inventory_table, DynamoInventoryStore, InventoryProjection, InventoryStore, MemoryInventoryStore,
+};
+use order_commands::{CommandContext, OrderService, RetryPolicy};
+use order_domain::ports::EventStore;
+use order_domain::{Command, Currency, CustomerId, Envelope, OrderId, OrderLine, OrderStatus, PlaceOrder, Sku};
+
+pub fn sku(s: &str) -> Sku {
+    Sku::parse(s).unwrap()
+}
+
+pub struct Fixture {
+    pub inventory: Arc<dyn InventoryStore>,
+    pub events: Arc<dyn EventStore>,
+    pub orders: OrderService,
+    pub projection: InventoryProjection,
+}
+
+impl Fixture {
+    pub fn new(inventory: Arc<dyn InventoryStore>, events: Arc<dyn EventStore>) -> Self {
+        let orders = OrderService::new(events.clone());
+        let projection = InventoryProjection::new(inventory.clone(), orders.clone());
+        Fixture { inventory, events, orders, projection }
+    }
+
+    pub fn memory() -> Self {
+        Fixture::new(Arc::new(MemoryInventoryStore::new()), Arc::new(MemoryEventStore::new()))
+    }
+
+    pub async fn dynamodb() -> Self {
+        let (inventory, events) = dynamodb_stores().await;
+        Fixture::new(Arc::new(inventory), Arc::new(events))
+    }
+
+    pub async fn set(&self, sku_name: &str, available: u64) {
+        self.inventory.set_available(&sku(sku_name), available).await.unwrap();
+    }
+
+    /// `(available, reserved, shipped)`; zeros for a SKU never stocked.
+    pub async fn stock(&self, sku_name: &str) -> (u64, u64, u64) {
+        let stock = self.inventory.stock(&[sku(sku_name)]).await.unwrap();
+        stock.get(&sku(sku_name)).map_or((0, 0, 0), |s| (s.available, s.reserved, s.shipped))
+    }
+
+    /// Places an order through the order service; returns its OrderPlaced.
+    pub async fn place(&self, lines: &[(&str, u32)]) -> Envelope {
+        place(&self.orders, lines).await
+    }
+
+    pub async fn command(&self, order_id: OrderId, command: Command) -> Vec<Envelope> {
+        let outcome =
+            self.orders.execute(order_id, &command, &CommandContext::new("test"), RetryPolicy::NONE).await.unwrap();
+        outcome.appended
+    }
+
+    pub async fn status(&self, order_id: OrderId) -> OrderStatus {
+        self.orders.get(order_id).await.unwrap().expect("order exists").status
+    }
+
+    pub async fn history(&self, order_id: OrderId) -> Vec<Envelope> {
+        self.events.load(order_id).await.unwrap()
+    }
+
+    /// Delivers `envelopes` as one SQS batch; returns the failed message ids.
+    pub async fn deliver(&self, envelopes: &[&Envelope]) -> Vec<String> {
+        let bodies: Vec<String> = envelopes.iter().map(|e| e.to_json()).collect();
+        deliver_bodies(&self.projection, &bodies).await
+    }
+}
+
+pub async fn dynamodb_stores() -> (DynamoInventoryStore, DynamoEventStore) {
+    let config = testkit::dynamodb_config().await;
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    let inventory_table = testkit::unique_name("inventory");
+    let events_table = testkit::unique_name("events");
+    create_inventory_table(&client, &inventory_table).await.unwrap();
+    create_events_table(&client, &events_table).await.unwrap();
+    (DynamoInventoryStore::new(client.clone(), inventory_table), DynamoEventStore::new(client, events_table))
+}
+
+pub async fn place(orders: &OrderService, lines: &[(&str, u32)]) -> Envelope {
+    let command = Command::Place(PlaceOrder {
+        customer_id: CustomerId::parse("angler-1").unwrap(),
+        basket_id: None,
+        currency: Currency::parse("EUR").unwrap(),
+        lines: lines
+            .iter()
+            .map(|(s, quantity)| OrderLine { sku: sku(s), quantity: *quantity, unit_price_cents: 12_999 })
+            .collect(),
+    });
+    let order_id = OrderId(uuid::Uuid::new_v4());
+    let outcome = orders.execute(order_id, &command, &CommandContext::new("test"), RetryPolicy::NONE).await.unwrap();
+    outcome.appended.into_iter().next().expect("OrderPlaced appended")
+}
+
+/// An SQS event as Lambda hands it over, message ids `m0`, `m1`, ….
+pub fn sqs_event(bodies: &[String]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            let mut message = SqsMessage::default();
+            message.message_id = Some(format!("m{i}"));
+            message.body = Some(body.clone());
+            message
+        })
+        .collect();
+    event
+}
+
+pub async fn deliver_bodies(projection: &dyn sqs_consumer::Projection, bodies: &[String]) -> Vec<String> {
+    let response = sqs_consumer::handle_sqs_event(projection, sqs_event(bodies)).await;
+    response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect()
+}
