@@ -126,8 +126,9 @@ async fn platform_order(service: OrderService) -> Vec<Duration> {
     latencies
 }
 
-/// What the platform writes, minus the platform: a fixed item of the same
-/// size (a two-line OrderPlaced envelope is ~500 bytes).
+/// What the platform reads and writes, minus the platform: the same request
+/// shapes, and a fixed item of the same size (a two-line OrderPlaced
+/// envelope is ~500 bytes).
 async fn baseline_order(client: Client, table: String, i: usize) -> Vec<Duration> {
     let order_id = uuid::Uuid::new_v4().to_string();
     let envelope = "x".repeat(500);
@@ -137,9 +138,11 @@ async fn baseline_order(client: Client, table: String, i: usize) -> Vec<Duration
         client
             .query()
             .table_name(&table)
-            .key_condition_expression("orderId = :o")
+            .key_condition_expression("#o = :o")
+            .expression_attribute_names("#o", "orderId")
             .expression_attribute_values(":o", AttributeValue::S(order_id.clone()))
             .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .expect("query");
@@ -156,7 +159,8 @@ async fn baseline_order(client: Client, table: String, i: usize) -> Vec<Duration
             .put_item()
             .table_name(&table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(version)")
+            .condition_expression("attribute_not_exists(#v)")
+            .expression_attribute_names("#v", "version")
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
