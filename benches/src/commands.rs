@@ -49,7 +49,8 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     for round in 0..=args.rounds {
         let baseline_table = fresh_table(&client, "bench-baseline").await?;
         let baseline_client = client.clone();
-        let baseline_run = || measure(&args, move |i| baseline_order(baseline_client.clone(), baseline_table.clone(), i));
+        let baseline_run =
+            || measure(&args, move |i| baseline_order(baseline_client.clone(), baseline_table.clone(), i));
         let store = DynamoEventStore::new(client.clone(), fresh_table(&client, "bench-platform").await?);
         let service = OrderService::new(Arc::new(store.clone()));
         let platform_run = || measure(&args, move |_| platform_order(service.clone()));
@@ -109,14 +110,15 @@ where
 
 async fn platform_order(service: OrderService) -> Vec<Duration> {
     let id = OrderId(uuid::Uuid::new_v4());
-    let lines = ["muskie-casting-rod", "braided-line-30lb"]
-        .map(|sku| LineInput { sku: sku.into(), quantity: 1, unit_price_cents: 24_900 });
-    let input = PlaceOrderInput { customer_id: "bench".into(), basket_id: None, currency: "USD".into(), lines: lines.into() };
-    let commands = [
-        Command::Place(input.validate().expect("valid")),
-        Command::Confirm,
-        Command::Ship { tracking_number: None },
-    ];
+    let lines = ["muskie-casting-rod", "braided-line-30lb"].map(|sku| LineInput {
+        sku: sku.into(),
+        quantity: 1,
+        unit_price_cents: 24_900,
+    });
+    let input =
+        PlaceOrderInput { customer_id: "bench".into(), basket_id: None, currency: "USD".into(), lines: lines.into() };
+    let commands =
+        [Command::Place(input.validate().expect("valid")), Command::Confirm, Command::Ship { tracking_number: None }];
     let mut latencies = Vec::with_capacity(COMMANDS_PER_ORDER);
     for command in &commands {
         let started = Instant::now();

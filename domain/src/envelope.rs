@@ -128,4 +128,3 @@ impl TryFrom<EnvelopeJson> for Envelope {
         })
     }
 }
-

@@ -66,9 +66,8 @@ pub struct ShipInput {
 impl PlaceOrderInput {
     pub fn validate(self) -> Result<PlaceOrder, ValidationErrors> {
         let mut errors = Vec::new();
-        let customer_id = CustomerId::parse(&self.customer_id)
-            .map_err(|m| errors.push(FieldError::new("customerId", m)))
-            .ok();
+        let customer_id =
+            CustomerId::parse(&self.customer_id).map_err(|m| errors.push(FieldError::new("customerId", m))).ok();
         let basket_id = match self.basket_id.as_deref().map(Uuid::parse_str) {
             None => None,
             Some(Ok(id)) => Some(id),
@@ -77,9 +76,7 @@ impl PlaceOrderInput {
                 None
             }
         };
-        let currency = Currency::parse(&self.currency)
-            .map_err(|m| errors.push(FieldError::new("currency", m)))
-            .ok();
+        let currency = Currency::parse(&self.currency).map_err(|m| errors.push(FieldError::new("currency", m))).ok();
         if self.lines.is_empty() || self.lines.len() > MAX_LINES {
             errors.push(FieldError::new("lines", format!("must have 1 to {MAX_LINES} lines")));
         }
@@ -121,10 +118,9 @@ fn validate_line(i: usize, line: &LineInput, errors: &mut Vec<FieldError>) -> Op
 /// Optional free text: at most `max` characters, no control characters.
 pub fn validate_text(field: &str, value: Option<String>, max: usize) -> Result<Option<String>, ValidationErrors> {
     match value {
-        Some(text) if text.is_empty() || text.chars().count() > max => Err(ValidationErrors(vec![FieldError::new(
-            field,
-            format!("must be 1 to {max} characters"),
-        )])),
+        Some(text) if text.is_empty() || text.chars().count() > max => {
+            Err(ValidationErrors(vec![FieldError::new(field, format!("must be 1 to {max} characters"))]))
+        }
         Some(text) if !text.chars().all(crate::values::is_printable) => {
             Err(ValidationErrors(vec![FieldError::new(field, "must contain only printable characters")]))
         }

@@ -13,9 +13,15 @@ fn any_line() -> impl Strategy<Value = LineInput> {
 }
 
 fn any_command() -> impl Strategy<Value = Command> {
-    let place = (prop::collection::vec(any_line(), 0..6), "\\PC{0,130}").prop_filter_map("invalid input", |(lines, customer_id)| {
-        PlaceOrderInput { customer_id, basket_id: None, currency: "USD".into(), lines }.validate().ok().map(Command::Place)
-    });
+    let place = (prop::collection::vec(any_line(), 0..6), "\\PC{0,130}").prop_filter_map(
+        "invalid input",
+        |(lines, customer_id)| {
+            PlaceOrderInput { customer_id, basket_id: None, currency: "USD".into(), lines }
+                .validate()
+                .ok()
+                .map(Command::Place)
+        },
+    );
     prop_oneof![
         place,
         Just(Command::Confirm),
@@ -29,9 +35,7 @@ fn allowed(from: Option<OrderStatus>, to: OrderStatus) -> bool {
     use OrderStatus::*;
     matches!(
         (from, to),
-        (None, Placed)
-            | (Some(Placed), Confirmed | Rejected | Cancelled)
-            | (Some(Confirmed), Shipped | Cancelled)
+        (None, Placed) | (Some(Placed), Confirmed | Rejected | Cancelled) | (Some(Confirmed), Shipped | Cancelled)
     )
 }
 

@@ -64,7 +64,10 @@ fn the_happy_path_places_confirms_and_ships() {
 
 #[test]
 fn allowed_transitions() {
-    assert_eq!(status(&[place(), Command::Reject { reason: "stock".into(), unavailable: vec![] }]), OrderStatus::Rejected);
+    assert_eq!(
+        status(&[place(), Command::Reject { reason: "stock".into(), unavailable: vec![] }]),
+        OrderStatus::Rejected
+    );
     assert_eq!(status(&[place(), Command::Cancel { reason: None }]), OrderStatus::Cancelled);
     assert_eq!(status(&[place(), Command::Confirm, Command::Cancel { reason: None }]), OrderStatus::Cancelled);
 }
@@ -74,7 +77,8 @@ fn repeating_a_command_changes_nothing() {
     let (history, results) = run(&[place(), place(), Command::Confirm, Command::Confirm]);
     assert_eq!(results, vec![Ok(1), Ok(0), Ok(1), Ok(0)]);
     assert_eq!(history.len(), 2);
-    let (_, results) = run(&[place(), Command::Cancel { reason: None }, Command::Cancel { reason: Some("again".into()) }]);
+    let (_, results) =
+        run(&[place(), Command::Cancel { reason: None }, Command::Cancel { reason: Some("again".into()) }]);
     assert_eq!(results[2], Ok(0));
     let ship = || Command::Ship { tracking_number: None };
     assert_eq!(run(&[place(), Command::Confirm, ship(), ship()]).1[3], Ok(0));
@@ -90,8 +94,16 @@ fn forbidden_transitions_are_conflicts() {
         (vec![place(), Command::Confirm, ship.clone()], cancel.clone(), OrderStatus::Shipped),
         (vec![place()], ship.clone(), OrderStatus::Placed),
         (vec![place(), cancel.clone()], Command::Confirm, OrderStatus::Cancelled),
-        (vec![place(), Command::Confirm], Command::Reject { reason: "x".into(), unavailable: vec![] }, OrderStatus::Confirmed),
-        (vec![place(), Command::Reject { reason: "x".into(), unavailable: vec![] }], cancel.clone(), OrderStatus::Rejected),
+        (
+            vec![place(), Command::Confirm],
+            Command::Reject { reason: "x".into(), unavailable: vec![] },
+            OrderStatus::Confirmed,
+        ),
+        (
+            vec![place(), Command::Reject { reason: "x".into(), unavailable: vec![] }],
+            cancel.clone(),
+            OrderStatus::Rejected,
+        ),
         (vec![place(), cancel], ship, OrderStatus::Cancelled),
     ];
     for (before, command, status) in cases {
@@ -144,7 +156,9 @@ fn limits_name_the_field() {
 
 #[test]
 fn limits_accept_their_bounds() {
-    let mut edge = input((0..100).map(|i| line(&format!("{i}{}", "x".repeat(63 - i.to_string().len())), 1000, 100_000_000)).collect());
+    let mut edge = input(
+        (0..100).map(|i| line(&format!("{i}{}", "x".repeat(63 - i.to_string().len())), 1000, 100_000_000)).collect(),
+    );
     edge.customer_id = "é".repeat(128);
     edge.basket_id = Some(Uuid::new_v4().to_string());
     let place = edge.validate().unwrap();

@@ -52,7 +52,14 @@ async fn queue_with_dlq(sqs: &Sqs, name: &str) -> Result<String, Error> {
 }
 
 async fn queue_arn(sqs: &Sqs, name: &str, attributes: HashMap<QueueAttributeName, String>) -> Result<String, Error> {
-    let url = sqs.create_queue().queue_name(name).set_attributes(Some(attributes)).send().await?.queue_url.unwrap_or_default();
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .set_attributes(Some(attributes))
+        .send()
+        .await?
+        .queue_url
+        .unwrap_or_default();
     let arn = sqs
         .get_queue_attributes()
         .queue_url(&url)

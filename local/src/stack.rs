@@ -84,7 +84,11 @@ pub async fn start(names: &Names) -> Result<App, Box<dyn std::error::Error>> {
     Ok(App::new(orders, InventoryService::new(stock)))
 }
 
-async fn poll(sqs: &aws_sdk_sqs::Client, queue: &str, projection: Arc<dyn Projection>) -> Result<(), Box<dyn std::error::Error>> {
+async fn poll(
+    sqs: &aws_sdk_sqs::Client,
+    queue: &str,
+    projection: Arc<dyn Projection>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let url = sqs.get_queue_url().queue_name(queue).send().await.map_err(|e| {
         format!("queue {queue}: {} (run `order-platform provision`)", aws_sdk_sqs::error::DisplayErrorContext(&e))
     })?;

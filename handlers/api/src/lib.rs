@@ -4,11 +4,11 @@
 //! ([`problem`]).
 
 mod headers;
-mod stock;
 mod orders;
 pub mod problem;
 mod request;
 pub mod routes;
+mod stock;
 
 use std::sync::Arc;
 

@@ -49,5 +49,8 @@ fn unavailable(error: InventoryError) -> Problem {
 }
 
 fn stock_view(stock: &Stock) -> Response<Body> {
-    json_response(StatusCode::OK, &json!({ "sku": stock.sku, "available": stock.available, "reserved": stock.reserved }))
+    json_response(
+        StatusCode::OK,
+        &json!({ "sku": stock.sku, "available": stock.available, "reserved": stock.reserved }),
+    )
 }

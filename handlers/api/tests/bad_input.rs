@@ -31,15 +31,7 @@ fn line(sku: &str, quantity: &str, price: &str) -> String {
 }
 
 fn place(name: &'static str, body: String, status: u16, field: Option<&'static str>) -> Case {
-    Case {
-        name,
-        method: "POST",
-        path: "/orders".into(),
-        headers: vec![json_header()],
-        body: Some(body),
-        status,
-        field,
-    }
+    Case { name, method: "POST", path: "/orders".into(), headers: vec![json_header()], body: Some(body), status, field }
 }
 
 fn bad_line(name: &'static str, line_json: String, field: &'static str) -> Case {
@@ -68,7 +60,12 @@ fn cases(placed: OrderId, shipped: OrderId) -> Vec<Case> {
         place("null body", "null".into(), 400, Some("body")),
         place("empty body", String::new(), 400, None),
         place("missing currency", r#"{"customerId":"c-1","lines":[]}"#.into(), 400, Some("currency")),
-        place("unknown field", order_body("[]").replace("{\"customerId\"", "{\"admin\":true,\"customerId\""), 400, Some("admin")),
+        place(
+            "unknown field",
+            order_body("[]").replace("{\"customerId\"", "{\"admin\":true,\"customerId\""),
+            400,
+            Some("admin"),
+        ),
         place("customerId a number", r#"{"customerId":7,"currency":"USD","lines":[]}"#.into(), 400, Some("customerId")),
         place("lines an object", order_body("{}"), 400, Some("lines")),
         place("no lines", order_body("[]"), 400, Some("lines")),
@@ -113,7 +110,12 @@ fn cases(placed: OrderId, shipped: OrderId) -> Vec<Case> {
             Some("customerId"),
         ),
         place("currency lowercase", order_body(&format!("[{ok_line}]")).replace("USD", "usd"), 400, Some("currency")),
-        place("currency not ISO-4217", order_body(&format!("[{ok_line}]")).replace("USD", "XYZ"), 400, Some("currency")),
+        place(
+            "currency not ISO-4217",
+            order_body(&format!("[{ok_line}]")).replace("USD", "XYZ"),
+            400,
+            Some("currency"),
+        ),
         place(
             "basketId not a UUID",
             format!(r#"{{"customerId":"c","basketId":"basket-1","currency":"USD","lines":[{ok_line}]}}"#),
@@ -121,7 +123,10 @@ fn cases(placed: OrderId, shipped: OrderId) -> Vec<Case> {
             Some("basketId"),
         ),
         place("70 KiB body", format!(r#"{{"customerId":"{padding}"}}"#), 413, None),
-        Case { headers: vec![("content-type", "text/plain".into())], ..place("text/plain", order_body("[]"), 415, None) },
+        Case {
+            headers: vec![("content-type", "text/plain".into())],
+            ..place("text/plain", order_body("[]"), 415, None)
+        },
         Case { headers: vec![], ..place("no content type", order_body("[]"), 415, None) },
         Case {
             headers: vec![json_header(), ("idempotency-key", "k".repeat(300))],
@@ -129,34 +134,121 @@ fn cases(placed: OrderId, shipped: OrderId) -> Vec<Case> {
         },
         Case {
             headers: vec![json_header(), ("idempotency-key", "seeded-key".into())],
-            ..place("Idempotency-Key reused with another body", order_body(&format!("[{}]", line("lure-7", "9", "450"))), 422, None)
+            ..place(
+                "Idempotency-Key reused with another body",
+                order_body(&format!("[{}]", line("lure-7", "9", "450"))),
+                422,
+                None,
+            )
         },
         Case {
             headers: vec![json_header(), ("x-correlation-id", "c".repeat(129))],
             ..place("X-Correlation-Id too long", order_body(&format!("[{ok_line}]")), 400, Some("x-correlation-id"))
         },
-        Case { method: "GET", body: None, ..place("unknown order", String::new(), 404, None) }.at(format!("/orders/{}", uuid::Uuid::new_v4())),
-        Case { method: "GET", body: None, ..place("order id not a UUID", String::new(), 400, Some("id")) }.at("/orders/42".into()),
+        Case { method: "GET", body: None, ..place("unknown order", String::new(), 404, None) }
+            .at(format!("/orders/{}", uuid::Uuid::new_v4())),
+        Case { method: "GET", body: None, ..place("order id not a UUID", String::new(), 400, Some("id")) }
+            .at("/orders/42".into()),
         Case { method: "GET", body: None, ..place("events of an unknown order", String::new(), 404, None) }
             .at(format!("/orders/{}/events", uuid::Uuid::new_v4())),
-        Case { method: "DELETE", body: None, ..place("unknown route", String::new(), 404, None) }.at(format!("/orders/{placed}")),
+        Case { method: "DELETE", body: None, ..place("unknown route", String::new(), 404, None) }
+            .at(format!("/orders/{placed}")),
         command("cancel an unknown order", format!("/orders/{}/cancel", uuid::Uuid::new_v4()), vec![], None, 404, None),
         command("cancel after ship", format!("/orders/{shipped}/cancel"), vec![], None, 409, None),
         command("ship before confirmation", format!("/orders/{placed}/ship"), vec![], None, 409, None),
-        command("If-Match mismatch", format!("/orders/{placed}/cancel"), vec![("if-match", "\"7\"".into())], None, 412, None),
-        command("If-Match malformed", format!("/orders/{placed}/cancel"), vec![("if-match", "7".into())], None, 400, Some("if-match")),
-        command("cancel reason too long", format!("/orders/{placed}/cancel"), json(), Some(&format!(r#"{{"reason":"{}"}}"#, "r".repeat(501))), 400, Some("reason")),
-        command("cancel body of the wrong type", format!("/orders/{placed}/cancel"), vec![("content-type", "text/plain".into())], Some("please"), 415, None),
-        command("ship with a numeric tracking number", format!("/orders/{placed}/ship"), json(), Some(r#"{"trackingNumber":12}"#), 400, Some("trackingNumber")),
-        command("cancel with a 70 KiB body", format!("/orders/{placed}/cancel"), json(), Some(&format!(r#"{{"reason":"{padding}"}}"#)), 413, None),
-        put_stock("stock for a SKU with spaces", "/inventory/Muskie%20Rod", json(), "{\"available\":5}", 400, Some("sku")),
-        put_stock("negative stock", "/inventory/muskie-casting-rod", json(), "{\"available\":-1}", 400, Some("available")),
-        put_stock("stock as a string", "/inventory/muskie-casting-rod", json(), "{\"available\":\"ten\"}", 400, Some("available")),
-        put_stock("stock over the limit", "/inventory/muskie-casting-rod", json(), "{\"available\":2000000000}", 400, Some("available")),
+        command(
+            "If-Match mismatch",
+            format!("/orders/{placed}/cancel"),
+            vec![("if-match", "\"7\"".into())],
+            None,
+            412,
+            None,
+        ),
+        command(
+            "If-Match malformed",
+            format!("/orders/{placed}/cancel"),
+            vec![("if-match", "7".into())],
+            None,
+            400,
+            Some("if-match"),
+        ),
+        command(
+            "cancel reason too long",
+            format!("/orders/{placed}/cancel"),
+            json(),
+            Some(&format!(r#"{{"reason":"{}"}}"#, "r".repeat(501))),
+            400,
+            Some("reason"),
+        ),
+        command(
+            "cancel body of the wrong type",
+            format!("/orders/{placed}/cancel"),
+            vec![("content-type", "text/plain".into())],
+            Some("please"),
+            415,
+            None,
+        ),
+        command(
+            "ship with a numeric tracking number",
+            format!("/orders/{placed}/ship"),
+            json(),
+            Some(r#"{"trackingNumber":12}"#),
+            400,
+            Some("trackingNumber"),
+        ),
+        command(
+            "cancel with a 70 KiB body",
+            format!("/orders/{placed}/cancel"),
+            json(),
+            Some(&format!(r#"{{"reason":"{padding}"}}"#)),
+            413,
+            None,
+        ),
+        put_stock(
+            "stock for a SKU with spaces",
+            "/inventory/Muskie%20Rod",
+            json(),
+            "{\"available\":5}",
+            400,
+            Some("sku"),
+        ),
+        put_stock(
+            "negative stock",
+            "/inventory/muskie-casting-rod",
+            json(),
+            "{\"available\":-1}",
+            400,
+            Some("available"),
+        ),
+        put_stock(
+            "stock as a string",
+            "/inventory/muskie-casting-rod",
+            json(),
+            "{\"available\":\"ten\"}",
+            400,
+            Some("available"),
+        ),
+        put_stock(
+            "stock over the limit",
+            "/inventory/muskie-casting-rod",
+            json(),
+            "{\"available\":2000000000}",
+            400,
+            Some("available"),
+        ),
         put_stock("stock without a body", "/inventory/muskie-casting-rod", json(), "", 400, None),
-        put_stock("stock as text/plain", "/inventory/muskie-casting-rod", vec![("content-type", "text/plain".into())], "5", 415, None),
-        Case { method: "GET", body: None, ..place("stock of an unknown SKU", String::new(), 404, None) }.at("/inventory/never-stocked".into()),
-        Case { method: "GET", body: None, ..place("stock of an invalid SKU", String::new(), 400, Some("sku")) }.at("/inventory/DROP%20TABLE".into()),
+        put_stock(
+            "stock as text/plain",
+            "/inventory/muskie-casting-rod",
+            vec![("content-type", "text/plain".into())],
+            "5",
+            415,
+            None,
+        ),
+        Case { method: "GET", body: None, ..place("stock of an unknown SKU", String::new(), 404, None) }
+            .at("/inventory/never-stocked".into()),
+        Case { method: "GET", body: None, ..place("stock of an invalid SKU", String::new(), 400, Some("sku")) }
+            .at("/inventory/DROP%20TABLE".into()),
     ]
 }
 
@@ -192,10 +284,11 @@ async fn all_events(store: &dyn EventScan) -> Vec<Envelope> {
 async fn bad_requests_get_a_precise_problem_and_change_nothing() {
     let (app, store) = memory_app();
     let context = CommandContext::new("seed");
-    let seed = |body: String, key: &'static str| {
-        payload("POST", "/orders", &[JSON, ("idempotency-key", key)], Some(&body))
-    };
-    let placed = common::send(&app, to_request(&seed(order_body(&format!("[{}]", line("lure-7", "1", "450"))), "seeded-key"))).await;
+    let seed =
+        |body: String, key: &'static str| payload("POST", "/orders", &[JSON, ("idempotency-key", key)], Some(&body));
+    let placed =
+        common::send(&app, to_request(&seed(order_body(&format!("[{}]", line("lure-7", "1", "450"))), "seeded-key")))
+            .await;
     assert_eq!(placed.status, 201);
     let placed: OrderId = placed.json["orderId"].as_str().unwrap().parse().unwrap();
     let shipped = OrderId::from_idempotency_key("shipped-key");

@@ -108,7 +108,10 @@ async fn mixed_writers_leave_a_consistent_history() {
     let appended: usize = results.iter().filter_map(|r| r.as_ref().ok()).sum();
     for result in &results {
         assert!(
-            matches!(result, Ok(_) | Err(CommandError::Concurrency) | Err(CommandError::Domain(DomainError::NotAllowed { .. }))),
+            matches!(
+                result,
+                Ok(_) | Err(CommandError::Concurrency) | Err(CommandError::Domain(DomainError::NotAllowed { .. }))
+            ),
             "{result:?}"
         );
     }

@@ -141,8 +141,14 @@ impl DynamoEventStore {
     }
 }
 
-fn unavailable<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> StoreError {
-    StoreError::Unavailable(format!("{}: {}", e.code().unwrap_or("request failed"), aws_sdk_dynamodb::error::DisplayErrorContext(&e)))
+fn unavailable<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    e: SdkError<E, R>,
+) -> StoreError {
+    StoreError::Unavailable(format!(
+        "{}: {}",
+        e.code().unwrap_or("request failed"),
+        aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+    ))
 }
 
 fn decode(item: &HashMap<String, AttributeValue>) -> Result<Envelope, StoreError> {

@@ -33,7 +33,8 @@ struct OrderSpec {
 
 fn order_spec() -> impl Strategy<Value = OrderSpec> {
     // Printable as the domain defines it (`\PC` still admits U+2028/2029).
-    let printable = "\\PC{1,128}".prop_filter("printable", |s: &String| s.chars().all(order_domain::values::is_printable));
+    let printable =
+        "\\PC{1,128}".prop_filter("printable", |s: &String| s.chars().all(order_domain::values::is_printable));
     let customer = prop_oneof![printable, Just("'; DROP TABLE shop_order; --".to_owned()), Just("é".repeat(128)),];
     let sku =
         prop_oneof![proptest::sample::select(KNOWN_SKUS.to_vec()).prop_map(str::to_owned), "[a-z0-9][a-z0-9-]{0,63}"];
