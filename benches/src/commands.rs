@@ -2,7 +2,9 @@
 //! two lines, confirmed and shipped (3 commands), against DynamoDB Local.
 //! The baseline makes the same reads and writes with the bare SDK: one
 //! strongly consistent Query and one conditional PutItem of an item of the
-//! same size per command, and no platform code.
+//! same size per command, and no platform code. Both write to one table
+//! (distinct order ids); the throughput ratio is the median of the rounds'
+//! ratios, each round running both sides back to back, in alternating order.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,12 +13,13 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use aws_sdk_dynamodb::Client;
-use event_store::{create_events_table, DynamoEventStore};
+use event_store::{create_events_table, DynamoEventStore, RequestTotals};
 use order_commands::{CommandContext, OrderService, RetryPolicy};
 use order_domain::validation::{LineInput, PlaceOrderInput};
 use order_domain::{Command, OrderId};
 
 use crate::stats::{median, millis, quantile};
+use crate::EVENTS_TABLE;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -26,9 +29,13 @@ pub struct Args {
     /// Orders in flight at once.
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
-    /// Runs of each kind, interleaved; the table shows medians.
-    #[arg(long, default_value_t = 5)]
+    /// Measured rounds (one run of each kind, alternating which goes first).
+    #[arg(long, default_value_t = 6)]
     rounds: usize,
+    /// Unreported rounds first: DynamoDB Local's JVM takes a few thousand
+    /// requests to reach its speed.
+    #[arg(long, default_value_t = 2)]
+    warmup_rounds: usize,
 }
 
 const COMMANDS_PER_ORDER: usize = 3;
@@ -41,19 +48,27 @@ struct Run {
 pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let client = Client::new(&config);
-    let mut platform_runs = Vec::new();
-    let mut baseline_runs = Vec::new();
-    let mut platform_counts = Vec::new();
-    // The first pair warms DynamoDB Local's JVM and is not reported; the
-    // order alternates so that drift in the machine's load favours neither.
-    for round in 0..=args.rounds {
-        let baseline_table = fresh_table(&client, "bench-baseline").await?;
-        let baseline_client = client.clone();
-        let baseline_run =
-            || measure(&args, move |i| baseline_order(baseline_client.clone(), baseline_table.clone(), i));
-        let store = DynamoEventStore::new(client.clone(), fresh_table(&client, "bench-platform").await?);
-        let service = OrderService::new(Arc::new(store.clone()));
-        let platform_run = || measure(&args, move |_| platform_order(service.clone()));
+    // Both sides and every round share the table (order ids never repeat).
+    let table = EVENTS_TABLE.to_owned();
+    create_events_table(&client, &table).await?;
+    let store = DynamoEventStore::new(client.clone(), table.as_str());
+    let service = OrderService::new(Arc::new(store.clone()));
+    let platform_run = || {
+        let service = service.clone();
+        measure(&args, move |_| platform_order(service.clone()))
+    };
+    let baseline_run = || {
+        let (client, table) = (client.clone(), table.clone());
+        measure(&args, move |i| baseline_order(client.clone(), table.clone(), i))
+    };
+    for _ in 0..args.warmup_rounds {
+        baseline_run().await;
+        platform_run().await;
+    }
+    let warmup_requests = store.counts().snapshot();
+    let mut rounds = Vec::new();
+    for round in 0..args.rounds {
+        // The order alternates so that drift in the machine's speed favours neither.
         let (baseline, platform) = if round % 2 == 0 {
             let baseline = baseline_run().await;
             (baseline, platform_run().await)
@@ -61,20 +76,11 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             let platform = platform_run().await;
             (baseline_run().await, platform)
         };
-        if round > 0 {
-            baseline_runs.push(baseline);
-            platform_runs.push(platform);
-            platform_counts.push(store);
-        }
+        rounds.push((platform, baseline));
     }
-    report(&args, platform_runs, baseline_runs, &platform_counts);
+    let requests = store.counts().snapshot() - warmup_requests;
+    report(&args, rounds, requests);
     Ok(())
-}
-
-async fn fresh_table(client: &Client, prefix: &str) -> Result<String, Box<dyn std::error::Error>> {
-    let table = format!("{prefix}-{}", uuid::Uuid::new_v4().simple());
-    create_events_table(client, &table).await?;
-    Ok(table)
 }
 
 /// Runs `order(i)` for every order with `concurrency` workers.
@@ -172,7 +178,10 @@ async fn baseline_order(client: Client, table: String, i: usize) -> Vec<Duration
     latencies
 }
 
-fn report(args: &Args, platform: Vec<Run>, baseline: Vec<Run>, stores: &[DynamoEventStore]) {
+fn report(args: &Args, rounds: Vec<(Run, Run)>, requests: RequestTotals) {
+    let mut ratios: Vec<f64> =
+        rounds.iter().map(|(platform, baseline)| platform.commands_per_second / baseline.commands_per_second).collect();
+    let (platform, baseline): (Vec<Run>, Vec<Run>) = rounds.into_iter().unzip();
     let summarize = |runs: Vec<Run>| {
         let mut throughput: Vec<f64> = runs.iter().map(|r| r.commands_per_second).collect();
         let mut latencies: Vec<Duration> = runs.into_iter().flat_map(|r| r.latencies).collect();
@@ -180,24 +189,25 @@ fn report(args: &Args, platform: Vec<Run>, baseline: Vec<Run>, stores: &[DynamoE
     };
     let (platform_tput, platform_p50, platform_p99) = summarize(platform);
     let (baseline_tput, baseline_p50, baseline_p99) = summarize(baseline);
-    let commands = (args.orders * COMMANDS_PER_ORDER * stores.len()) as f64;
-    let total = |f: fn(&event_store::RequestCounts) -> u64| stores.iter().map(|s| f(s.counts())).sum::<u64>() as f64;
-    let query = total(|c| c.query.load(Ordering::Relaxed)) / commands;
-    let put = total(|c| c.put_item.load(Ordering::Relaxed)) / commands;
-    let transact = total(|c| c.transact_write_items.load(Ordering::Relaxed)) / commands;
-    let wcu = total(|c| c.write_milliunits.load(Ordering::Relaxed)) / 1000.0 / commands;
+    let commands = (args.orders * COMMANDS_PER_ORDER * args.rounds) as f64;
     println!(
-        "commands workload: {} orders x {COMMANDS_PER_ORDER} commands, concurrency {}, median of {} rounds\n",
-        args.orders, args.concurrency, args.rounds
+        "commands workload: {} orders x {COMMANDS_PER_ORDER} commands, concurrency {}, {} warm-up and {} measured rounds\n",
+        args.orders, args.concurrency, args.warmup_rounds, args.rounds
     );
-    println!("| run | commands/s | p50 | p99 |");
+    println!("| run | commands/s (median) | p50 | p99 |");
     println!("|---|---|---|---|");
     println!("| bare SDK baseline | {baseline_tput:.0} | {} | {} |", millis(baseline_p50), millis(baseline_p99));
     println!("| platform | {platform_tput:.0} | {} | {} |", millis(platform_p50), millis(platform_p99));
-    println!("\nthroughput ratio platform/baseline: {:.2}", platform_tput / baseline_tput);
+    let per_round: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+    println!(
+        "\nthroughput ratio platform/baseline: {:.2} (median of the rounds' ratios: {})",
+        median(&mut ratios),
+        per_round.join(", ")
+    );
+    let [query, put, transact] = [requests.query, requests.put_item, requests.transact_write_items].map(|n| n as f64 / commands);
     println!(
         "DynamoDB requests per command: Query {query:.2}, PutItem {put:.2}, TransactWriteItems {transact:.2} (total {:.2})",
         query + put + transact
     );
-    println!("write units per command: {wcu:.2}");
+    println!("write units per command: {:.2}", requests.write_milliunits as f64 / 1000.0 / commands);
 }

@@ -9,15 +9,19 @@
 //! writes to the hot SKU's item per hot order, hot orders decided per
 //! second, and the latency of the other product's orders (from the moment
 //! their batch reaches a consumer until their OrderConfirmed is stored)
-//! under three loads:
+//! under four loads:
 //!
 //! - `flooded`: the flash sale itself;
-//! - `spread`: the same number of orders, but each for its own SKU (stocked
-//!   so that as many are confirmed as in the sale): the same work with no
-//!   hot item, so `flooded / spread` is what the hot SKU itself costs the
-//!   other orders;
-//! - `alone`: the other orders with nothing else going on (on one DynamoDB
-//!   Local sharing two cores with the benchmark, any added load shows here).
+//! - `idle`: the hot SKU idle and the shop as busy: as many orders, all for
+//!   the other product (stocked for all), so the consumers work through as
+//!   many batches; `flooded / idle` is what the flood costs the other orders;
+//! - `alone`: only the other product's `other-orders` orders, nothing else
+//!   going on, repeated until it has delivered as many batches as `flooded`
+//!   (on one DynamoDB Local sharing two cores with the benchmark, this
+//!   measures the machine's total load as much as the hot SKU);
+//! - `spread`: as many orders as the sale, each busy one for its own SKU
+//!   (stocked so that as many are confirmed as in the sale): no hot item,
+//!   but one stock write per order.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,7 +38,8 @@ use order_commands::{CommandContext, OrderService, RetryPolicy};
 use order_domain::ports::{EventStore, StoreError};
 use order_domain::{Command, Currency, CustomerId, Envelope, EventType, OrderId, OrderLine, PlaceOrder, Sku};
 
-use crate::stats::{median, millis, quantile};
+use crate::stats::{median, quantile};
+use crate::EVENTS_TABLE;
 
 const HOT: &str = "muskie-casting-rod";
 const OTHER: &str = "tourney-casting-rod";
@@ -59,7 +64,7 @@ pub struct Args {
     #[arg(long, default_value_t = 10)]
     batch_size: usize,
     /// Measured rounds of each strategy, interleaved; the table shows medians.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     rounds: usize,
 }
 
@@ -67,9 +72,12 @@ pub struct Args {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Load {
     Flooded,
-    Spread,
+    Idle,
     Alone,
+    Spread,
 }
+
+const LOADS: [Load; 4] = [Load::Flooded, Load::Idle, Load::Alone, Load::Spread];
 
 /// What one phase measured.
 struct Phase {
@@ -86,12 +94,12 @@ struct Phase {
 struct Results {
     hot_writes_per_order: Vec<f64>,
     hot_orders_per_second: Vec<f64>,
-    /// Milliseconds, per load: flooded, spread, alone.
-    p50: [Vec<f64>; 3],
-    p99: [Vec<f64>; 3],
-    /// Per round, so that drift between rounds (other load on the machine) cancels out.
-    flooded_over_spread: Vec<f64>,
-    flooded_over_alone: Vec<f64>,
+    /// Milliseconds, per load in `LOADS` order.
+    p50: [Vec<f64>; 4],
+    p99: [Vec<f64>; 4],
+    /// Flooded over each load's p50, per round, so that drift between
+    /// rounds (other load on the machine) cancels out.
+    flooded_over: [Vec<f64>; 4],
     contended: Vec<f64>,
     outcome: String,
 }
@@ -104,30 +112,40 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let client = Client::new(&config);
-    // One events table for the whole run (every order has its own id); a
-    // fresh inventory table per phase, so every sale starts from the same stock.
-    let events_table = format!("bench-events-{}", uuid::Uuid::new_v4().simple());
-    create_events_table(&client, &events_table).await?;
+    // A fresh inventory table (no stream) per phase, so every sale starts
+    // from the same stock; the events table is shared (order ids never repeat).
+    let events_table = EVENTS_TABLE;
+    create_events_table(&client, events_table).await?;
     let strategies = [("coalesced", ReservationStrategy::Coalesced), ("per-order", ReservationStrategy::PerOrder)];
-    let loads = [Load::Flooded, Load::Spread, Load::Alone];
     let mut results: Vec<Results> = strategies.iter().map(|_| Results::default()).collect();
     // Round 0 warms DynamoDB Local's JVM and is not reported.
     for round in 0..=args.rounds {
         for ((name, strategy), results) in strategies.iter().zip(&mut results) {
-            for (i, load) in loads.iter().enumerate() {
-                let mut phase = run_phase(&client, &events_table, &args, *strategy, *load).await?;
+            // Every other round runs the loads in reverse, so that drift in
+            // the machine's speed favours none of them.
+            let mut order: Vec<usize> = (0..LOADS.len()).collect();
+            if round % 2 == 1 {
+                order.reverse();
+            }
+            let mut p50 = [0.0; 4];
+            for i in order {
+                let load = LOADS[i];
+                let mut phase = run_phase(&client, events_table, &args, *strategy, load).await?;
+                if load == Load::Alone {
+                    let repeats = (args.hot_orders + args.other_orders) / args.other_orders.max(1);
+                    for _ in 1..repeats {
+                        let again = run_phase(&client, events_table, &args, *strategy, load).await?;
+                        phase.other_latencies.extend(again.other_latencies);
+                    }
+                }
                 if round == 0 {
                     continue;
                 }
                 let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-                results.p50[i].push(ms(quantile(&mut phase.other_latencies, 0.5)));
+                p50[i] = ms(quantile(&mut phase.other_latencies, 0.5));
+                results.p50[i].push(p50[i]);
                 results.p99[i].push(ms(quantile(&mut phase.other_latencies, 0.99)));
-                if *load == Load::Alone {
-                    let [flooded, spread, alone] = results.p50.each_ref().map(|v| v[v.len() - 1]);
-                    results.flooded_over_spread.push(flooded / spread);
-                    results.flooded_over_alone.push(flooded / alone);
-                }
-                if *load != Load::Flooded {
+                if load != Load::Flooded {
                     continue;
                 }
                 eprintln!(
@@ -148,38 +166,37 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                     phase.hot_confirmed, args.hot_orders, phase.hot_rejected, phase.other_confirmed, args.other_orders
                 );
             }
+            if round > 0 {
+                for (ratios, load_p50) in results.flooded_over.iter_mut().zip(p50) {
+                    ratios.push(p50[0] / load_p50);
+                }
+            }
         }
     }
-    client.delete_table().table_name(&events_table).send().await?;
     println!(
         "Flash sale against DynamoDB Local: {} × {HOT} in stock, {} orders for it and {} for {OTHER} \
-         interleaved, SQS batches of {}, {} consumers; medians of {} rounds (ratios: median of the per-round ratios). Latencies are of the {OTHER} \
-         orders, from their batch reaching a consumer to their OrderConfirmed stored.\n",
+         interleaved, SQS batches of {}, {} consumers; medians of {} rounds (ratios: median of the per-round ratios). \
+         Latencies are of the {OTHER} orders, from their batch reaching a consumer to their OrderConfirmed stored.\n",
         args.hot_stock, args.hot_orders, args.other_orders, args.batch_size, args.consumers, args.rounds
     );
     println!(
         "| strategy | hot-SKU item writes per hot order | hot orders decided/s | contended commits | \
-         non-hot p50 flooded | p50 spread (same load, no hot SKU) | p50 alone | flooded/spread p50 | \
-         flooded/alone p50 | p99 flooded / spread / alone | outcome (last round) |"
+         non-hot p50 flooded / idle / alone / spread | flooded/idle p50 | flooded/alone p50 | flooded/spread p50 | \
+         p99 flooded / idle / alone / spread | outcome (last round) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for ((name, _), r) in strategies.iter().zip(&mut results) {
-        let [flooded, spread, alone] = r.p50.each_mut().map(|v| median(v));
-        let [flooded99, spread99, alone99] = r.p99.each_mut().map(|v| median(v));
-        let as_ms = |v: f64| millis(Duration::from_secs_f64(v / 1000.0));
+        let as_ms = |v: f64| format!("{v:.0} ms");
+        let p50: Vec<String> = r.p50.iter_mut().map(|v| as_ms(median(v))).collect();
+        let p99: Vec<String> = r.p99.iter_mut().map(|v| as_ms(median(v))).collect();
+        let [_, over_idle, over_alone, over_spread] = r.flooded_over.each_mut().map(|v| median(v));
         println!(
-            "| {name} | {:.3} | {:.0} | {:.0} | {} | {} | {} | {:.2} | {:.2} | {} / {} / {} | {} |",
+            "| {name} | {:.3} | {:.0} | {:.0} | {} | {over_idle:.2} | {over_alone:.2} | {over_spread:.2} | {} | {} |",
             median(&mut r.hot_writes_per_order),
             median(&mut r.hot_orders_per_second),
             median(&mut r.contended),
-            as_ms(flooded),
-            as_ms(spread),
-            as_ms(alone),
-            median(&mut r.flooded_over_spread),
-            median(&mut r.flooded_over_alone),
-            as_ms(flooded99),
-            as_ms(spread99),
-            as_ms(alone99),
+            p50.join(" / "),
+            p99.join(" / "),
             r.outcome,
         );
     }
@@ -199,7 +216,8 @@ async fn run_phase(
     let events = Arc::new(TimedEvents::new(DynamoEventStore::new(client.clone(), events_table)));
     let inventory =
         Arc::new(CountingInventory::new(DynamoInventoryStore::new(client.clone(), inventory_table.as_str())));
-    inventory.set_available(&sku(OTHER), args.other_orders as u64).await?;
+    let other_stock = if load == Load::Idle { args.other_orders + args.hot_orders } else { args.other_orders };
+    inventory.set_available(&sku(OTHER), other_stock as u64).await?;
     let busy_orders = match load {
         Load::Flooded => {
             inventory.set_available(&sku(HOT), args.hot_stock).await?;
@@ -212,14 +230,16 @@ async fn run_phase(
             }
             args.hot_orders
         }
+        Load::Idle => args.hot_orders,
         Load::Alone => 0,
     };
     let orders = OrderService::new(events.clone());
 
     let total = busy_orders + args.other_orders;
     // Order i is for the other product whenever i·other/total steps up: evenly spread.
-    let is_other: Vec<bool> =
-        (0..total).map(|i| (i + 1) * args.other_orders / total > i * args.other_orders / total).collect();
+    let is_other: Vec<bool> = (0..total)
+        .map(|i| load == Load::Idle || (i + 1) * args.other_orders / total > i * args.other_orders / total)
+        .collect();
     let mut busy = 0..;
     let skus: Vec<String> = is_other
         .iter()

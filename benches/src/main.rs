@@ -10,6 +10,13 @@ mod legacy_sync;
 mod publisher;
 mod stats;
 
+/// The events table of every DynamoDB benchmark and every invocation,
+/// created if missing and never deleted. DynamoDB Local answers requests to
+/// a stream-enabled table created after earlier traffic far more slowly than
+/// to an older one (see the README), so fresh tables made each run slower
+/// than the one before, and reruns crawl.
+const EVENTS_TABLE: &str = "bench-events";
+
 #[derive(Parser)]
 #[command(about = "Benchmarks of the order platform against the local stack (scripts/local-stack up)")]
 struct Cli {

@@ -12,9 +12,14 @@ pub fn quantile(samples: &mut [Duration], q: f64) -> Duration {
     samples[rank - 1]
 }
 
+/// The middle value; the mean of the two middle ones for an even count.
 pub fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(0.0)
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
 }
 
 pub fn millis(d: Duration) -> String {

@@ -31,19 +31,57 @@ pub struct DynamoEventStore {
 /// Requests made and capacity consumed, for benchmarks and logs.
 #[derive(Debug, Default)]
 pub struct RequestCounts {
-    pub query: AtomicU64,
-    pub put_item: AtomicU64,
-    pub transact_write_items: AtomicU64,
-    pub scan: AtomicU64,
+    query: AtomicU64,
+    put_item: AtomicU64,
+    transact_write_items: AtomicU64,
+    scan: AtomicU64,
+    read_milliunits: AtomicU64,
+    write_milliunits: AtomicU64,
+}
+
+/// [`RequestCounts`] at one moment; subtract two for what happened between.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RequestTotals {
+    pub query: u64,
+    pub put_item: u64,
+    pub transact_write_items: u64,
+    pub scan: u64,
     /// Thousandths of a capacity unit, so they add up exactly.
-    pub read_milliunits: AtomicU64,
-    pub write_milliunits: AtomicU64,
+    pub read_milliunits: u64,
+    pub write_milliunits: u64,
 }
 
 impl RequestCounts {
     fn consumed(&self, capacity: Option<&ConsumedCapacity>, counter: &AtomicU64) {
         if let Some(units) = capacity.and_then(|c| c.capacity_units) {
             counter.fetch_add((units * 1000.0).round() as u64, Ordering::Relaxed);
+        }
+    }
+
+    pub fn snapshot(&self) -> RequestTotals {
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        RequestTotals {
+            query: read(&self.query),
+            put_item: read(&self.put_item),
+            transact_write_items: read(&self.transact_write_items),
+            scan: read(&self.scan),
+            read_milliunits: read(&self.read_milliunits),
+            write_milliunits: read(&self.write_milliunits),
+        }
+    }
+}
+
+impl std::ops::Sub for RequestTotals {
+    type Output = RequestTotals;
+
+    fn sub(self, earlier: RequestTotals) -> RequestTotals {
+        RequestTotals {
+            query: self.query - earlier.query,
+            put_item: self.put_item - earlier.put_item,
+            transact_write_items: self.transact_write_items - earlier.transact_write_items,
+            scan: self.scan - earlier.scan,
+            read_milliunits: self.read_milliunits - earlier.read_milliunits,
+            write_milliunits: self.write_milliunits - earlier.write_milliunits,
         }
     }
 }
