@@ -30,7 +30,7 @@ pub struct Args {
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
     /// Measured rounds (one run of each kind, alternating which goes first).
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = 20)]
     rounds: usize,
     /// Unreported rounds first: DynamoDB Local's JVM takes a few thousand
     /// requests to reach its speed.
