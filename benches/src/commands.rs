@@ -204,7 +204,8 @@ fn report(args: &Args, rounds: Vec<(Run, Run)>, requests: RequestTotals) {
         median(&mut ratios),
         per_round.join(", ")
     );
-    let [query, put, transact] = [requests.query, requests.put_item, requests.transact_write_items].map(|n| n as f64 / commands);
+    let [query, put, transact] =
+        [requests.query, requests.put_item, requests.transact_write_items].map(|n| n as f64 / commands);
     println!(
         "DynamoDB requests per command: Query {query:.2}, PutItem {put:.2}, TransactWriteItems {transact:.2} (total {:.2})",
         query + put + transact

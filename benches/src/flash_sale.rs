@@ -29,7 +29,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_dynamodb::Client;
 use event_store::{create_events_table, DynamoEventStore};
 use inventory::store::{Change, CommitError, InventoryError, InventoryStore, Reservation, Stock};
@@ -289,10 +288,11 @@ async fn run_phase(
                             handed.entry(envelope.order_id).or_insert(now);
                         }
                     }
-                    let response = sqs_consumer::handle_sqs_event(&*projection, sqs_event(&batch)).await;
+                    let bodies: Vec<String> = batch.iter().map(Envelope::to_json).collect();
+                    let failed = sqs_consumer::deliver_bodies(&*projection, &bodies).await;
                     let mut queue = queue.lock().expect("queue lock");
-                    for failure in response.batch_item_failures {
-                        let i: usize = failure.item_identifier.parse().expect("message ids are indices");
+                    for id in failed {
+                        let i: usize = id.parse().expect("message ids are indices");
                         queue.push_back(batch[i].clone());
                     }
                 }
@@ -339,22 +339,6 @@ async fn place(orders: &OrderService, sku_name: &str) -> Result<Envelope, String
         .await
         .map_err(|e| e.to_string())?;
     outcome.appended.into_iter().next().ok_or_else(|| "PlaceOrder appended nothing".to_owned())
-}
-
-/// Message ids are the envelopes' indices in the batch.
-fn sqs_event(batch: &[Envelope]) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    event.records = batch
-        .iter()
-        .enumerate()
-        .map(|(i, envelope)| {
-            let mut message = SqsMessage::default();
-            message.message_id = Some(i.to_string());
-            message.body = Some(envelope.to_json());
-            message
-        })
-        .collect();
-    event
 }
 
 /// The event store, noting when each order's OrderConfirmed/OrderRejected

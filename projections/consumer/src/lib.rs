@@ -7,7 +7,7 @@
 pub mod poller;
 
 use async_trait::async_trait;
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use order_domain::Envelope;
 
 /// One readable message of a batch.
@@ -43,6 +43,25 @@ pub async fn handle_sqs_event(projection: &dyn Projection, event: SqsEvent) -> S
         failed.extend(projection.apply(batch).await);
     }
     batch_response(failed)
+}
+
+/// Runs `projection` on `bodies` as one SQS batch whose message ids are the
+/// bodies' indices ("0", "1", …) and returns the ids to retry: in-process
+/// delivery for tests and benchmarks.
+pub async fn deliver_bodies(projection: &dyn Projection, bodies: &[String]) -> Vec<String> {
+    let mut event = SqsEvent::default();
+    event.records = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            let mut message = SqsMessage::default();
+            message.message_id = Some(i.to_string());
+            message.body = Some(body.clone());
+            message
+        })
+        .collect();
+    let response = handle_sqs_event(projection, event).await;
+    response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect()
 }
 
 pub fn batch_response(failed_message_ids: Vec<String>) -> SqsBatchResponse {

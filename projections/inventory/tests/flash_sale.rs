@@ -9,13 +9,14 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use common::{deliver_bodies, dynamodb_stores, place, sku};
+use common::{dynamodb_stores, place, sku};
 use inventory::{InventoryProjection, InventoryStore};
 use order_commands::OrderService;
 use order_domain::event::UnavailableLine;
 use order_domain::ports::EventStore;
 use order_domain::{Envelope, OrderEvent, OrderStatus};
 use rand::seq::SliceRandom;
+use sqs_consumer::deliver_bodies;
 
 const HOT: &str = "muskie-casting-rod";
 const OTHER: &str = "tourney-casting-rod";

@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use event_store::{create_events_table, DynamoEventStore, MemoryEventStore};
 use fulfillment::{
     create_fulfillment_table, DynamoFulfillmentStore, FulfillmentProjection, FulfillmentStore, MemoryFulfillmentStore,
@@ -60,7 +59,7 @@ impl Fixture {
     /// Delivers `envelopes` as one SQS batch; returns the failed message ids.
     pub async fn deliver(&self, envelopes: &[&Envelope]) -> Vec<String> {
         let bodies: Vec<String> = envelopes.iter().map(|e| e.to_json()).collect();
-        deliver_bodies(&self.projection, &bodies).await
+        sqs_consumer::deliver_bodies(&self.projection, &bodies).await
     }
 }
 
@@ -72,25 +71,4 @@ pub async fn dynamodb_stores() -> (DynamoFulfillmentStore, DynamoEventStore) {
     create_fulfillment_table(&client, &fulfillment_table).await.unwrap();
     create_events_table(&client, &events_table).await.unwrap();
     (DynamoFulfillmentStore::new(client.clone(), fulfillment_table), DynamoEventStore::new(client, events_table))
-}
-
-/// An SQS event as Lambda hands it over, message ids `m0`, `m1`, ….
-pub fn sqs_event(bodies: &[String]) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    event.records = bodies
-        .iter()
-        .enumerate()
-        .map(|(i, body)| {
-            let mut message = SqsMessage::default();
-            message.message_id = Some(format!("m{i}"));
-            message.body = Some(body.clone());
-            message
-        })
-        .collect();
-    event
-}
-
-pub async fn deliver_bodies(projection: &dyn sqs_consumer::Projection, bodies: &[String]) -> Vec<String> {
-    let response = sqs_consumer::handle_sqs_event(projection, sqs_event(bodies)).await;
-    response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect()
 }

@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use event_store::{create_events_table, DynamoEventStore, MemoryEventStore};
 use inventory::{
     create_inventory_table, DynamoInventoryStore, InventoryProjection, InventoryStore, MemoryInventoryStore,
@@ -73,7 +72,7 @@ impl Fixture {
     /// Delivers `envelopes` as one SQS batch; returns the failed message ids.
     pub async fn deliver(&self, envelopes: &[&Envelope]) -> Vec<String> {
         let bodies: Vec<String> = envelopes.iter().map(|e| e.to_json()).collect();
-        deliver_bodies(&self.projection, &bodies).await
+        sqs_consumer::deliver_bodies(&self.projection, &bodies).await
     }
 }
 
@@ -100,25 +99,4 @@ pub async fn place(orders: &OrderService, lines: &[(&str, u32)]) -> Envelope {
     let order_id = OrderId(uuid::Uuid::new_v4());
     let outcome = orders.execute(order_id, &command, &CommandContext::new("test"), RetryPolicy::NONE).await.unwrap();
     outcome.appended.into_iter().next().expect("OrderPlaced appended")
-}
-
-/// An SQS event as Lambda hands it over, message ids `m0`, `m1`, ….
-pub fn sqs_event(bodies: &[String]) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    event.records = bodies
-        .iter()
-        .enumerate()
-        .map(|(i, body)| {
-            let mut message = SqsMessage::default();
-            message.message_id = Some(format!("m{i}"));
-            message.body = Some(body.clone());
-            message
-        })
-        .collect();
-    event
-}
-
-pub async fn deliver_bodies(projection: &dyn sqs_consumer::Projection, bodies: &[String]) -> Vec<String> {
-    let response = sqs_consumer::handle_sqs_event(projection, sqs_event(bodies)).await;
-    response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect()
 }
