@@ -2,6 +2,8 @@
 //! (`scripts/local-stack up`). Tests that need it fail loudly without it:
 //! a silently skipped adapter test would prove nothing.
 
+pub mod template;
+
 use aws_config::{BehaviorVersion, SdkConfig};
 
 /// SDK configuration for the local stack, from the same variables the
