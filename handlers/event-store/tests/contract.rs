@@ -141,27 +141,10 @@ async fn dynamodb() -> Arc<dyn Store> {
     Arc::new(DynamoEventStore::new(client, table))
 }
 
-macro_rules! contract {
-    ($adapter:ident: $($test:ident),* $(,)?) => {
-        mod $adapter {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $test() {
-                    super::$test(super::$adapter().await).await
-                }
-            )*
-        }
-    };
-}
-
-macro_rules! both {
-    ($($test:ident),* $(,)?) => {
-        contract!(memory: $($test),*);
-        contract!(dynamodb: $($test),*);
-    };
-}
-
-both!(
+testkit::against_both_adapters!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    memory: super::memory().await,
+    dynamodb: super::dynamodb().await;
     unknown_order_has_no_events,
     appended_events_load_in_version_order,
     a_taken_version_is_a_conflict_and_writes_nothing,

@@ -25,3 +25,33 @@ pub async fn dynamodb_config() -> SdkConfig {
 pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
+
+/// Declares every named scenario `async fn name(subject)` as two tests,
+/// `memory::name` and `dynamodb::name`, one per adapter, so that a suite
+/// holds both to the same assertions. The subjects are expressions written
+/// as if inside those modules (`super::…`); the dynamodb one may `.await`.
+/// An optional leading attribute replaces `#[tokio::test]`.
+#[macro_export]
+macro_rules! against_both_adapters {
+    (#[$test:meta] memory: $memory:expr, dynamodb: $dynamodb:expr; $($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[$test]
+                async fn $name() {
+                    super::$name($memory).await;
+                }
+            )*
+        }
+        mod dynamodb {
+            $(
+                #[$test]
+                async fn $name() {
+                    super::$name($dynamodb).await;
+                }
+            )*
+        }
+    };
+    (memory: $memory:expr, dynamodb: $dynamodb:expr; $($name:ident),* $(,)?) => {
+        $crate::against_both_adapters!(#[tokio::test] memory: $memory, dynamodb: $dynamodb; $($name),*);
+    };
+}

@@ -1,5 +1,6 @@
 //! `template.yaml`, read by the tests that hold it to the code.
 
+use order_domain::EventType;
 use serde_yaml::Value;
 
 pub fn sam_template() -> Value {
@@ -17,7 +18,7 @@ pub fn tagged<'a>(value: &'a Value, tag: &str) -> &'a Value {
 }
 
 /// The `eventType` values a filter policy (JSON) lets through.
-pub fn filtered_event_types(filter_policy: &str) -> Vec<String> {
+fn filtered_event_types(filter_policy: &str) -> Vec<String> {
     let policy: serde_json::Value = serde_json::from_str(filter_policy).expect("the filter policy is JSON");
     let names = policy["eventType"].as_array().expect("the filter policy names eventType values");
     names.iter().map(|v| v.as_str().expect("event types are strings").to_owned()).collect()
@@ -44,4 +45,19 @@ pub fn assert_filtered_queue<'a>(template: &'a Value, name: &str, function: &str
     assert_eq!(tagged(&events["Queue"], "GetAtt"), format!("{name}Queue.Arn").as_str());
     assert_eq!(events["FunctionResponseTypes"][0], "ReportBatchItemFailures", "{function} reports partial failures");
     events
+}
+
+/// Asserts that `filter_policy` lets through exactly `subscribed_types`, in
+/// that order, and that the crate's `subscribed` agrees for every event type.
+pub fn assert_filter_policy_is(filter_policy: &str, subscribed_types: &[EventType], subscribed: fn(EventType) -> bool) {
+    let names = filtered_event_types(filter_policy);
+    let expected: Vec<&str> = subscribed_types.iter().map(|t| t.as_str()).collect();
+    assert_eq!(names, expected, "the filter policy's event types");
+    for event_type in EventType::ALL {
+        assert_eq!(
+            subscribed(event_type),
+            names.iter().any(|n| n == event_type.as_str()),
+            "subscribed({event_type:?})"
+        );
+    }
 }

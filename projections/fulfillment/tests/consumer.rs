@@ -69,28 +69,9 @@ async fn poison_messages_fail_alone(f: Fixture) {
     assert_eq!(f.store.get(events[0].order_id).await.unwrap().unwrap().status, PickStatus::Open);
 }
 
-macro_rules! scenarios {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::Fixture::memory()).await;
-                }
-            )*
-        }
-        mod dynamodb {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::Fixture::dynamodb().await).await;
-                }
-            )*
-        }
-    };
-}
-
-scenarios!(
+testkit::against_both_adapters!(
+    memory: super::Fixture::memory(),
+    dynamodb: super::Fixture::dynamodb().await;
     a_confirmed_order_gets_an_open_pick_request,
     cancel_cancels_and_ship_closes,
     duplicates_and_reordering_change_nothing,

@@ -51,26 +51,7 @@ async fn the_same_or_an_older_version_changes_nothing(store: Arc<dyn Fulfillment
     assert!(request.lines.is_empty(), "never confirmed as far as the warehouse knows");
 }
 
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(std::sync::Arc::new(super::MemoryFulfillmentStore::new())).await;
-                }
-            )*
-        }
-        mod dynamodb {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let (store, _) = super::common::dynamodb_stores().await;
-                    super::$name(std::sync::Arc::new(store)).await;
-                }
-            )*
-        }
-    };
-}
-
-contract!(a_request_is_created_then_moved_on_by_newer_events, the_same_or_an_older_version_changes_nothing);
+testkit::against_both_adapters!(
+    memory: std::sync::Arc::new(super::MemoryFulfillmentStore::new()),
+    dynamodb: std::sync::Arc::new(super::common::dynamodb_stores().await.0);
+    a_request_is_created_then_moved_on_by_newer_events, the_same_or_an_older_version_changes_nothing);

@@ -268,28 +268,9 @@ async fn stock_service_reads_and_sets(f: Fixture) {
     ));
 }
 
-macro_rules! scenarios {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::Fixture::memory()).await;
-                }
-            )*
-        }
-        mod dynamodb {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::Fixture::dynamodb().await).await;
-                }
-            )*
-        }
-    };
-}
-
-scenarios!(
+testkit::against_both_adapters!(
+    memory: super::Fixture::memory(),
+    dynamodb: super::Fixture::dynamodb().await;
     confirms_when_stock_covers_every_line,
     rejects_naming_the_short_lines_and_holds_nothing,
     duplicates_change_nothing_twice,

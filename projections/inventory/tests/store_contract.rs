@@ -167,29 +167,9 @@ async fn concurrent_reservations_never_oversell(store: Arc<dyn InventoryStore>) 
     assert_eq!(available(&*store, "muskie-casting-rod").await, Some((0, 10, 0)));
 }
 
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(std::sync::Arc::new(super::MemoryInventoryStore::new())).await;
-                }
-            )*
-        }
-        mod dynamodb {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let (store, _) = super::common::dynamodb_stores().await;
-                    super::$name(std::sync::Arc::new(store)).await;
-                }
-            )*
-        }
-    };
-}
-
-contract!(
+testkit::against_both_adapters!(
+    memory: std::sync::Arc::new(super::MemoryInventoryStore::new()),
+    dynamodb: std::sync::Arc::new(super::common::dynamodb_stores().await.0);
     stock_is_absent_until_set_and_set_keeps_reserved,
     commit_writes_stock_and_records_together,
     one_short_sku_refuses_the_whole_change,
