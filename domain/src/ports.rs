@@ -1,5 +1,5 @@
 //! What the domain needs from the outside world. Adapters live in
-//! `handlers/` (DynamoDB, memory) and are held to one contract test suite.
+//! `stores/` (DynamoDB, memory) and are held to one contract test suite.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -12,8 +12,9 @@ pub enum StoreError {
     /// Another writer took one of these versions first: reload and decide again.
     #[error("version {version} of order {order_id} already exists")]
     Conflict { order_id: OrderId, version: u32 },
+    /// The store did not answer; the cause is kept for the logs.
     #[error("event store unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("corrupt event in store: {0}")]
     Corrupt(String),
 }

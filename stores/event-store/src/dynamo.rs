@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::types::{
     ReturnConsumedCapacity, ScalarAttributeType, StreamSpecification, StreamViewType, TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
+use aws_error::AwsError;
 use order_domain::ports::{EventScan, EventStore, ScanPage, StoreError};
 use order_domain::{Envelope, OrderId};
 
@@ -130,7 +131,7 @@ impl DynamoEventStore {
             Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
                 Err(StoreError::Conflict { order_id: event.order_id, version: event.version })
             }
-            Err(e) => Err(unavailable(e)),
+            Err(e) => Err(unavailable("PutItem", e)),
         }
     }
 
@@ -172,21 +173,19 @@ impl DynamoEventStore {
                 });
                 match lost {
                     Some(i) => Err(StoreError::Conflict { order_id: events[i].order_id, version: events[i].version }),
-                    None => Err(unavailable(e)),
+                    None => Err(unavailable("TransactWriteItems", e)),
                 }
             }
         }
     }
 }
 
-fn unavailable<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
-    e: SdkError<E, R>,
-) -> StoreError {
-    StoreError::Unavailable(format!(
-        "{}: {}",
-        e.code().unwrap_or("request failed"),
-        aws_sdk_dynamodb::error::DisplayErrorContext(&e)
-    ))
+fn unavailable<E, R>(operation: &'static str, e: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    StoreError::Unavailable(Box::new(AwsError::new(operation, e)))
 }
 
 fn decode(item: &HashMap<String, AttributeValue>) -> Result<Envelope, StoreError> {
@@ -216,7 +215,7 @@ impl EventStore for DynamoEventStore {
                 .send()
                 .await;
             self.counts.query.fetch_add(1, Ordering::Relaxed);
-            let page = page.map_err(unavailable)?;
+            let page = page.map_err(|e| unavailable("Query", e))?;
             self.counts.consumed(page.consumed_capacity(), &self.counts.read_milliunits);
             for item in page.items() {
                 events.push(decode(item)?);
@@ -267,7 +266,7 @@ impl EventScan for DynamoEventStore {
             .send()
             .await;
         self.counts.scan.fetch_add(1, Ordering::Relaxed);
-        let page = page.map_err(unavailable)?;
+        let page = page.map_err(|e| unavailable("Scan", e))?;
         self.counts.consumed(page.consumed_capacity(), &self.counts.read_milliunits);
         let events = page.items().iter().map(decode).collect::<Result<Vec<_>, _>>()?;
         let cursor = page.last_evaluated_key().filter(|k| !k.is_empty()).and_then(|k| {
@@ -304,6 +303,6 @@ pub async fn create_events_table(client: &Client, table: &str) -> Result<(), Sto
     match result {
         Ok(_) => Ok(()),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => Ok(()),
-        Err(e) => Err(unavailable(e)),
+        Err(e) => Err(unavailable("CreateTable", e)),
     }
 }
