@@ -6,6 +6,7 @@
 //! (distinct order ids); the throughput ratio is the median of the rounds'
 //! ratios, each round running both sides back to back, in alternating order.
 
+use local_aws::tables::create_events_table;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use aws_sdk_dynamodb::Client;
-use event_store::{create_events_table, DynamoEventStore, RequestTotals};
+use event_store::{DynamoEventStore, RequestTotals};
 use order_commands::{CommandContext, OrderService, RetryPolicy};
 use order_domain::validation::{LineInput, PlaceOrderInput};
 use order_domain::{Command, OrderId};

@@ -23,6 +23,7 @@
 //!   (stocked so that as many are confirmed as in the sale): no hot item,
 //!   but one stock write per order.
 
+use local_aws::tables::{create_events_table, create_inventory_table};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -30,9 +31,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use event_store::{create_events_table, DynamoEventStore};
+use event_store::DynamoEventStore;
 use inventory::store::{Change, CommitError, InventoryError, InventoryStore, Reservation, Stock};
-use inventory::{create_inventory_table, DynamoInventoryStore, InventoryProjection, ReservationStrategy};
+use inventory::{DynamoInventoryStore, InventoryProjection, ReservationStrategy};
 use order_commands::{CommandContext, OrderService, RetryPolicy};
 use order_domain::ports::{EventStore, StoreError};
 use order_domain::{Command, Currency, CustomerId, Envelope, EventType, OrderId, OrderLine, PlaceOrder, Sku};

@@ -2,9 +2,10 @@
 //! stay gap-free, nothing is lost or doubled, losers of the conditional
 //! write get a conflict (API commands) or win after a retry (internal ones).
 
+use local_aws::tables::create_events_table;
 use std::sync::Arc;
 
-use event_store::{create_events_table, DynamoEventStore};
+use event_store::DynamoEventStore;
 use order_commands::{CommandContext, CommandError, OrderService, RetryPolicy};
 use order_domain::validation::{LineInput, PlaceOrderInput};
 use order_domain::{Command, DomainError, OrderEvent, OrderId, OrderStatus};

@@ -6,13 +6,10 @@
 //! never skipped silently.
 
 use aws_lambda_events::event::dynamodb::EventRecord;
+use event_item::AnyItem;
 use order_domain::{Envelope, EnvelopeError};
-use serde::Deserialize;
 
 use crate::message::OutgoingMessage;
-
-/// The `kind` of the items the event store writes for events.
-const EVENT_KIND: &str = "event";
 
 #[derive(Debug)]
 pub enum StreamItem {
@@ -37,23 +34,15 @@ pub enum DecodeError {
     Envelope(#[from] EnvelopeError),
 }
 
-/// The attributes of an image the publisher reads; the rest are the keys and
-/// copies for queries.
-#[derive(Deserialize)]
-struct Image {
-    kind: Option<String>,
-    envelope: Option<String>,
-}
-
 pub fn decode_record(record: &EventRecord) -> Result<StreamItem, DecodeError> {
     if record.event_name != "INSERT" {
         let by_ttl = record.user_identity.as_ref().is_some_and(|u| u.type_ == "Service");
         let why = if by_ttl { " (TTL expiry)" } else { "" };
         return Ok(StreamItem::NotAnEvent(format!("{}{why}: events are only inserted", record.event_name)));
     }
-    let image: Image = serde_dynamo::from_item(record.change.new_image.clone())?;
+    let image: AnyItem = serde_dynamo::from_item(record.change.new_image.clone())?;
     match image.kind.as_deref() {
-        Some(EVENT_KIND) => {}
+        _ if image.is_event() => {}
         Some(other) => return Ok(StreamItem::NotAnEvent(format!("item kind {other:?}"))),
         None => return Ok(StreamItem::NotAnEvent("item without a kind".to_owned())),
     }

@@ -34,7 +34,7 @@ pub type EntryOutcome = Result<String, EntryFailure>;
 pub enum PublishError {
     /// The whole request failed: no entry of it was published.
     #[error("PublishBatch request failed: {0}")]
-    Request(String),
+    Request(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 #[async_trait]

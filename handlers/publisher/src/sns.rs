@@ -1,7 +1,7 @@
 //! [`EventPublisher`] over SNS `PublishBatch`.
 
 use async_trait::async_trait;
-use aws_sdk_sns::error::DisplayErrorContext;
+use aws_error::AwsError;
 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
 use aws_sdk_sns::Client;
 
@@ -67,7 +67,8 @@ impl EventPublisher for SnsPublisher {
                 http.headers_mut().insert(TRACE_HEADER, trace_header.clone());
             });
         }
-        let output = request.send().await.map_err(|e| PublishError::Request(DisplayErrorContext(&e).to_string()))?;
+        let output =
+            request.send().await.map_err(|e| PublishError::Request(Box::new(AwsError::new("PublishBatch", e))))?;
         Ok(entries
             .iter()
             .map(|entry| {

@@ -1,6 +1,6 @@
 //! The handler on Lambda payloads: the sample files of `events/` (the same
 //! ones `cargo lambda invoke` and `sam local invoke` take) and generated
-//! batches, against the in-process topic and a topic that fails on demand.
+//! batches, against a recording topic and a topic that fails on demand.
 
 mod support;
 
@@ -9,8 +9,11 @@ use std::sync::{Arc, Mutex};
 
 use order_domain::{Envelope, OrderId};
 use publisher::message::{EVENT_TYPE, ORDER_ID, SCHEMA_VERSION_ATTRIBUTE, SKUS};
-use publisher::{handle_stream_event, publish_stream_batch, BatchReport, Delivered, InMemoryTopic, MessageAttribute};
-use support::{envelope, sample_event, sequence_numbers, stored_envelopes, stream_batch, Fault, FaultyTopic};
+use publisher::{handle_stream_event, publish_stream_batch, BatchReport, MessageAttribute};
+use support::{
+    envelope, sample_event, sequence_numbers, stored_envelopes, stream_batch, Delivered, Fault, FaultyTopic,
+    RecordingTopic,
+};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 fn received(subscription: &mut UnboundedReceiver<Delivered>) -> Vec<Delivered> {
@@ -35,7 +38,7 @@ async fn sample_batch_publishes_every_event_byte_for_byte_in_one_request() {
     let stored = stored_envelopes(&event);
     assert_eq!(stored.len(), 5);
     let topic = FaultyTopic::default();
-    let mut all = topic.topic.subscribe(None);
+    let mut all = topic.topic.subscribe();
 
     let report = publish_stream_batch(&topic, event, None).await;
 
@@ -47,8 +50,8 @@ async fn sample_batch_publishes_every_event_byte_for_byte_in_one_request() {
 #[tokio::test]
 async fn sample_batch_sets_the_message_attributes_of_the_contract() {
     let event = sample_event("dynamodb-stream-order-events.json");
-    let topic = InMemoryTopic::new();
-    let mut all = topic.subscribe(None);
+    let topic = RecordingTopic::new();
+    let mut all = topic.subscribe();
     handle_stream_event(&topic, event, None).await;
 
     let messages = received(&mut all);
@@ -100,8 +103,8 @@ async fn records_that_are_not_events_are_skipped_with_a_debug_log() {
     let event = sample_event("dynamodb-stream-mixed.json");
     let stored = stored_envelopes(&event);
     let sequence_numbers = sequence_numbers(&event);
-    let topic = InMemoryTopic::new();
-    let mut all = topic.subscribe(None);
+    let topic = RecordingTopic::new();
+    let mut all = topic.subscribe();
     let report = publish_stream_batch(&topic, event, None).await;
 
     assert_eq!((report.records, report.published, report.skipped, report.first_failed), (6, 2, 4, None));
@@ -132,8 +135,8 @@ async fn an_unreadable_event_item_is_reported_and_nothing_after_it_is_published(
     let event = sample_event("dynamodb-stream-unreadable-envelope.json");
     let sequence_numbers = sequence_numbers(&event);
     let stored = stored_envelopes(&event);
-    let topic = InMemoryTopic::new();
-    let mut all = topic.subscribe(None);
+    let topic = RecordingTopic::new();
+    let mut all = topic.subscribe();
 
     let response = handle_stream_event(&topic, event, None).await;
 
@@ -162,8 +165,8 @@ async fn versions_of_one_order_are_published_in_version_order() {
     let (b1, b2) = (envelope(b, 1, "reel"), envelope(b, 2, "reel"));
     // An order's versions are different items, so a stream may deliver them in any order.
     let batch = stream_batch(&[a2.clone(), b1.clone(), a3.clone(), b2.clone(), a1.clone()]);
-    let topic = InMemoryTopic::new();
-    let mut all = topic.subscribe(None);
+    let topic = RecordingTopic::new();
+    let mut all = topic.subscribe();
     handle_stream_event(&topic, batch, None).await;
 
     let published: Vec<String> = received(&mut all).iter().map(|d| d.message.body.clone()).collect();
@@ -189,7 +192,7 @@ async fn refused_entries_name_the_first_failed_record_and_redelivery_publishes_t
     let sequence_numbers = sequence_numbers(&batch);
     // Second request: its entries 3 and 6 (records 13 and 16) are refused.
     let topic = FaultyTopic::with_faults([None, Some(Fault::RejectEntries(vec![3, 6]))]);
-    let mut all = topic.topic.subscribe(None);
+    let mut all = topic.topic.subscribe();
 
     let response = handle_stream_event(&topic, batch.clone(), None).await;
     assert_eq!(response.batch_item_failures.len(), 1, "only the first failed record is named");
@@ -217,7 +220,7 @@ async fn a_failed_request_names_its_first_record() {
     let batch = stream_batch(&envelopes);
     let sequence_numbers = sequence_numbers(&batch);
     let topic = FaultyTopic::with_faults([None, Some(Fault::FailCall)]);
-    let mut all = topic.topic.subscribe(None);
+    let mut all = topic.topic.subscribe();
 
     let report = publish_stream_batch(&topic, batch.clone(), None).await;
     assert_eq!((report.published, report.requests), (10, 2));

@@ -12,9 +12,9 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use event_store::MemoryEventStore;
 use fulfillment::{FulfillmentProjection, MemoryFulfillmentStore};
 use inventory::{InventoryProjection, InventoryService, MemoryInventoryStore};
+use local_aws::{Delivered, FilterPolicy, InMemoryTopic};
 use order_api::App;
 use order_commands::OrderService;
-use publisher::{Delivered, FilterPolicy, InMemoryTopic};
 use sqs_consumer::{handle_sqs_event, Projection};
 use tokio::sync::mpsc::UnboundedReceiver;
 

@@ -14,9 +14,9 @@ type Error = Box<dyn std::error::Error>;
 pub async fn run(names: &Names) -> Result<(), Error> {
     let config = sdk_config().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
-    event_store::create_events_table(&dynamodb, &names.events_table).await?;
-    inventory::create_inventory_table(&dynamodb, &names.inventory_table).await?;
-    fulfillment::create_fulfillment_table(&dynamodb, &names.fulfillment_table).await?;
+    local_aws::tables::create_events_table(&dynamodb, &names.events_table).await?;
+    local_aws::tables::create_inventory_table(&dynamodb, &names.inventory_table).await?;
+    local_aws::tables::create_fulfillment_table(&dynamodb, &names.fulfillment_table).await?;
     tracing::info!(events = %names.events_table, inventory = %names.inventory_table, fulfillment = %names.fulfillment_table, "tables ready");
 
     let (sns, sqs) = (Sns::new(&config), Sqs::new(&config));

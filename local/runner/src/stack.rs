@@ -8,11 +8,11 @@ use std::sync::Arc;
 use event_store::DynamoEventStore;
 use fulfillment::{DynamoFulfillmentStore, FulfillmentProjection};
 use inventory::{DynamoInventoryStore, InventoryProjection, InventoryService};
+use local_aws::poller::QueuePoller;
+use local_aws::stream::{latest_stream_arn, run_stream, StreamOptions};
 use order_api::App;
 use order_commands::OrderService;
-use publisher::stream::{latest_stream_arn, run_stream, StreamOptions};
 use publisher::{handle_stream_event, SnsPublisher};
-use sqs_consumer::poller::QueuePoller;
 use sqs_consumer::Projection;
 
 /// Receives before a queue's redrive policy dead-letters a message.

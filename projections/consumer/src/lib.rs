@@ -4,8 +4,6 @@
 //! (poison) fails alone, is logged, and reaches the DLQ after the queue's
 //! `maxReceiveCount` retries; the rest of the batch goes on.
 
-pub mod poller;
-
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use order_domain::Envelope;

@@ -7,9 +7,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, SecondsFormat, Utc};
 use order_domain::OrderId;
@@ -115,31 +113,5 @@ impl FulfillmentStore for DynamoFulfillmentStore {
             .await
             .map_err(unavailable)?;
         out.item().map(decode).transpose()
-    }
-}
-
-/// Creates the fulfillment table if it does not exist (local stack, tests
-/// and the runner's `provision`; in AWS, `template.yaml` owns it).
-pub async fn create_fulfillment_table(client: &Client, table: &str) -> Result<(), FulfillmentError> {
-    let result = client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(
-            KeySchemaElement::builder().attribute_name(ORDER_ID).key_type(KeyType::Hash).build().expect("complete"),
-        )
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(ORDER_ID)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .expect("complete"),
-        )
-        .send()
-        .await;
-    match result {
-        Ok(_) => Ok(()),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => Ok(()),
-        Err(e) => Err(unavailable(e)),
     }
 }

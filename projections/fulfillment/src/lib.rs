@@ -15,7 +15,7 @@ pub mod store;
 
 use order_domain::EventType;
 
-pub use dynamo::{create_fulfillment_table, DynamoFulfillmentStore};
+pub use dynamo::DynamoFulfillmentStore;
 pub use memory::MemoryFulfillmentStore;
 pub use projection::FulfillmentProjection;
 pub use store::{FulfillmentError, FulfillmentStore, PickLine, PickRequest, PickStatus};

@@ -14,10 +14,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes, Put, ReturnValue,
-    ScalarAttributeType, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use order_domain::event::UnavailableLine;
 use order_domain::{OrderId, Sku};
@@ -308,29 +305,5 @@ impl InventoryStore for DynamoInventoryStore {
             ) => Err(CommitError::Contended),
             _ => Err(CommitError::Store(unavailable(error))),
         }
-    }
-}
-
-/// Creates the inventory table if it does not exist (local stack, tests and
-/// the runner's `provision`; in AWS, `template.yaml` owns it).
-pub async fn create_inventory_table(client: &Client, table: &str) -> Result<(), InventoryError> {
-    let result = client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(KeySchemaElement::builder().attribute_name(PK).key_type(KeyType::Hash).build().expect("complete"))
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(PK)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .expect("complete"),
-        )
-        .send()
-        .await;
-    match result {
-        Ok(_) => Ok(()),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => Ok(()),
-        Err(e) => Err(unavailable(e)),
     }
 }

@@ -21,7 +21,7 @@ pub mod store;
 
 use order_domain::EventType;
 
-pub use dynamo::{create_inventory_table, DynamoInventoryStore};
+pub use dynamo::DynamoInventoryStore;
 pub use memory::MemoryInventoryStore;
 pub use saga::{InventoryProjection, ReservationStrategy, SagaError, REJECT_REASON};
 pub use service::{InventoryService, SetAvailableError, MAX_AVAILABLE};

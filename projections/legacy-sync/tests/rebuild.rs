@@ -5,13 +5,14 @@
 
 mod support;
 
+use local_aws::tables::create_events_table;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use chrono::SecondsFormat;
-use event_store::{create_events_table, DynamoEventStore, MemoryEventStore};
+use event_store::{DynamoEventStore, MemoryEventStore};
 use legacy_sync::{rebuild, RebuildError, RebuildOptions};
 use order_domain::{Envelope, OrderId};
 use rand::rngs::StdRng;

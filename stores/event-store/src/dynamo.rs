@@ -2,25 +2,14 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, ConsumedCapacity, KeySchemaElement, KeyType, Put,
-    ReturnConsumedCapacity, ScalarAttributeType, StreamSpecification, StreamViewType, TransactWriteItem,
-};
-use aws_sdk_dynamodb::Client;
 use aws_error::AwsError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity, Put, ReturnConsumedCapacity, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
 use order_domain::ports::{EventScan, EventStore, ScanPage, StoreError};
 use order_domain::{Envelope, OrderId};
 
-/// Item attributes. `envelope` holds the exact JSON that is published.
-const ORDER_ID: &str = "orderId";
-const VERSION: &str = "version";
-const KIND: &str = "kind";
-const EVENT_KIND: &str = "event";
-const EVENT_ID: &str = "eventId";
-const EVENT_TYPE: &str = "eventType";
-const OCCURRED_AT: &str = "occurredAt";
-const ENVELOPE: &str = "envelope";
+use event_item::{AnyItem, EventItem, EVENT_KIND, KIND, ORDER_ID, VERSION};
 
 #[derive(Clone)]
 pub struct DynamoEventStore {
@@ -97,18 +86,7 @@ impl DynamoEventStore {
     }
 
     fn item(event: &Envelope) -> HashMap<String, AttributeValue> {
-        HashMap::from([
-            (ORDER_ID.to_owned(), AttributeValue::S(event.order_id.to_string())),
-            (VERSION.to_owned(), AttributeValue::N(event.version.to_string())),
-            (KIND.to_owned(), AttributeValue::S(EVENT_KIND.to_owned())),
-            (EVENT_ID.to_owned(), AttributeValue::S(event.event_id.to_string())),
-            (EVENT_TYPE.to_owned(), AttributeValue::S(event.event_type().as_str().to_owned())),
-            (
-                OCCURRED_AT.to_owned(),
-                AttributeValue::S(event.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-            ),
-            (ENVELOPE.to_owned(), AttributeValue::S(event.to_json())),
-        ])
+        serde_dynamo::to_item(EventItem::new(event)).expect("an event item always maps to attributes")
     }
 
     async fn put_one(&self, event: &Envelope) -> Result<(), StoreError> {
@@ -188,12 +166,11 @@ where
     StoreError::Unavailable(Box::new(AwsError::new(operation, e)))
 }
 
-fn decode(item: &HashMap<String, AttributeValue>) -> Result<Envelope, StoreError> {
-    let json = item
-        .get(ENVELOPE)
-        .and_then(|v| v.as_s().ok())
-        .ok_or_else(|| StoreError::Corrupt(format!("item without {ENVELOPE}: {:?}", item.get(ORDER_ID))))?;
-    Envelope::from_json(json).map_err(|e| StoreError::Corrupt(e.to_string()))
+fn decode(item: HashMap<String, AttributeValue>) -> Result<Envelope, StoreError> {
+    let order_id = item.get(ORDER_ID).cloned();
+    let read: AnyItem = serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let json = read.envelope.ok_or_else(|| StoreError::Corrupt(format!("item without an envelope: {order_id:?}")))?;
+    Envelope::from_json(&json).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 #[async_trait]
@@ -217,7 +194,7 @@ impl EventStore for DynamoEventStore {
             self.counts.query.fetch_add(1, Ordering::Relaxed);
             let page = page.map_err(|e| unavailable("Query", e))?;
             self.counts.consumed(page.consumed_capacity(), &self.counts.read_milliunits);
-            for item in page.items() {
+            for item in page.items.unwrap_or_default() {
                 events.push(decode(item)?);
             }
             match page.last_evaluated_key {
@@ -268,41 +245,12 @@ impl EventScan for DynamoEventStore {
         self.counts.scan.fetch_add(1, Ordering::Relaxed);
         let page = page.map_err(|e| unavailable("Scan", e))?;
         self.counts.consumed(page.consumed_capacity(), &self.counts.read_milliunits);
-        let events = page.items().iter().map(decode).collect::<Result<Vec<_>, _>>()?;
         let cursor = page.last_evaluated_key().filter(|k| !k.is_empty()).and_then(|k| {
             let order_id = k.get(ORDER_ID)?.as_s().ok()?;
             let version = k.get(VERSION)?.as_n().ok()?;
             Some(format!("{order_id}/{version}"))
         });
+        let events = page.items.unwrap_or_default().into_iter().map(decode).collect::<Result<Vec<_>, _>>()?;
         Ok(ScanPage { events, cursor })
-    }
-}
-
-/// Creates the events table if it does not exist (local stack and tests;
-/// in AWS, `template.yaml` owns it). Stream: NEW_IMAGE, for the publisher.
-pub async fn create_events_table(client: &Client, table: &str) -> Result<(), StoreError> {
-    let key = |name: &str, key_type| KeySchemaElement::builder().attribute_name(name).key_type(key_type).build();
-    let attr = |name: &str, t| AttributeDefinition::builder().attribute_name(name).attribute_type(t).build();
-    let result = client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(key(ORDER_ID, KeyType::Hash).expect("complete"))
-        .key_schema(key(VERSION, KeyType::Range).expect("complete"))
-        .attribute_definitions(attr(ORDER_ID, ScalarAttributeType::S).expect("complete"))
-        .attribute_definitions(attr(VERSION, ScalarAttributeType::N).expect("complete"))
-        .stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::NewImage)
-                .build()
-                .expect("complete"),
-        )
-        .send()
-        .await;
-    match result {
-        Ok(_) => Ok(()),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => Ok(()),
-        Err(e) => Err(unavailable("CreateTable", e)),
     }
 }

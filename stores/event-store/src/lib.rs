@@ -9,5 +9,5 @@
 mod dynamo;
 mod memory;
 
-pub use dynamo::{create_events_table, DynamoEventStore, RequestCounts, RequestTotals};
+pub use dynamo::{DynamoEventStore, RequestCounts, RequestTotals};
 pub use memory::MemoryEventStore;

@@ -1,11 +1,12 @@
 //! One contract, two adapters: every test here runs against the in-memory
 //! store and against DynamoDB Local, so the two cannot drift.
 
+use local_aws::tables::create_events_table;
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
-use event_store::{create_events_table, DynamoEventStore, MemoryEventStore};
+use event_store::{DynamoEventStore, MemoryEventStore};
 use order_domain::event::{OrderCancelled, OrderConfirmed, OrderPlaced};
 use order_domain::ports::{EventScan, EventStore, StoreError};
 use order_domain::{Currency, CustomerId, Envelope, OrderEvent, OrderId, OrderLine, Sku};

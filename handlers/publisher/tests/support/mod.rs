@@ -1,17 +1,19 @@
-//! Shared by the publisher's tests: the sample stream payloads of `events/`
-//! and a topic double that fails on demand.
+//! Shared by the publisher's tests: the sample stream payloads of `events/`,
+//! a topic double that records what it is sent, and one that fails on demand.
 
 #![allow(dead_code)] // each test binary uses its own part of this module
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use event_item::{AnyItem, EventItem};
 use order_domain::event::{OrderConfirmed, OrderPlaced};
 use order_domain::{Currency, CustomerId, Envelope, OrderEvent, OrderId, OrderLine, Sku};
-use publisher::{BatchEntry, EntryFailure, EntryOutcome, EventPublisher, InMemoryTopic, PublishError};
+use publisher::{BatchEntry, EntryFailure, EntryOutcome, EventPublisher, OutgoingMessage, PublishError};
+use tokio::sync::mpsc;
 
 /// A Lambda payload from the repository's `events/` directory.
 pub fn sample_event(file: &str) -> Event {
@@ -26,11 +28,9 @@ pub fn stored_envelopes(event: &Event) -> Vec<String> {
         .records
         .iter()
         .filter(|r| r.event_name == "INSERT")
-        .filter(|r| matches!(r.change.new_image.get("kind"), Some(serde_dynamo::AttributeValue::S(k)) if k == "event"))
-        .map(|r| match r.change.new_image.get("envelope") {
-            Some(serde_dynamo::AttributeValue::S(envelope)) => envelope.clone(),
-            other => panic!("event item without a string envelope: {other:?}"),
-        })
+        .map(|r| serde_dynamo::from_item::<_, AnyItem>(r.change.new_image.clone()).expect("a readable image"))
+        .filter(AnyItem::is_event)
+        .map(|item| item.envelope.expect("event items have an envelope"))
         .collect()
 }
 
@@ -45,14 +45,7 @@ pub fn insert_record(envelope: &Envelope, sequence_number: &str) -> EventRecord 
         "dynamodb": {
             "ApproximateCreationDateTime": 1795770000,
             "Keys": {"orderId": {"S": envelope.order_id.to_string()}, "version": {"N": envelope.version.to_string()}},
-            "NewImage": {
-                "orderId": {"S": envelope.order_id.to_string()},
-                "version": {"N": envelope.version.to_string()},
-                "kind": {"S": "event"},
-                "eventId": {"S": envelope.event_id.to_string()},
-                "eventType": {"S": envelope.event_type().as_str()},
-                "envelope": {"S": envelope.to_json()},
-            },
+            "NewImage": serde_dynamo::to_item::<_, serde_dynamo::Item>(EventItem::new(envelope)).expect("an item"),
             "SequenceNumber": sequence_number,
             "SizeBytes": 400,
             "StreamViewType": "NEW_IMAGE",
@@ -106,11 +99,11 @@ pub enum Fault {
     RejectEntries(Vec<usize>),
 }
 
-/// A topic that publishes into an [`InMemoryTopic`] except where a queued
+/// A topic that publishes into a [`RecordingTopic`] except where a queued
 /// [`Fault`] says otherwise, and records every request it gets.
 #[derive(Default)]
 pub struct FaultyTopic {
-    pub topic: InMemoryTopic,
+    pub topic: RecordingTopic,
     faults: Mutex<VecDeque<Option<Fault>>>,
     requests: Mutex<Vec<Vec<BatchEntry>>>,
 }
@@ -153,113 +146,47 @@ impl EventPublisher for FaultyTopic {
     }
 }
 
-/// Clients for the local stack, failing with instructions when it is not up.
-pub struct LocalStack {
-    pub dynamodb: aws_sdk_dynamodb::Client,
-    pub streams: aws_sdk_dynamodbstreams::Client,
-    pub sns: aws_sdk_sns::Client,
-    pub sqs: aws_sdk_sqs::Client,
+/// A message as the [`RecordingTopic`] received it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivered {
+    pub message_id: String,
+    pub message: OutgoingMessage,
 }
 
-impl LocalStack {
-    pub async fn connect() -> Self {
-        testkit::local_stack_config("AWS_ENDPOINT_URL_DYNAMODB_STREAMS").await;
-        testkit::local_stack_config("AWS_ENDPOINT_URL_SNS").await;
-        let sqs = testkit::local_stack_config("AWS_ENDPOINT_URL_SQS").await;
-        let config = testkit::dynamodb_config().await;
-        LocalStack {
-            dynamodb: aws_sdk_dynamodb::Client::new(&config),
-            streams: aws_sdk_dynamodbstreams::Client::new(&config),
-            sns: aws_sdk_sns::Client::new(&config),
-            sqs: aws_sdk_sqs::Client::new(&sqs),
-        }
+/// A topic that accepts every entry and hands it to its subscribers, in
+/// publish order.
+#[derive(Default)]
+pub struct RecordingTopic {
+    subscribers: Mutex<Vec<mpsc::UnboundedSender<Delivered>>>,
+    published: Mutex<usize>,
+}
+
+impl RecordingTopic {
+    pub fn new() -> Self {
+        Self::default()
     }
 
-    /// A new events table (stream NEW_IMAGE) and its stream ARN.
-    pub async fn events_table(&self) -> (String, String) {
-        let table = testkit::unique_name("publisher-events");
-        event_store::create_events_table(&self.dynamodb, &table).await.unwrap();
-        let stream_arn = publisher::stream::latest_stream_arn(&self.streams, &table).await.unwrap();
-        (table, stream_arn)
+    pub fn subscribe(&self) -> mpsc::UnboundedReceiver<Delivered> {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        self.subscribers.lock().unwrap().push(sender);
+        receiver
     }
+}
 
-    pub async fn topic(&self) -> String {
-        let name = testkit::unique_name("order-events");
-        self.sns.create_topic().name(name).send().await.unwrap().topic_arn.unwrap()
-    }
-
-    /// A queue subscribed to `topic_arn` with raw message delivery and,
-    /// if given, a filter policy; returns the queue URL.
-    pub async fn subscribed_queue(&self, topic_arn: &str, filter_policy: Option<&str>) -> String {
-        let name = testkit::unique_name("subscriber");
-        let queue_url = self.sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap();
-        let attributes = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&queue_url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .unwrap();
-        let queue_arn = attributes.attributes.unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
-        let mut subscribe = self
-            .sns
-            .subscribe()
-            .topic_arn(topic_arn)
-            .protocol("sqs")
-            .endpoint(queue_arn)
-            .attributes("RawMessageDelivery", "true");
-        if let Some(policy) = filter_policy {
-            subscribe = subscribe.attributes("FilterPolicy", policy);
-        }
-        subscribe.send().await.unwrap();
-        queue_url
-    }
-
-    /// Everything the queue holds now (received and deleted), waiting up
-    /// to a second for late arrivals.
-    pub async fn drain_queue(&self, queue_url: &str) -> Vec<aws_sdk_sqs::types::Message> {
-        let mut messages = Vec::new();
-        loop {
-            let output = self
-                .sqs
-                .receive_message()
-                .queue_url(queue_url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .message_attribute_names("All")
-                .send()
-                .await
-                .unwrap();
-            let batch = output.messages.unwrap_or_default();
-            if batch.is_empty() {
-                return messages;
+#[async_trait]
+impl EventPublisher for RecordingTopic {
+    async fn publish_batch(&self, entries: &[BatchEntry]) -> Result<Vec<EntryOutcome>, PublishError> {
+        let mut published = self.published.lock().unwrap();
+        let subscribers = self.subscribers.lock().unwrap();
+        let mut outcomes = Vec::with_capacity(entries.len());
+        for entry in entries {
+            *published += 1;
+            let delivered = Delivered { message_id: format!("recorded-{published}"), message: entry.message.clone() };
+            for subscriber in subscribers.iter() {
+                let _ = subscriber.send(delivered.clone());
             }
-            for message in &batch {
-                self.sqs
-                    .delete_message()
-                    .queue_url(queue_url)
-                    .receipt_handle(message.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-            messages.extend(batch);
+            outcomes.push(Ok(delivered.message_id));
         }
-    }
-
-    /// The `envelope` attribute of every event item of the table, by eventId.
-    pub async fn stored_envelopes(&self, table: &str) -> HashMap<String, String> {
-        let output = self.dynamodb.scan().table_name(table).consistent_read(true).send().await.unwrap();
-        assert!(output.last_evaluated_key.is_none(), "test tables fit one scan page");
-        output
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| {
-                let text = |name: &str| item[name].as_s().unwrap().clone();
-                (text("eventId"), text("envelope"))
-            })
-            .collect()
+        Ok(outcomes)
     }
 }

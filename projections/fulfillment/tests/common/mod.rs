@@ -3,12 +3,11 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+use local_aws::tables::{create_events_table, create_fulfillment_table};
 use std::sync::Arc;
 
-use event_store::{create_events_table, DynamoEventStore, MemoryEventStore};
-use fulfillment::{
-    create_fulfillment_table, DynamoFulfillmentStore, FulfillmentProjection, FulfillmentStore, MemoryFulfillmentStore,
-};
+use event_store::{DynamoEventStore, MemoryEventStore};
+use fulfillment::{DynamoFulfillmentStore, FulfillmentProjection, FulfillmentStore, MemoryFulfillmentStore};
 use order_commands::{CommandContext, OrderService, RetryPolicy};
 use order_domain::ports::EventStore;
 use order_domain::{Command, Currency, CustomerId, Envelope, OrderId, OrderLine, PlaceOrder, Sku};

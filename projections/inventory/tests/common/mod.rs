@@ -3,12 +3,11 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+use local_aws::tables::{create_events_table, create_inventory_table};
 use std::sync::Arc;
 
-use event_store::{create_events_table, DynamoEventStore, MemoryEventStore};
-use inventory::{
-    create_inventory_table, DynamoInventoryStore, InventoryProjection, InventoryStore, MemoryInventoryStore,
-};
+use event_store::{DynamoEventStore, MemoryEventStore};
+use inventory::{DynamoInventoryStore, InventoryProjection, InventoryStore, MemoryInventoryStore};
 use order_commands::{CommandContext, OrderService, RetryPolicy};
 use order_domain::ports::EventStore;
 use order_domain::{Command, Currency, CustomerId, Envelope, OrderId, OrderLine, OrderStatus, PlaceOrder, Sku};

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::message::{MessageAttribute, OutgoingMessage};
+use publisher::message::{MessageAttribute, OutgoingMessage};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct FilterPolicy {

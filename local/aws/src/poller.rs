@@ -9,12 +9,13 @@
 use std::future::Future;
 use std::time::Duration;
 
+use aws_error::AwsError;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName};
 use aws_sdk_sqs::Client;
 
-use crate::{handle_sqs_event, Projection};
+use sqs_consumer::{handle_sqs_event, Projection};
 
 /// SQS's limit, and Lambda's default batch size.
 const MAX_MESSAGES: i32 = 10;
@@ -23,14 +24,16 @@ const ERROR_PAUSE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PollError {
-    #[error("SQS {operation} failed: {message}")]
-    Sqs { operation: &'static str, message: String },
+    #[error(transparent)]
+    Sqs(#[from] AwsError),
 }
 
-fn sqs_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
-    operation: &'static str,
-) -> impl FnOnce(SdkError<E, R>) -> PollError {
-    move |e| PollError::Sqs { operation, message: DisplayErrorContext(&e).to_string() }
+fn sqs_error<E, R>(operation: &'static str) -> impl FnOnce(SdkError<E, R>) -> PollError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    move |e| PollError::Sqs(AwsError::new(operation, e))
 }
 
 /// What one poll did.

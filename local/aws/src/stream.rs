@@ -8,9 +8,10 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::time::Duration;
 
+use aws_error::AwsError;
 use aws_lambda_events::event::dynamodb::{Event, EventRecord, StreamRecord, UserIdentity};
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
-use aws_sdk_dynamodbstreams::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodbstreams::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodbstreams::operation::get_records::GetRecordsError;
 use aws_sdk_dynamodbstreams::operation::get_shard_iterator::GetShardIteratorError;
 use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
@@ -50,18 +51,18 @@ impl Default for StreamOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StreamError {
-    #[error("{operation} failed: {message}")]
-    Request { operation: &'static str, message: String },
+    #[error(transparent)]
+    Request(#[from] AwsError),
     #[error("table {0} has no stream")]
     NoStream(String),
 }
 
 fn request_error<E, R>(operation: &'static str, error: SdkError<E, R>) -> StreamError
 where
-    E: std::error::Error + 'static,
-    R: std::fmt::Debug,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
-    StreamError::Request { operation, message: DisplayErrorContext(&error).to_string() }
+    StreamError::Request(AwsError::new(operation, error))
 }
 
 /// What one [`StreamReader::drain_once`] did.
@@ -408,7 +409,7 @@ mod tests {
     use aws_sdk_dynamodbstreams::types::{AttributeValue, Identity, OperationType, StreamViewType};
 
     use super::*;
-    use crate::decode::{decode_record, StreamItem};
+    use publisher::decode::{decode_record, StreamItem};
 
     fn reader_with(shards: &[(&str, Option<&str>, bool)]) -> StreamReader {
         let config = aws_sdk_dynamodbstreams::Config::builder()

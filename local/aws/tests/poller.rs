@@ -9,9 +9,9 @@ use async_trait::async_trait;
 use aws_sdk_sqs::types::QueueAttributeName;
 use aws_sdk_sqs::Client;
 use chrono::{TimeZone, Utc};
+use local_aws::poller::QueuePoller;
 use order_domain::event::OrderConfirmed;
 use order_domain::{Envelope, OrderEvent, OrderId};
-use sqs_consumer::poller::QueuePoller;
 use sqs_consumer::{Delivery, Projection};
 
 /// Records what it is given and accepts it all.

@@ -10,8 +10,8 @@ use order_domain::Envelope;
 use tokio::sync::mpsc;
 
 use crate::filter::FilterPolicy;
-use crate::message::OutgoingMessage;
-use crate::publish::{BatchEntry, EntryOutcome, EventPublisher, PublishError};
+use publisher::message::OutgoingMessage;
+use publisher::publish::{BatchEntry, EntryOutcome, EventPublisher, PublishError};
 
 /// A message as a subscriber receives it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -11,13 +11,14 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use aws_sdk_sqs::types::Message;
 use event_store::DynamoEventStore;
+use local_aws::stream::{StreamOptions, StreamReader};
+use local_aws::FilterPolicy;
 use order_commands::{CommandContext, OrderService, RetryPolicy};
 use order_domain::{Command, Currency, CustomerId, Envelope, EventType, OrderId, OrderLine, PlaceOrder, Sku};
 use publisher::message::{EVENT_TYPE, ORDER_ID, SCHEMA_VERSION_ATTRIBUTE, SKUS};
-use publisher::stream::{StreamOptions, StreamReader};
 use publisher::{
-    handle_stream_event, BatchEntry, EntryOutcome, EventPublisher, FilterPolicy, MessageAttribute, OutgoingMessage,
-    PublishError, SnsPublisher,
+    handle_stream_event, BatchEntry, EntryOutcome, EventPublisher, MessageAttribute, OutgoingMessage, PublishError,
+    SnsPublisher,
 };
 use support::LocalStack;
 
