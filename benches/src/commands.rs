@@ -6,6 +6,7 @@
 //! (distinct order ids); the throughput ratio is the median of the rounds'
 //! ratios, each round running both sides back to back, in alternating order.
 
+use event_item::{EventItem, EVENT_KIND, ORDER_ID, VERSION};
 use local_aws::tables::create_events_table;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -148,28 +149,29 @@ async fn baseline_order(client: Client, table: String, i: usize) -> Vec<Duration
             .query()
             .table_name(&table)
             .key_condition_expression("#o = :o")
-            .expression_attribute_names("#o", "orderId")
+            .expression_attribute_names("#o", ORDER_ID)
             .expression_attribute_values(":o", AttributeValue::S(order_id.clone()))
             .consistent_read(true)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .expect("query");
-        let item = HashMap::from([
-            ("orderId".to_owned(), AttributeValue::S(order_id.clone())),
-            ("version".to_owned(), AttributeValue::N(version.to_string())),
-            ("kind".to_owned(), AttributeValue::S("event".into())),
-            ("eventId".to_owned(), AttributeValue::S(format!("{i}-{version}"))),
-            ("eventType".to_owned(), AttributeValue::S("OrderPlaced".into())),
-            ("occurredAt".to_owned(), AttributeValue::S("2026-11-27T09:00:00.123Z".into())),
-            ("envelope".to_owned(), AttributeValue::S(envelope.clone())),
-        ]);
+        let item = EventItem {
+            order_id: order_id.clone(),
+            version: version as u32,
+            kind: EVENT_KIND.to_owned(),
+            event_id: format!("{i}-{version}"),
+            event_type: "OrderPlaced".to_owned(),
+            occurred_at: "2026-11-27T09:00:00.123Z".to_owned(),
+            envelope: envelope.clone(),
+        };
+        let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(item).expect("an item");
         client
             .put_item()
             .table_name(&table)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(#v)")
-            .expression_attribute_names("#v", "version")
+            .expression_attribute_names("#v", VERSION)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await

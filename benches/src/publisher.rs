@@ -10,6 +10,7 @@
 //! queue short: moto's SNS-to-SQS delivery slows down linearly with the
 //! number of messages waiting in the queue, which would otherwise dominate.
 
+use event_item::EventItem;
 use std::error::Error;
 use std::time::{Duration, Instant};
 
@@ -318,14 +319,7 @@ fn stream_record(envelope: &Envelope, position: usize) -> EventRecord {
         "awsRegion": "us-east-1",
         "dynamodb": {
             "Keys": {"orderId": {"S": order_id}, "version": {"N": version}},
-            "NewImage": {
-                "orderId": {"S": order_id},
-                "version": {"N": version},
-                "kind": {"S": "event"},
-                "eventId": {"S": envelope.event_id.to_string()},
-                "eventType": {"S": envelope.event_type().as_str()},
-                "envelope": {"S": envelope.to_json()},
-            },
+            "NewImage": serde_dynamo::to_item::<_, serde_dynamo::Item>(EventItem::new(envelope)).expect("an item"),
             "SequenceNumber": format!("{}", 100_000_000 + position),
             "SizeBytes": 400,
             "StreamViewType": "NEW_IMAGE",

@@ -5,13 +5,13 @@
 
 mod support;
 
+use event_item::EventItem;
 use local_aws::tables::create_events_table;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
-use chrono::SecondsFormat;
 use event_store::{DynamoEventStore, MemoryEventStore};
 use legacy_sync::{rebuild, RebuildError, RebuildOptions};
 use order_domain::{Envelope, OrderId};
@@ -72,18 +72,7 @@ async fn load_into_dynamodb(dynamodb: &aws_sdk_dynamodb::Client, table: &str, ev
         let requests: Vec<WriteRequest> = chunk
             .iter()
             .map(|e| {
-                let item = HashMap::from([
-                    ("orderId".to_owned(), AttributeValue::S(e.order_id.to_string())),
-                    ("version".to_owned(), AttributeValue::N(e.version.to_string())),
-                    ("kind".to_owned(), AttributeValue::S("event".to_owned())),
-                    ("eventId".to_owned(), AttributeValue::S(e.event_id.to_string())),
-                    ("eventType".to_owned(), AttributeValue::S(e.event_type().as_str().to_owned())),
-                    (
-                        "occurredAt".to_owned(),
-                        AttributeValue::S(e.occurred_at.to_rfc3339_opts(SecondsFormat::Millis, true)),
-                    ),
-                    ("envelope".to_owned(), AttributeValue::S(e.to_json())),
-                ]);
+                let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(EventItem::new(e)).unwrap();
                 WriteRequest::builder().put_request(PutRequest::builder().set_item(Some(item)).build().unwrap()).build()
             })
             .collect();
