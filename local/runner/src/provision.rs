@@ -15,7 +15,7 @@ pub async fn run(names: &Names) -> Result<(), Error> {
     let config = sdk_config().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
     event_store::create_events_table(&dynamodb, &names.events_table).await?;
-    inventory::create_inventory_table(&dynamodb, &names.inventory_table).await?;
+    inventory_store::create_inventory_table(&dynamodb, &names.inventory_table).await?;
     fulfillment::create_fulfillment_table(&dynamodb, &names.fulfillment_table).await?;
     tracing::info!(events = %names.events_table, inventory = %names.inventory_table, fulfillment = %names.fulfillment_table, "tables ready");
 

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use event_store::DynamoEventStore;
 use fulfillment::{DynamoFulfillmentStore, FulfillmentProjection};
-use inventory::{DynamoInventoryStore, InventoryProjection, InventoryService};
+use inventory::InventoryProjection;
+use inventory_store::{DynamoInventoryStore, InventoryService};
 use order_api::App;
 use order_commands::OrderService;
 use publisher::stream::{latest_stream_arn, run_stream, StreamOptions};

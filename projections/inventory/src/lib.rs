@@ -6,26 +6,20 @@
 //! same transaction as the stock, makes every event apply at most once in
 //! any order.
 //!
-//! - [`store`]: the port ([`InventoryStore`]) and its types.
-//! - [`DynamoInventoryStore`] / [`MemoryInventoryStore`]: the adapters.
+//! The stock, the records and their store are the `inventory-store`
+//! crate's, shared with the HTTP API.
+//!
 //! - [`InventoryProjection`]: the SQS consumer ([`sqs_consumer::Projection`]).
 //! - [`plan`]: coalescing a batch's reservations of one SKU into one write.
-//! - [`InventoryService`]: `GET`/`PUT /inventory/{sku}`.
 
-mod dynamo;
-mod memory;
 pub mod plan;
 mod saga;
-mod service;
-pub mod store;
 
 use order_domain::EventType;
 
-pub use dynamo::{create_inventory_table, DynamoInventoryStore};
-pub use memory::MemoryInventoryStore;
+/// The store the saga is built on, re-exported for its callers' convenience.
+pub use inventory_store::{InventoryError, InventoryStore, Reservation, ReservationState};
 pub use saga::{InventoryProjection, ReservationStrategy, SagaError, REJECT_REASON};
-pub use service::{InventoryService, SetAvailableError, MAX_AVAILABLE};
-pub use store::{InventoryError, InventoryStore, Reservation, ReservationState, Stock};
 
 /// The events this consumer acts on; its SNS subscription lets only these through.
 pub const SUBSCRIBED_EVENT_TYPES: [EventType; 3] =

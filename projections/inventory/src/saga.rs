@@ -15,17 +15,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::future::join_all;
-use order_commands::{CommandContext, CommandError, OrderService, RetryPolicy};
+use inventory_store::store::{
+    Change, CommitError, InventoryError, InventoryStore, Reservation, ReservationState, StockDelta, StockLine,
+    MAX_CHANGE_ITEMS,
+};
+use order_commands::{backoff, CommandContext, CommandError, OrderService, RetryPolicy};
 use order_domain::event::OrderPlaced;
 use order_domain::{Command, DomainError, Envelope, OrderEvent, OrderId, OrderStatus, Sku};
 use sqs_consumer::{Delivery, Projection};
 use tracing::Instrument;
 
 use crate::plan::{self, NewOrder};
-use crate::store::{
-    Change, CommitError, InventoryError, InventoryStore, Reservation, ReservationState, StockDelta, StockLine,
-    MAX_CHANGE_ITEMS,
-};
 use crate::SUBSCRIBED_EVENT_TYPES;
 
 /// The reason RejectOrder gives; `unavailable` names the lines.
@@ -606,8 +606,7 @@ fn moved_or_inconsistent(transition: Transition, what: &str) -> Result<Option<Re
     }
 }
 
-/// Exponential backoff with full jitter, capped at 64 × the base.
+/// The shared backoff: exponential with full jitter, capped at 64 × the base.
 async fn pause_before(attempt: u32) {
-    let ceiling = BASE_PAUSE * 2u32.pow(attempt.min(6));
-    tokio::time::sleep(ceiling.mul_f64(rand::random::<f64>())).await;
+    backoff::pause(BASE_PAUSE, attempt).await;
 }

@@ -6,9 +6,8 @@
 use std::sync::Arc;
 
 use event_store::{create_events_table, DynamoEventStore, MemoryEventStore};
-use inventory::{
-    create_inventory_table, DynamoInventoryStore, InventoryProjection, InventoryStore, MemoryInventoryStore,
-};
+use inventory::InventoryProjection;
+use inventory_store::{create_inventory_table, DynamoInventoryStore, InventoryStore, MemoryInventoryStore};
 use order_commands::{CommandContext, OrderService, RetryPolicy};
 use order_domain::ports::EventStore;
 use order_domain::{Command, Currency, CustomerId, Envelope, OrderId, OrderLine, OrderStatus, PlaceOrder, Sku};
