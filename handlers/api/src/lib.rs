@@ -12,7 +12,7 @@ mod stock;
 
 use std::sync::Arc;
 
-use inventory::InventoryService;
+use inventory_store::InventoryService;
 use lambda_http::{Body, Request, RequestExt, Response};
 use order_commands::OrderService;
 use tracing::Instrument;
@@ -40,7 +40,7 @@ impl App {
         let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let dynamodb = aws_sdk_dynamodb::Client::new(&config);
         let events = event_store::DynamoEventStore::new(dynamodb.clone(), events_table);
-        let stock = inventory::DynamoInventoryStore::new(dynamodb, inventory_table);
+        let stock = inventory_store::DynamoInventoryStore::new(dynamodb, inventory_table);
         Ok(App::new(OrderService::new(Arc::new(events)), InventoryService::new(Arc::new(stock))))
     }
 }

@@ -1,6 +1,6 @@
 //! The stock routes: what the merchandiser sets and checkout can read.
 
-use inventory::{InventoryError, SetAvailableError, Stock, MAX_AVAILABLE};
+use inventory_store::{InventoryError, SetAvailableError, Stock, MAX_AVAILABLE};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use order_domain::Sku;

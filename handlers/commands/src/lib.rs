@@ -2,6 +2,8 @@
 //! new events with a conditional write. The same code serves the API Lambda,
 //! the inventory saga, the local runner and the tests.
 
+pub mod backoff;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -112,7 +114,7 @@ impl OrderService {
         loop {
             match self.try_execute(order_id, command, context).await {
                 Err(CommandError::Concurrency) if attempt < retry.attempts => {
-                    tokio::time::sleep(backoff(retry.base_delay, attempt)).await;
+                    backoff::pause(retry.base_delay, attempt).await;
                     attempt += 1;
                 }
                 other => return other,
@@ -166,10 +168,4 @@ impl OrderService {
         let order = appended.iter().fold(state, order_domain::evolve).expect("a new event always yields an order");
         Ok(CommandOutcome { order, appended })
     }
-}
-
-/// Exponential backoff with full jitter, capped at 64 × base.
-fn backoff(base: Duration, attempt: u32) -> Duration {
-    let ceiling = base * 2u32.pow(attempt.min(6));
-    ceiling.mul_f64(rand::random::<f64>())
 }

@@ -11,7 +11,8 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use event_store::MemoryEventStore;
 use fulfillment::{FulfillmentProjection, MemoryFulfillmentStore};
-use inventory::{InventoryProjection, InventoryService, MemoryInventoryStore};
+use inventory::InventoryProjection;
+use inventory_store::{InventoryService, MemoryInventoryStore};
 use local_aws::{Delivered, FilterPolicy, InMemoryTopic};
 use order_api::App;
 use order_commands::OrderService;
@@ -42,7 +43,7 @@ pub async fn start(names: &Names) -> Result<App, Box<dyn std::error::Error>> {
     let inventory = Arc::new(InventoryProjection::new(stock.clone(), orders.clone()));
     consume(&names.inventory_queue, subscribe(&topic, inventory::FILTER_POLICY)?, inventory);
     let pick_requests = Arc::new(MemoryFulfillmentStore::new());
-    let fulfillment = Arc::new(FulfillmentProjection::new(pick_requests, orders.clone()));
+    let fulfillment = Arc::new(FulfillmentProjection::new(pick_requests, orders.store().clone()));
     consume(&names.fulfillment_queue, subscribe(&topic, fulfillment::FILTER_POLICY)?, fulfillment);
     if let Some(sync) = crate::legacy::sync(events.clone()).await? {
         consume(&names.legacy_sync_queue, subscribe(&topic, legacy_sync::FILTER_POLICY)?, Arc::new(sync));

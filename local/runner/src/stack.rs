@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use event_store::DynamoEventStore;
 use fulfillment::{DynamoFulfillmentStore, FulfillmentProjection};
-use inventory::{DynamoInventoryStore, InventoryProjection, InventoryService};
+use inventory::InventoryProjection;
+use inventory_store::{DynamoInventoryStore, InventoryService};
 use local_aws::poller::QueuePoller;
 use local_aws::stream::{latest_stream_arn, run_stream, StreamOptions};
 use order_api::App;
@@ -77,7 +78,8 @@ pub async fn start(names: &Names) -> Result<App, Box<dyn std::error::Error>> {
     let inventory = Arc::new(InventoryProjection::new(stock.clone(), orders.clone()));
     poll(&sqs, &names.inventory_queue, inventory).await?;
     let pick_requests = Arc::new(DynamoFulfillmentStore::new(dynamodb, &names.fulfillment_table));
-    poll(&sqs, &names.fulfillment_queue, Arc::new(FulfillmentProjection::new(pick_requests, orders.clone()))).await?;
+    poll(&sqs, &names.fulfillment_queue, Arc::new(FulfillmentProjection::new(pick_requests, orders.store().clone())))
+        .await?;
     if let Some(sync) = crate::legacy::sync(events.clone()).await? {
         poll(&sqs, &names.legacy_sync_queue, Arc::new(sync)).await?;
     }

@@ -1,16 +1,26 @@
 //! DynamoDB adapter: one item per order, partition key `orderId` (S);
-//! `status` S, `lines` S (JSON `[{sku, quantity}]`), `createdAt` S,
+//! `status` S, `lines` L of M `{sku S, quantity N}`, `createdAt` S,
 //! `updatedAt` S (RFC 3339, milliseconds), `version` N. One conditional
 //! `UpdateItem` per event: `attribute_not_exists(orderId) OR version < :v`.
+//!
+//! Items are read with `serde_dynamo` ([`PickItem`]). Requests written
+//! before `lines` became a list hold it as JSON text in a string attribute;
+//! they still read (see [`list_or_json`]). Only OrderConfirmed writes the
+//! lines, so such a request keeps its JSON text until it is gone.
 
 use std::collections::HashMap;
+use std::fmt;
+use std::marker::PhantomData;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_error::AwsError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, SecondsFormat, Utc};
 use order_domain::OrderId;
+use serde::de::{DeserializeOwned, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
 use crate::store::{FulfillmentError, FulfillmentStore, PickLine, PickRequest, PickStatus, PickUpdate};
 
@@ -20,6 +30,54 @@ const LINES: &str = "lines";
 const CREATED_AT: &str = "createdAt";
 const UPDATED_AT: &str = "updatedAt";
 const VERSION: &str = "version";
+
+type Item = HashMap<String, AttributeValue>;
+
+/// A pick request as stored. Only read: every write is an update expression.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PickItem {
+    order_id: OrderId,
+    status: PickStatus,
+    #[serde(deserialize_with = "list_or_json")]
+    lines: Vec<PickLine>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    version: u32,
+}
+
+/// Reads a list attribute (`L` of `M`), or the same list as JSON text in a
+/// string attribute, as requests written before the list layout hold it.
+/// (The inventory store reads its old records the same way.)
+fn list_or_json<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    struct ListOrJson<T>(PhantomData<T>);
+
+    impl<'de, T: DeserializeOwned> Visitor<'de> for ListOrJson<T> {
+        type Value = Vec<T>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list, or a list as JSON text")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut list = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+            while let Some(element) = seq.next_element()? {
+                list.push(element);
+            }
+            Ok(list)
+        }
+
+        fn visit_str<E: serde::de::Error>(self, json: &str) -> Result<Vec<T>, E> {
+            serde_json::from_str(json).map_err(E::custom)
+        }
+    }
+
+    deserializer.deserialize_any(ListOrJson(PhantomData))
+}
 
 #[derive(Clone)]
 pub struct DynamoFulfillmentStore {
@@ -33,44 +91,35 @@ impl DynamoFulfillmentStore {
     }
 }
 
-fn unavailable<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
-    e: SdkError<E, R>,
-) -> FulfillmentError {
-    FulfillmentError::Unavailable(format!("{}: {}", e.code().unwrap_or("request failed"), DisplayErrorContext(&e)))
+fn unavailable<E, R>(operation: &'static str, e: SdkError<E, R>) -> FulfillmentError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: fmt::Debug + Send + Sync + 'static,
+{
+    FulfillmentError::Unavailable(AwsError::new(operation, e))
 }
 
 fn timestamp(at: DateTime<Utc>) -> AttributeValue {
     AttributeValue::S(at.to_rfc3339_opts(SecondsFormat::Millis, true))
 }
 
-fn decode(item: &HashMap<String, AttributeValue>) -> Result<PickRequest, FulfillmentError> {
-    let text = |name: &str| {
-        item.get(name)
-            .and_then(|v| v.as_s().ok())
-            .ok_or_else(|| FulfillmentError::Corrupt(format!("{:?} has no {name}", item.get(ORDER_ID))))
-    };
-    let corrupt = |name: &str, e: &dyn std::fmt::Display| FulfillmentError::Corrupt(format!("{name}: {e}"));
-    let time = |name: &str| -> Result<DateTime<Utc>, FulfillmentError> {
-        Ok(DateTime::parse_from_rfc3339(text(name)?).map_err(|e| corrupt(name, &e))?.with_timezone(&Utc))
-    };
-    let status = text(STATUS)?;
-    let version = item.get(VERSION).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok());
-    Ok(PickRequest {
-        order_id: text(ORDER_ID)?.parse().map_err(|e| corrupt(ORDER_ID, &e))?,
-        status: PickStatus::parse(status).ok_or_else(|| corrupt(STATUS, status))?,
-        lines: serde_json::from_str::<Vec<PickLine>>(text(LINES)?).map_err(|e| corrupt(LINES, &e))?,
-        created_at: time(CREATED_AT)?,
-        updated_at: time(UPDATED_AT)?,
-        version: version.ok_or_else(|| corrupt(VERSION, &"not a version number"))?,
-    })
+fn lines_list(lines: &[PickLine]) -> AttributeValue {
+    serde_dynamo::to_attribute_value(lines).expect("lines serialize")
+}
+
+fn decode(item: &Item) -> Result<PickRequest, FulfillmentError> {
+    let PickItem { order_id, status, lines, created_at, updated_at, version } =
+        serde_dynamo::from_item(item.clone())
+            .map_err(|e| FulfillmentError::Corrupt(format!("{:?}: {e}", item.get(ORDER_ID))))?;
+    Ok(PickRequest { order_id, status, lines, created_at, updated_at, version })
 }
 
 #[async_trait]
 impl FulfillmentStore for DynamoFulfillmentStore {
     async fn apply(&self, update: &PickUpdate) -> Result<bool, FulfillmentError> {
         let lines = match &update.lines {
-            Some(lines) => ("#lines = :lines", serde_json::to_string(lines).expect("lines serialize")),
-            None => ("#lines = if_not_exists(#lines, :lines)", "[]".to_owned()),
+            Some(given) => ("#lines = :lines", lines_list(given)),
+            None => ("#lines = if_not_exists(#lines, :lines)", lines_list(&[])),
         };
         let result = self
             .client
@@ -92,13 +141,13 @@ impl FulfillmentStore for DynamoFulfillmentStore {
             .expression_attribute_values(":status", AttributeValue::S(update.status.as_str().to_owned()))
             .expression_attribute_values(":version", AttributeValue::N(update.version.to_string()))
             .expression_attribute_values(":at", timestamp(update.at))
-            .expression_attribute_values(":lines", AttributeValue::S(lines.1))
+            .expression_attribute_values(":lines", lines.1)
             .send()
             .await;
         match result {
             Ok(_) => Ok(true),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(unavailable(e)),
+            Err(e) => Err(unavailable("UpdateItem", e)),
         }
     }
 
@@ -111,7 +160,58 @@ impl FulfillmentStore for DynamoFulfillmentStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| unavailable("GetItem", e))?;
         out.item().map(decode).transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use order_domain::Sku;
+
+    use super::*;
+
+    fn s(value: &str) -> AttributeValue {
+        AttributeValue::S(value.to_owned())
+    }
+
+    fn request() -> PickRequest {
+        PickRequest {
+            order_id: OrderId(uuid::Uuid::from_u128(9)),
+            status: PickStatus::Open,
+            lines: vec![PickLine { sku: Sku::parse("jig-head").unwrap(), quantity: 3 }],
+            created_at: Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 1).unwrap(),
+            updated_at: Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 5).unwrap(),
+            version: 2,
+        }
+    }
+
+    fn item(lines: AttributeValue) -> Item {
+        HashMap::from([
+            (ORDER_ID.to_owned(), s("00000000-0000-0000-0000-000000000009")),
+            (STATUS.to_owned(), s("open")),
+            (LINES.to_owned(), lines),
+            (CREATED_AT.to_owned(), timestamp(request().created_at)),
+            (UPDATED_AT.to_owned(), timestamp(request().updated_at)),
+            (VERSION.to_owned(), AttributeValue::N("2".to_owned())),
+        ])
+    }
+
+    #[test]
+    fn lines_are_stored_as_a_list_of_maps() {
+        let line =
+            HashMap::from([("sku".to_owned(), s("jig-head")), ("quantity".to_owned(), AttributeValue::N("3".into()))]);
+        assert_eq!(lines_list(&request().lines), AttributeValue::L(vec![AttributeValue::M(line)]));
+        assert_eq!(lines_list(&[]), AttributeValue::L(vec![]));
+        assert_eq!(decode(&item(lines_list(&request().lines))).unwrap(), request());
+    }
+
+    #[test]
+    fn a_request_written_with_json_lines_still_reads() {
+        // The layout before serde_dynamo: `lines` as JSON text.
+        assert_eq!(decode(&item(s(r#"[{"sku":"jig-head","quantity":3}]"#))).unwrap(), request());
+        assert!(decode(&item(s("[]"))).unwrap().lines.is_empty());
+        assert!(matches!(decode(&item(s("{not json"))), Err(FulfillmentError::Corrupt(_))));
     }
 }

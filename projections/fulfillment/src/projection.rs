@@ -8,9 +8,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures_util::future::join_all;
-use order_commands::OrderService;
-use order_domain::ports::StoreError;
-use order_domain::{Envelope, OrderEvent};
+use order_domain::ports::{EventStore, StoreError};
+use order_domain::{fold, Envelope, OrderEvent};
 use sqs_consumer::{Delivery, Projection};
 use tracing::Instrument;
 
@@ -29,18 +28,20 @@ enum StepError {
 
 pub struct FulfillmentProjection {
     store: Arc<dyn FulfillmentStore>,
-    orders: OrderService,
+    /// Read only: an order's lines, folded from its events.
+    events: Arc<dyn EventStore>,
 }
 
 impl FulfillmentProjection {
-    pub fn new(store: Arc<dyn FulfillmentStore>, orders: OrderService) -> Self {
-        FulfillmentProjection { store, orders }
+    pub fn new(store: Arc<dyn FulfillmentStore>, events: Arc<dyn EventStore>) -> Self {
+        FulfillmentProjection { store, events }
     }
 
     async fn apply_one(&self, envelope: &Envelope) -> Result<(), StepError> {
         let (status, lines) = match &envelope.event {
             OrderEvent::Confirmed(_) => {
-                let order = self.orders.get(envelope.order_id).await?.ok_or(StepError::UnknownOrder)?;
+                let history = self.events.load(envelope.order_id).await?;
+                let order = fold(&history).ok_or(StepError::UnknownOrder)?;
                 let lines = order.lines.iter().map(|l| PickLine { sku: l.sku.clone(), quantity: l.quantity });
                 (PickStatus::Open, Some(lines.collect()))
             }

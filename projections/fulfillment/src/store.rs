@@ -2,6 +2,7 @@
 //! one it last applied, so duplicates and reordering change nothing.
 
 use async_trait::async_trait;
+use aws_error::AwsError;
 use chrono::{DateTime, Utc};
 use order_domain::{OrderId, Sku};
 use serde::{Deserialize, Serialize};
@@ -65,10 +66,11 @@ pub struct PickUpdate {
     pub at: DateTime<Utc>,
 }
 
-#[derive(Clone, Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum FulfillmentError {
+    /// The store did not answer; the SDK error is kept as the source.
     #[error("fulfillment store unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] AwsError),
     #[error("corrupt pick request: {0}")]
     Corrupt(String),
 }

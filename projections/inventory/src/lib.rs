@@ -1,31 +1,35 @@
-//! Inventory: stock per SKU, and the order saga. On OrderPlaced every line
-//! is reserved all or nothing (a conditional write never takes a counter
-//! below zero), then the order is confirmed or rejected through the event
-//! store; OrderCancelled gives the stock back, OrderShipped moves it from
-//! `reserved` to `shipped`. A per-order reservation record, written in the
-//! same transaction as the stock, makes every event apply at most once in
-//! any order.
+//! Inventory: the order saga. On OrderPlaced every line is reserved all or
+//! nothing (a conditional write never takes a counter below zero), then the
+//! order is confirmed or rejected through the event store; OrderCancelled
+//! gives the stock back, OrderShipped moves it from `reserved` to
+//! `shipped`. A per-order reservation record, written in the same
+//! transaction as the stock, makes every event apply at most once in any
+//! order. The stock, the records and their store are the `inventory-store`
+//! crate's, shared with the HTTP API.
 //!
-//! - [`store`]: the port ([`InventoryStore`]) and its types.
-//! - [`DynamoInventoryStore`] / [`MemoryInventoryStore`]: the adapters.
-//! - [`InventoryProjection`]: the SQS consumer ([`sqs_consumer::Projection`]).
-//! - [`plan`]: coalescing a batch's reservations of one SKU into one write.
-//! - [`InventoryService`]: `GET`/`PUT /inventory/{sku}`.
+//! Read it in this order: [`intake`] (a batch grouped by order, and into
+//! groups that share no stock write; no I/O), [`plan`] (coalescing a
+//! batch's reservations of one SKU into one write; no I/O), [`reservation`]
+//! (the engine: every write to stock and records, and its retries),
+//! [`reactions`] (what each event of an order does), then [`projection`]
+//! (the SQS consumer that runs them: [`InventoryProjection`]) and
+//! [`error`].
 
-mod dynamo;
-mod memory;
+pub mod error;
+pub mod intake;
 pub mod plan;
-mod saga;
-mod service;
-pub mod store;
+pub mod projection;
+pub mod reactions;
+pub mod reservation;
 
 use order_domain::EventType;
 
-pub use dynamo::DynamoInventoryStore;
-pub use memory::MemoryInventoryStore;
-pub use saga::{InventoryProjection, ReservationStrategy, SagaError, REJECT_REASON};
-pub use service::{InventoryService, SetAvailableError, MAX_AVAILABLE};
-pub use store::{InventoryError, InventoryStore, Reservation, ReservationState, Stock};
+pub use error::SagaError;
+/// The store the saga is built on, re-exported for its callers' convenience.
+pub use inventory_store::{InventoryError, InventoryStore, Reservation, ReservationState};
+pub use projection::InventoryProjection;
+pub use reactions::REJECT_REASON;
+pub use reservation::ReservationStrategy;
 
 /// The events this consumer acts on; its SNS subscription lets only these through.
 pub const SUBSCRIBED_EVENT_TYPES: [EventType; 3] =

@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use common::{sku, Fixture};
-use inventory::{InventoryProjection, InventoryService, ReservationState, ReservationStrategy, REJECT_REASON};
+use inventory::{InventoryProjection, ReservationState, ReservationStrategy, REJECT_REASON};
+use inventory_store::InventoryService;
 use order_commands::OrderService;
 use order_domain::event::{OrderCancelled, UnavailableLine};
 use order_domain::ports::{EventStore, StoreError};
@@ -263,8 +264,8 @@ async fn stock_service_reads_and_sets(f: Fixture) {
     let stock = service.get(&sku("muskie-casting-rod")).await.unwrap().unwrap();
     assert_eq!((stock.available, stock.reserved), (1, 3));
     assert!(matches!(
-        service.set_available(&sku("muskie-casting-rod"), inventory::MAX_AVAILABLE + 1).await,
-        Err(inventory::SetAvailableError::OutOfRange)
+        service.set_available(&sku("muskie-casting-rod"), inventory_store::MAX_AVAILABLE + 1).await,
+        Err(inventory_store::SetAvailableError::OutOfRange)
     ));
 }
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use event_store::MemoryEventStore;
-use inventory::{InventoryService, MemoryInventoryStore};
+use inventory_store::{InventoryService, MemoryInventoryStore};
 use lambda_http::http::HeaderMap;
 use lambda_http::{Body, Request};
 use order_api::{routes, App};

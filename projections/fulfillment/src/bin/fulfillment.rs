@@ -8,7 +8,6 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use event_store::DynamoEventStore;
 use fulfillment::{DynamoFulfillmentStore, FulfillmentProjection};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use order_commands::OrderService;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -17,9 +16,9 @@ async fn main() -> Result<(), Error> {
     let events_table = std::env::var("EVENTS_TABLE").map_err(|_| "EVENTS_TABLE is not set")?;
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
-    let orders = OrderService::new(Arc::new(DynamoEventStore::new(dynamodb.clone(), events_table)));
+    let events = Arc::new(DynamoEventStore::new(dynamodb.clone(), events_table));
     let store = Arc::new(DynamoFulfillmentStore::new(dynamodb, fulfillment_table));
-    let projection = FulfillmentProjection::new(store, orders);
+    let projection = FulfillmentProjection::new(store, events);
     let projection = &projection;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<SqsBatchResponse, Error>(sqs_consumer::handle_sqs_event(projection, event.payload).await)

@@ -20,8 +20,8 @@ pub struct Fixture {
 
 impl Fixture {
     pub fn new(store: Arc<dyn FulfillmentStore>, events: Arc<dyn EventStore>) -> Self {
-        let orders = OrderService::new(events);
-        let projection = FulfillmentProjection::new(store.clone(), orders.clone());
+        let orders = OrderService::new(events.clone());
+        let projection = FulfillmentProjection::new(store.clone(), events);
         Fixture { store, orders, projection }
     }
 

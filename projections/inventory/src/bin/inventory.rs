@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use event_store::DynamoEventStore;
-use inventory::{DynamoInventoryStore, InventoryProjection};
+use inventory::InventoryProjection;
+use inventory_store::DynamoInventoryStore;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use order_commands::OrderService;
 

@@ -7,7 +7,8 @@ use local_aws::tables::{create_events_table, create_inventory_table};
 use std::sync::Arc;
 
 use event_store::{DynamoEventStore, MemoryEventStore};
-use inventory::{DynamoInventoryStore, InventoryProjection, InventoryStore, MemoryInventoryStore};
+use inventory::InventoryProjection;
+use inventory_store::{DynamoInventoryStore, InventoryStore, MemoryInventoryStore};
 use order_commands::{CommandContext, OrderService, RetryPolicy};
 use order_domain::ports::EventStore;
 use order_domain::{Command, Currency, CustomerId, Envelope, OrderId, OrderLine, OrderStatus, PlaceOrder, Sku};

@@ -6,8 +6,10 @@ mod common;
 use std::sync::Arc;
 
 use common::sku;
-use inventory::store::{Change, CommitError, InventoryStore, Reservation, ReservationState, StockDelta, StockLine};
-use inventory::MemoryInventoryStore;
+use inventory_store::store::{
+    Change, CommitError, InventoryStore, Reservation, ReservationState, StockDelta, StockLine,
+};
+use inventory_store::MemoryInventoryStore;
 use order_domain::OrderId;
 
 fn record(order: u128, state: ReservationState, lines: &[(&str, u32)]) -> Reservation {
@@ -169,7 +171,7 @@ async fn concurrent_reservations_never_oversell(store: Arc<dyn InventoryStore>) 
 
 testkit::against_both_adapters!(
     memory: std::sync::Arc::new(super::MemoryInventoryStore::new()),
-    dynamodb: std::sync::Arc::new(super::common::dynamodb_stores().await.0);
+    dynamodb: std::sync::Arc::new(super::common::dynamodb_store().await);
     stock_is_absent_until_set_and_set_keeps_reserved,
     commit_writes_stock_and_records_together,
     one_short_sku_refuses_the_whole_change,

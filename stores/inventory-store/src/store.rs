@@ -6,8 +6,10 @@
 //! lives above the port, so both adapters run exactly the same logic.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use aws_error::AwsError;
 use order_domain::event::UnavailableLine;
 use order_domain::{OrderId, Sku};
 use serde::{Deserialize, Serialize};
@@ -195,10 +197,14 @@ impl Change {
     }
 }
 
+/// `Clone` because the saga hands one failed read to every order that
+/// waited on it; the AWS error is shared, not flattened, so its source
+/// chain reaches the logs.
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum InventoryError {
+    /// The store did not answer; the SDK error is kept as the source.
     #[error("inventory store unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] Arc<AwsError>),
     #[error("corrupt inventory item: {0}")]
     Corrupt(String),
 }
@@ -210,8 +216,9 @@ pub enum CommitError {
     /// the expected revision (or exists when it must not).
     #[error("change refused: short of {short:?}, stale records {stale:?}")]
     Refused { short: Vec<Sku>, stale: Vec<OrderId> },
-    /// Another transaction held one of the items (or the table throttled):
-    /// nothing was written; try again after a pause.
+    /// Another transaction held one of the items, or DynamoDB still
+    /// throttled after the SDK's own retries: nothing was written; try
+    /// again after a pause.
     #[error("change contended with another writer")]
     Contended,
     #[error("change of {0} items is over the limit of {MAX_CHANGE_ITEMS}")]

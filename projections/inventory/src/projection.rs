@@ -1,0 +1,128 @@
+//! The inventory consumer ([`sqs_consumer::Projection`]): the glue of the
+//! saga's parts.
+//!
+//! Per batch: group the deliveries by order ([`crate::intake`]), read the
+//! orders' reservation records, split the orders into groups that share no
+//! stock write, and per group (groups side by side) reserve the orders seen
+//! for the first time, all of them at once ([`Engine::reserve_new`]), then
+//! per order apply its events in version order ([`crate::reactions`]). A
+//! failed step fails its messages and those of the order's later steps;
+//! the other orders of the batch go on.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures_util::future::join_all;
+use inventory_store::store::{InventoryStore, Reservation};
+use order_commands::OrderService;
+use order_domain::OrderEvent;
+use sqs_consumer::{Delivery, Projection};
+use tracing::Instrument;
+
+use crate::intake::{self, Group, OrderSteps};
+use crate::reactions::Reactions;
+use crate::reservation::{Engine, Outcome, ReservationStrategy};
+
+pub struct InventoryProjection {
+    store: Arc<dyn InventoryStore>,
+    strategy: ReservationStrategy,
+    engine: Engine,
+    reactions: Reactions,
+}
+
+impl InventoryProjection {
+    pub fn new(store: Arc<dyn InventoryStore>, orders: OrderService) -> Self {
+        let engine = Engine::new(store.clone());
+        InventoryProjection {
+            reactions: Reactions::new(engine.clone(), orders),
+            engine,
+            store,
+            strategy: ReservationStrategy::default(),
+        }
+    }
+
+    pub fn with_strategy(mut self, strategy: ReservationStrategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// Runs one group of orders: reserve the new ones, then each order's
+    /// steps. Groups share no stock write, so they run side by side.
+    async fn run_group(&self, group: Group) -> Vec<String> {
+        let mut reserved = self.engine.reserve_new(group.new_orders(), self.strategy).await;
+        let Group { orders, mut records } = group;
+        join_all(orders.into_iter().map(|order| {
+            let record = records.remove(&order.order_id);
+            let reservation = reserved.remove(&order.order_id);
+            self.run_order(order, record, reservation)
+        }))
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    /// Applies one order's steps in order; answers the messages to retry.
+    /// `reserved`: what [`Engine::reserve_new`] decided for its OrderPlaced.
+    async fn run_order(
+        &self,
+        order: OrderSteps,
+        mut record: Option<Reservation>,
+        mut reserved: Option<Outcome>,
+    ) -> Vec<String> {
+        let order_id = order.order_id;
+        for (i, step) in order.steps.iter().enumerate() {
+            let envelope = &step.envelope;
+            let span = tracing::info_span!(
+                "event",
+                %order_id,
+                event_id = %envelope.event_id,
+                event_type = envelope.event_type().as_str(),
+                correlation_id = %envelope.correlation_id,
+            );
+            let outcome = async {
+                match &envelope.event {
+                    OrderEvent::Placed(placed) => {
+                        let reservation = match reserved.take() {
+                            Some(result) => result?,
+                            None => self.reactions.on_placed(order_id, placed, record.clone()).await?,
+                        };
+                        self.reactions.settle(envelope, reservation).await
+                    }
+                    OrderEvent::Cancelled(_) => self.reactions.on_cancelled(order_id, record.clone()).await,
+                    OrderEvent::Shipped(_) => self.reactions.on_shipped(order_id, record.clone()).await,
+                    OrderEvent::Confirmed(_) | OrderEvent::Rejected(_) => Ok(record.clone()),
+                }
+            }
+            .instrument(span.clone())
+            .await;
+            match outcome {
+                Ok(next) => record = next,
+                Err(error) => {
+                    span.in_scope(|| tracing::error!(%error, "inventory step failed; its messages will be retried"));
+                    // Later events of this order wait for the redelivery too.
+                    return order.message_ids_from(i);
+                }
+            }
+        }
+        Vec::new()
+    }
+}
+
+#[async_trait]
+impl Projection for InventoryProjection {
+    async fn apply(&self, batch: Vec<Delivery>) -> Vec<String> {
+        let orders = intake::group_by_order(batch);
+        let ids: Vec<_> = orders.iter().map(|o| o.order_id).collect();
+        let records: HashMap<_, _> = match self.store.reservations(&ids).await {
+            Ok(records) => records,
+            Err(error) => {
+                tracing::error!(%error, "cannot read reservation records; the whole batch will be retried");
+                return orders.iter().flat_map(|o| o.message_ids_from(0)).collect();
+            }
+        };
+        let groups = intake::groups(orders, records, self.strategy);
+        join_all(groups.into_iter().map(|group| self.run_group(group))).await.into_iter().flatten().collect()
+    }
+}

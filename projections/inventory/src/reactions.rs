@@ -1,0 +1,152 @@
+//! The saga's reactions, one per event of one order, each taking the
+//! order's current record and answering the next ([`Outcome`]):
+//!
+//! - OrderPlaced: reserve (usually done already for the whole batch by
+//!   [`Engine::reserve_new`]; [`Reactions::on_placed`] finishes a reservation
+//!   made in steps), then [`Reactions::settle`]: confirm or reject the order
+//!   through the event store.
+//! - OrderCancelled: give back what the order holds, or leave a `cancelled`
+//!   record so that a late OrderPlaced reserves nothing.
+//! - OrderShipped: the held stock moves from `reserved` to `shipped`.
+//!
+//! The record makes each reaction happen at most once; re-issuing
+//! ConfirmOrder/RejectOrder is a no-op once it landed, so a redelivery after
+//! a crash between reserving and settling just finishes the job.
+
+use inventory_store::store::{Reservation, ReservationState, StockDelta};
+use order_commands::{CommandContext, CommandError, OrderService, RetryPolicy};
+use order_domain::event::OrderPlaced;
+use order_domain::{Command, DomainError, Envelope, OrderId, OrderStatus};
+
+use crate::error::SagaError;
+use crate::intake::stock_lines;
+use crate::reservation::{Engine, Outcome, Transition, Write};
+
+/// The reason RejectOrder gives; `unavailable` names the lines.
+pub const REJECT_REASON: &str = "insufficient stock";
+
+pub struct Reactions {
+    engine: Engine,
+    orders: OrderService,
+}
+
+impl Reactions {
+    pub fn new(engine: Engine, orders: OrderService) -> Self {
+        Reactions { engine, orders }
+    }
+
+    /// OrderPlaced for an order that already has a record: finish a
+    /// reservation made in steps, or leave it as it is.
+    pub async fn on_placed(&self, order_id: OrderId, placed: &OrderPlaced, record: Option<Reservation>) -> Outcome {
+        match record {
+            Some(r) if r.state != ReservationState::Reserving => Ok(Some(r)),
+            record => self.engine.reserve_one(order_id, stock_lines(placed), record).await,
+        }
+    }
+
+    /// OrderCancelled: give back what the order holds. Seen before its
+    /// OrderPlaced, it leaves a `cancelled` record so the late OrderPlaced
+    /// reserves nothing.
+    pub async fn on_cancelled(&self, order_id: OrderId, record: Option<Reservation>) -> Outcome {
+        let released = self
+            .engine
+            .transition(order_id, record, |record| match record {
+                None => Some(Write { stock: vec![], record: tombstone(order_id, ReservationState::Cancelled) }),
+                Some(r) if matches!(r.state, ReservationState::Reserving | ReservationState::Reserved) => {
+                    let stock = r.held_lines().iter().map(|l| (l.sku.clone(), StockDelta::release(l.quantity.into())));
+                    let record = Reservation { state: ReservationState::Released, held: 0, ..r.clone() };
+                    Some(Write { stock: stock.collect(), record })
+                }
+                Some(_) => None,
+            })
+            .await?;
+        moved_or_inconsistent(released, "release")
+    }
+
+    /// OrderShipped: the held stock leaves the warehouse.
+    pub async fn on_shipped(&self, order_id: OrderId, record: Option<Reservation>) -> Outcome {
+        let shipped = self
+            .engine
+            .transition(order_id, record, |record| match record {
+                None => {
+                    tracing::warn!(%order_id, "OrderShipped for an order inventory never reserved");
+                    Some(Write { stock: vec![], record: tombstone(order_id, ReservationState::Shipped) })
+                }
+                Some(r) if matches!(r.state, ReservationState::Reserving | ReservationState::Reserved) => {
+                    let stock = r.held_lines().iter().map(|l| (l.sku.clone(), StockDelta::ship(l.quantity.into())));
+                    let record = Reservation { state: ReservationState::Shipped, held: 0, ..r.clone() };
+                    Some(Write { stock: stock.collect(), record })
+                }
+                Some(r) => {
+                    if r.state != ReservationState::Shipped {
+                        tracing::warn!(%order_id, state = r.state.as_str(), "OrderShipped for an order holding no stock");
+                    }
+                    None
+                }
+            })
+            .await?;
+        moved_or_inconsistent(shipped, "ship")
+    }
+
+    /// The saga's step: tell the order what inventory decided. Re-issued on
+    /// every delivery of OrderPlaced; the order service makes a repeat a no-op.
+    pub async fn settle(&self, placed: &Envelope, record: Option<Reservation>) -> Outcome {
+        let Some(record) = record else { return Ok(None) };
+        let command = match record.state {
+            ReservationState::Reserved => Command::Confirm,
+            ReservationState::Rejected => {
+                Command::Reject { reason: REJECT_REASON.to_owned(), unavailable: record.unavailable.clone() }
+            }
+            _ => return Ok(Some(record)),
+        };
+        let mut context = CommandContext::new(placed.correlation_id.clone());
+        context.causation_id = placed.event_id.to_string();
+        match self.orders.execute(record.order_id, &command, &context, RetryPolicy::INTERNAL).await {
+            Ok(outcome) => {
+                tracing::info!(
+                    order_id = %record.order_id,
+                    command = command.name(),
+                    appended = outcome.appended.len(),
+                    "order settled"
+                );
+                Ok(Some(record))
+            }
+            Err(CommandError::Domain(DomainError::NotAllowed { status, .. }))
+                if record.state == ReservationState::Reserved
+                    && matches!(status, OrderStatus::Cancelled | OrderStatus::Rejected) =>
+            {
+                // Cancelled before inventory could confirm it: give the stock
+                // back now; the OrderCancelled still on its way finds it released.
+                tracing::info!(order_id = %record.order_id, status = status.as_lowercase(), "order no longer wants its stock");
+                self.on_cancelled(record.order_id, Some(record)).await
+            }
+            Err(CommandError::Domain(DomainError::NotAllowed { status, .. })) => {
+                tracing::warn!(
+                    order_id = %record.order_id,
+                    command = command.name(),
+                    status = status.as_lowercase(),
+                    "order moved on before inventory settled it; nothing to do"
+                );
+                Ok(Some(record))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn tombstone(order_id: OrderId, state: ReservationState) -> Reservation {
+    Reservation { order_id, state, lines: vec![], held: 0, unavailable: vec![], revision: 0 }
+}
+
+/// Releasing or shipping only ever adds to `available`/`shipped` and takes
+/// from `reserved` what the record says it holds: refused, the two disagree.
+fn moved_or_inconsistent(transition: Transition, what: &str) -> Outcome {
+    match transition {
+        Transition::Written(r) => Ok(Some(r)),
+        Transition::Unchanged(r) => Ok(r),
+        Transition::Short(r) => Err(SagaError::Inconsistent(format!(
+            "cannot {what} order {:?}: reserved stock is less than it holds",
+            r.map(|r| r.order_id)
+        ))),
+    }
+}
