@@ -42,8 +42,13 @@ const STAR_RESOURCE_EXCEPTIONS: &[(&str, &str, &str)] = &[
 const KEY_POLICIES: &[&str] = &["PlatformKey"];
 
 /// Actions no function role may be allowed on the events table.
-const EVENT_MUTATIONS: &[&str] =
-    &["dynamodb:DeleteItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem", "dynamodb:PartiQLUpdate", "dynamodb:PartiQLDelete"];
+const EVENT_MUTATIONS: &[&str] = &[
+    "dynamodb:DeleteItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:PartiQLUpdate",
+    "dynamodb:PartiQLDelete",
+];
 
 fn resources(template: &Value) -> Vec<(String, &Value)> {
     template["Resources"]
@@ -188,7 +193,10 @@ fn every_alarm_reaches_the_alarm_topic_both_ways() {
     for (name, alarm) in alarms {
         for actions in ["AlarmActions", "OKActions"] {
             let list = alarm["Properties"][actions].as_sequence().unwrap_or_else(|| panic!("{name} has {actions}"));
-            assert!(list.iter().any(|a| tagged(a, "Ref") == "AlarmTopic"), "{name}'s {actions} include the alarm topic");
+            assert!(
+                list.iter().any(|a| tagged(a, "Ref") == "AlarmTopic"),
+                "{name}'s {actions} include the alarm topic"
+            );
         }
     }
 }
