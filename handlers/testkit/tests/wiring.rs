@@ -1,0 +1,292 @@
+//! `template.yaml`'s wiring, held to what the README's "Deploy" section
+//! promises: every function behind the `live` alias with only the
+//! configuration names the code reads; every queue and subscription
+//! dead-lettering into an alarmed DLQ; every alarm reaching the alarm topic;
+//! every SQS mapping reporting partial failures with bounded concurrency;
+//! the events table append-only by IAM; no `Resource: "*"` but the listed
+//! exceptions.
+
+use serde_yaml::{Mapping, Value};
+use std::collections::BTreeSet;
+use testkit::template::{sam_template, tagged};
+
+/// DESIGN.md "Configuration", plus what the code reads besides
+/// (`RUST_LOG` in telemetry, `LEGACY_DB_SSLROOTCERT` in legacy-sync).
+const CONFIGURATION_NAMES: &[&str] = &[
+    "EVENTS_TABLE",
+    "INVENTORY_TABLE",
+    "FULFILLMENT_TABLE",
+    "ORDER_EVENTS_TOPIC_ARN",
+    "LEGACY_DATABASE_URL",
+    "LEGACY_DB_SECRET_ARN",
+    "LEGACY_DB_SSLROOTCERT",
+    "RUST_LOG",
+];
+
+/// `(resource, statement Sid)` allowed `Resource: "*"`, and why.
+const STAR_RESOURCE_EXCEPTIONS: &[(&str, &str, &str)] = &[
+    ("ApiFunctionRole", "XRayNoResourceLevelPermissions", "X-Ray has no resource-level permissions"),
+    ("PublisherFunctionRole", "XRayNoResourceLevelPermissions", "X-Ray has no resource-level permissions"),
+    ("InventoryFunctionRole", "XRayNoResourceLevelPermissions", "X-Ray has no resource-level permissions"),
+    ("FulfillmentFunctionRole", "XRayNoResourceLevelPermissions", "X-Ray has no resource-level permissions"),
+    ("LegacySyncFunctionRole", "XRayNoResourceLevelPermissions", "X-Ray has no resource-level permissions"),
+    (
+        "LegacySyncFunctionRole",
+        "VpcNetworkInterfacesNeedStar",
+        "Lambda's VPC setup: ec2:CreateNetworkInterface and Describe* work only on \"*\" (Lambda docs)",
+    ),
+];
+
+/// Policies whose `Resource: "*"` means "this resource" (a KMS key policy
+/// can name nothing else), so the rule above does not apply.
+const KEY_POLICIES: &[&str] = &["PlatformKey"];
+
+/// Actions no function role may be allowed on the events table.
+const EVENT_MUTATIONS: &[&str] = &[
+    "dynamodb:DeleteItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:PartiQLUpdate",
+    "dynamodb:PartiQLDelete",
+];
+
+fn resources(template: &Value) -> Vec<(String, &Value)> {
+    template["Resources"]
+        .as_mapping()
+        .expect("Resources is a mapping")
+        .iter()
+        .map(|(name, resource)| (name.as_str().expect("logical ids are strings").to_owned(), resource))
+        .collect()
+}
+
+fn of_type<'a>(template: &'a Value, kind: &str) -> Vec<(String, &'a Value)> {
+    resources(template).into_iter().filter(|(_, r)| r["Type"] == kind).collect()
+}
+
+/// The logical id behind `!GetAtt Name.Attr`.
+fn get_att_target(value: &Value) -> String {
+    let target = tagged(value, "GetAtt").as_str().expect("!GetAtt Name.Attribute");
+    target.split('.').next().unwrap().to_owned()
+}
+
+/// Strings or a list of strings (IAM's Action, for one).
+fn strings(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) => vec![s.clone()],
+        Value::Sequence(items) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Whether a (possibly intrinsic) value names `logical_id`.
+fn mentions(value: &Value, logical_id: &str) -> bool {
+    format!("{value:?}").contains(logical_id)
+}
+
+/// Every policy statement in the template: (resource, Sid, statement).
+fn statements(template: &Value) -> Vec<(String, String, &Value)> {
+    let mut all = Vec::new();
+    for (name, resource) in resources(template) {
+        let properties = &resource["Properties"];
+        let mut documents: Vec<&Value> = Vec::new();
+        if let Some(policies) = properties["Policies"].as_sequence() {
+            documents.extend(policies.iter().map(|p| &p["PolicyDocument"]));
+        }
+        for key in ["PolicyDocument", "KeyPolicy"] {
+            if !properties[key].is_null() {
+                documents.push(&properties[key]);
+            }
+        }
+        for document in documents {
+            for statement in document["Statement"].as_sequence().into_iter().flatten() {
+                let sid = statement["Sid"].as_str().unwrap_or("").to_owned();
+                all.push((name.clone(), sid, statement));
+            }
+        }
+    }
+    all
+}
+
+/// The names of the queues some alarm watches (`QueueName: !GetAtt Q.QueueName`).
+fn alarmed_queues(template: &Value) -> BTreeSet<String> {
+    let mut queues = BTreeSet::new();
+    for (_, alarm) in of_type(template, "AWS::CloudWatch::Alarm") {
+        for dimension in alarm["Properties"]["Dimensions"].as_sequence().into_iter().flatten() {
+            if dimension["Name"] == "QueueName" {
+                queues.insert(get_att_target(&dimension["Value"]));
+            }
+        }
+    }
+    queues
+}
+
+#[test]
+fn every_function_answers_through_the_live_alias() {
+    let template = sam_template();
+    let global = &template["Globals"]["Function"]["AutoPublishAlias"];
+    let functions = of_type(&template, "AWS::Serverless::Function");
+    assert_eq!(functions.len(), 5, "api, publisher, inventory, fulfillment, legacy-sync");
+    for (name, function) in functions {
+        let own = &function["Properties"]["AutoPublishAlias"];
+        let alias = if own.is_null() { global } else { own };
+        assert_eq!(alias, "live", "{name} has AutoPublishAlias: live");
+        assert!(
+            function["Properties"]["DeploymentPreference"]["Type"].is_string(),
+            "{name} deploys through CodeDeploy (DeploymentPreference)"
+        );
+    }
+}
+
+#[test]
+fn every_function_reads_only_configuration_names_the_design_fixes() {
+    let template = sam_template();
+    for (name, function) in of_type(&template, "AWS::Serverless::Function") {
+        let variables = &function["Properties"]["Environment"]["Variables"];
+        for variable in variables.as_mapping().unwrap_or(&Mapping::new()).keys() {
+            let variable = variable.as_str().unwrap();
+            assert!(
+                CONFIGURATION_NAMES.contains(&variable) || variable.starts_with("AWS_ENDPOINT_URL"),
+                "{name} sets {variable}, which is not a configuration name of DESIGN.md"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_queue_and_subscription_dead_letters_into_an_alarmed_queue() {
+    let template = sam_template();
+    let alarmed = alarmed_queues(&template);
+    let queues: BTreeSet<String> = of_type(&template, "AWS::SQS::Queue").into_iter().map(|(n, _)| n).collect();
+    let mut dead_letter_queues = BTreeSet::new();
+
+    let mut redriven = Vec::new();
+    for (name, queue) in of_type(&template, "AWS::SQS::Queue") {
+        let redrive = &queue["Properties"]["RedrivePolicy"];
+        if !redrive.is_null() {
+            redriven.push((name, &redrive["deadLetterTargetArn"]));
+        }
+    }
+    let subscriptions = of_type(&template, "AWS::SNS::Subscription");
+    assert!(subscriptions.len() >= 3, "inventory, fulfillment and legacy-sync subscribe");
+    for (name, subscription) in &subscriptions {
+        let redrive = &subscription["Properties"]["RedrivePolicy"];
+        assert!(!redrive.is_null(), "{name} has a RedrivePolicy");
+        redriven.push((name.clone(), &redrive["deadLetterTargetArn"]));
+    }
+    for (name, target) in redriven {
+        let dlq = get_att_target(target);
+        assert!(queues.contains(&dlq), "{name} dead-letters into {dlq}, a queue of this template");
+        assert!(alarmed.contains(&dlq), "an alarm watches {dlq}, {name}'s dead-letter queue");
+        assert!(dead_letter_queues.insert(dlq.clone()), "{dlq} is the DLQ of {name} alone");
+    }
+    for queue in &queues {
+        let redrives = !template["Resources"][queue.as_str()]["Properties"]["RedrivePolicy"].is_null();
+        assert!(redrives || dead_letter_queues.contains(queue), "{queue} either has a DLQ or is one");
+    }
+}
+
+#[test]
+fn every_alarm_reaches_the_alarm_topic_both_ways() {
+    let template = sam_template();
+    let alarms = of_type(&template, "AWS::CloudWatch::Alarm");
+    assert!(alarms.len() >= 15, "DLQs, iterator age, Errors and Throttles per function, API, SNS");
+    for (name, alarm) in alarms {
+        for actions in ["AlarmActions", "OKActions"] {
+            let list = alarm["Properties"][actions].as_sequence().unwrap_or_else(|| panic!("{name} has {actions}"));
+            assert!(
+                list.iter().any(|a| tagged(a, "Ref") == "AlarmTopic"),
+                "{name}'s {actions} include the alarm topic"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_function_has_errors_and_throttles_alarms() {
+    let template = sam_template();
+    let alarms = of_type(&template, "AWS::CloudWatch::Alarm");
+    for (function, _) in of_type(&template, "AWS::Serverless::Function") {
+        for metric in ["Errors", "Throttles"] {
+            let found = alarms.iter().any(|(_, a)| {
+                let p = &a["Properties"];
+                p["MetricName"] == metric
+                    && p["Dimensions"]
+                        .as_sequence()
+                        .into_iter()
+                        .flatten()
+                        .any(|d| d["Name"] == "FunctionName" && tagged(&d["Value"], "Ref") == function.as_str())
+            });
+            assert!(found, "an alarm watches {function}'s {metric}");
+        }
+    }
+}
+
+#[test]
+fn every_sqs_mapping_reports_partial_failures_with_bounded_concurrency() {
+    let template = sam_template();
+    let mut mappings = 0;
+    for (name, function) in of_type(&template, "AWS::Serverless::Function") {
+        for (event, source) in function["Properties"]["Events"].as_mapping().into_iter().flatten() {
+            if source["Type"] != "SQS" {
+                continue;
+            }
+            mappings += 1;
+            let properties = &source["Properties"];
+            assert!(
+                strings(&properties["FunctionResponseTypes"]).iter().any(|t| t == "ReportBatchItemFailures"),
+                "{name}'s {event:?} reports batch item failures"
+            );
+            let maximum = &properties["ScalingConfig"]["MaximumConcurrency"];
+            assert!(!maximum.is_null(), "{name}'s {event:?} has ScalingConfig.MaximumConcurrency");
+            let bound = tagged(maximum, "Ref").as_str().unwrap();
+            assert_eq!(template["Parameters"][bound]["Type"], "Number", "{name}'s {event:?} is bounded by a parameter");
+        }
+    }
+    assert_eq!(mappings, 3, "inventory, fulfillment, legacy-sync");
+}
+
+#[test]
+fn no_function_may_update_or_delete_an_event() {
+    let template = sam_template();
+    for (name, function) in of_type(&template, "AWS::Serverless::Function") {
+        let properties = &function["Properties"];
+        assert!(properties["Policies"].is_null(), "{name} has no SAM policy templates (DynamoDBCrudPolicy...)");
+        let role = get_att_target(&properties["Role"]);
+        assert_eq!(template["Resources"][role.as_str()]["Type"], "AWS::IAM::Role", "{name}'s role is declared here");
+    }
+    let mut on_events_table = 0;
+    for (resource, sid, statement) in statements(&template) {
+        if statement["Effect"] != "Allow" || !mentions(&statement["Resource"], "EventsTable") {
+            continue;
+        }
+        on_events_table += 1;
+        for action in strings(&statement["Action"]) {
+            assert!(
+                !EVENT_MUTATIONS.contains(&action.as_str()) && !action.contains('*'),
+                "{resource} {sid} allows {action} on the events table"
+            );
+        }
+    }
+    assert!(on_events_table >= 5, "the roles' events-table statements were found ({on_events_table})");
+}
+
+#[test]
+fn no_resource_star_but_the_listed_exceptions() {
+    let template = sam_template();
+    let mut seen = BTreeSet::new();
+    for (resource, sid, statement) in statements(&template) {
+        if KEY_POLICIES.contains(&resource.as_str()) || statement["Effect"] == "Deny" {
+            continue;
+        }
+        if strings(&statement["Resource"]).iter().any(|r| r == "*") {
+            assert!(
+                STAR_RESOURCE_EXCEPTIONS.iter().any(|(r, s, _)| *r == resource && *s == sid),
+                "{resource} {sid:?} grants on Resource \"*\" and is not a listed exception"
+            );
+            seen.insert((resource, sid));
+        }
+    }
+    for (resource, sid, why) in STAR_RESOURCE_EXCEPTIONS {
+        assert!(seen.contains(&(resource.to_string(), sid.to_string())), "stale exception {resource} {sid} ({why})");
+    }
+}
