@@ -17,8 +17,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use aws_sdk_dynamodb::Client;
 use event_store::{DynamoEventStore, RequestTotals};
 use order_commands::{CommandContext, OrderService, RetryPolicy};
-use order_domain::validation::{LineInput, PlaceOrderInput};
-use order_domain::{Command, OrderId};
+use order_domain::{Command, Currency, CustomerId, OrderId, OrderLine, PlaceOrder, Sku};
 
 use crate::stats::{median, millis, quantile};
 use crate::EVENTS_TABLE;
@@ -118,15 +117,18 @@ where
 
 async fn platform_order(service: OrderService) -> Vec<Duration> {
     let id = OrderId(uuid::Uuid::new_v4());
-    let lines = ["muskie-casting-rod", "braided-line-30lb"].map(|sku| LineInput {
-        sku: sku.into(),
+    let lines = ["muskie-casting-rod", "braided-line-30lb"].map(|sku| OrderLine {
+        sku: Sku::parse(sku).expect("a valid SKU"),
         quantity: 1,
         unit_price_cents: 24_900,
     });
-    let input =
-        PlaceOrderInput { customer_id: "bench".into(), basket_id: None, currency: "USD".into(), lines: lines.into() };
-    let commands =
-        [Command::Place(input.validate().expect("valid")), Command::Confirm, Command::Ship { tracking_number: None }];
+    let place = PlaceOrder {
+        customer_id: CustomerId::parse("bench").expect("a valid customer id"),
+        basket_id: None,
+        currency: Currency::parse("USD").expect("a valid currency"),
+        lines: lines.into(),
+    };
+    let commands = [Command::Place(place), Command::Confirm, Command::Ship { tracking_number: None }];
     let mut latencies = Vec::with_capacity(COMMANDS_PER_ORDER);
     for command in &commands {
         let started = Instant::now();

@@ -3,7 +3,7 @@
 use uuid::Uuid;
 
 use crate::event::UnavailableLine;
-use crate::values::{Currency, CustomerId, OrderLine};
+use crate::values::{Currency, CustomerId, OrderLine, Reason, TrackingNumber, MAX_LINES};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlaceOrder {
@@ -13,6 +13,33 @@ pub struct PlaceOrder {
     pub lines: Vec<OrderLine>,
 }
 
+/// What makes a set of valid lines an invalid order.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LinesError {
+    #[error("must have 1 to {MAX_LINES} lines")]
+    Count,
+    /// The line at this index names the SKU of an earlier line.
+    #[error("must not repeat a SKU of another line")]
+    RepeatedSku(usize),
+}
+
+impl PlaceOrder {
+    /// 1–100 lines, no SKU twice: the rules that span lines. Each error is
+    /// reported, so a caller can name every field at once.
+    pub fn check_lines(lines: &[OrderLine]) -> Vec<LinesError> {
+        let mut errors = Vec::new();
+        if lines.is_empty() || lines.len() > MAX_LINES {
+            errors.push(LinesError::Count);
+        }
+        for (i, line) in lines.iter().enumerate() {
+            if lines[..i].iter().any(|earlier| earlier.sku == line.sku) {
+                errors.push(LinesError::RepeatedSku(i));
+            }
+        }
+        errors
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     /// From checkout, through the API.
@@ -20,11 +47,11 @@ pub enum Command {
     /// From inventory, once every line is reserved.
     Confirm,
     /// From inventory, when some line cannot be reserved.
-    Reject { reason: String, unavailable: Vec<UnavailableLine> },
+    Reject { reason: Reason, unavailable: Vec<UnavailableLine> },
     /// From checkout or the customer, through the API.
-    Cancel { reason: Option<String> },
+    Cancel { reason: Option<Reason> },
     /// From the warehouse, through the API.
-    Ship { tracking_number: Option<String> },
+    Ship { tracking_number: Option<TrackingNumber> },
 }
 
 impl Command {

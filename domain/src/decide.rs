@@ -37,14 +37,14 @@ pub fn decide(state: Option<&Order>, command: &Command) -> Result<Vec<OrderEvent
         (Command::Cancel { .. }, Cancelled) | (Command::Ship { .. }, Shipped) => return Ok(vec![]),
         (Command::Confirm, Placed) => OrderEvent::Confirmed(OrderConfirmed {}),
         (Command::Reject { reason, unavailable }, Placed) => {
-            OrderEvent::Rejected(OrderRejected { reason: reason.clone(), unavailable: unavailable.clone() })
+            OrderEvent::Rejected(OrderRejected { reason: reason.as_str().to_owned(), unavailable: unavailable.clone() })
         }
         (Command::Cancel { reason }, Placed | Confirmed) => {
-            OrderEvent::Cancelled(OrderCancelled { reason: reason.clone() })
+            OrderEvent::Cancelled(OrderCancelled { reason: reason.as_ref().map(|r| r.as_str().to_owned()) })
         }
-        (Command::Ship { tracking_number }, Confirmed) => {
-            OrderEvent::Shipped(OrderShipped { tracking_number: tracking_number.clone() })
-        }
+        (Command::Ship { tracking_number }, Confirmed) => OrderEvent::Shipped(OrderShipped {
+            tracking_number: tracking_number.as_ref().map(|t| t.as_str().to_owned()),
+        }),
         _ => return Err(not_allowed()),
     };
     Ok(vec![event])

@@ -11,13 +11,11 @@ pub mod event;
 pub mod order;
 pub mod ports;
 pub mod schema;
-pub mod validation;
 pub mod values;
 
-pub use command::{Command, PlaceOrder};
+pub use command::{Command, LinesError, PlaceOrder};
 pub use decide::{decide, DomainError};
 pub use envelope::{Envelope, EnvelopeError, EventMeta, SCHEMA_VERSION};
 pub use event::{EventType, OrderEvent};
 pub use order::{evolve, fold, Order, OrderStatus};
-pub use validation::{FieldError, ValidationErrors};
-pub use values::{Currency, CustomerId, OrderId, OrderLine, Sku};
+pub use values::{Currency, CustomerId, OrderId, OrderLine, Reason, Sku, TrackingNumber};

@@ -21,6 +21,20 @@ pub enum OrderStatus {
 }
 
 impl OrderStatus {
+    /// Where `event` takes an order in this status: `None` when the event
+    /// does not fit it (DESIGN.md's transitions; `decide` only ever records
+    /// events that fit).
+    pub fn after(self, event: &OrderEvent) -> Option<OrderStatus> {
+        use OrderStatus::*;
+        match (self, event) {
+            (Placed, OrderEvent::Confirmed(_)) => Some(Confirmed),
+            (Placed, OrderEvent::Rejected(_)) => Some(Rejected),
+            (Placed | Confirmed, OrderEvent::Cancelled(_)) => Some(Cancelled),
+            (Confirmed, OrderEvent::Shipped(_)) => Some(Shipped),
+            _ => None,
+        }
+    }
+
     /// The legacy `shop_order.status` spelling.
     pub fn as_lowercase(self) -> &'static str {
         match self {
@@ -66,15 +80,8 @@ pub fn evolve(state: Option<Order>, envelope: &Envelope) -> Option<Order> {
             updated_at: envelope.occurred_at,
         },
         (None, _) => return None,
-        (Some(order), OrderEvent::Placed(_)) => order,
         (Some(mut order), event) => {
-            order.status = match event {
-                OrderEvent::Confirmed(_) => OrderStatus::Confirmed,
-                OrderEvent::Rejected(_) => OrderStatus::Rejected,
-                OrderEvent::Cancelled(_) => OrderStatus::Cancelled,
-                OrderEvent::Shipped(_) => OrderStatus::Shipped,
-                OrderEvent::Placed(_) => unreachable!("matched above"),
-            };
+            order.status = order.status.after(event).unwrap_or(order.status);
             order
         }
     };

@@ -13,6 +13,8 @@ pub const QUANTITY_RANGE: std::ops::RangeInclusive<u32> = 1..=1000;
 pub const UNIT_PRICE_RANGE: std::ops::RangeInclusive<u64> = 1..=100_000_000;
 pub const MAX_CUSTOMER_ID_CHARS: usize = 128;
 pub const MAX_SKU_CHARS: usize = 64;
+pub const MAX_REASON_CHARS: usize = 500;
+pub const MAX_TRACKING_NUMBER_CHARS: usize = 64;
 
 /// The aggregate id: a UUID, like the legacy `shop_order.id`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
@@ -177,7 +179,8 @@ impl From<Currency> for String {
 }
 
 /// One line of an order.
-// Ranges are enforced by `validation`; the attributes state them in the schema.
+// Ranges are enforced by `quantity` and `unit_price_cents`; the attributes
+// state them in the schema.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderLine {
@@ -191,5 +194,67 @@ pub struct OrderLine {
 impl OrderLine {
     pub fn total_cents(&self) -> u64 {
         u64::from(self.quantity) * self.unit_price_cents
+    }
+}
+
+/// A line's quantity: signed input, so a negative number is reported as out
+/// of range rather than as a type error.
+pub fn quantity(value: i64) -> Result<u32, &'static str> {
+    u32::try_from(value).ok().filter(|q| QUANTITY_RANGE.contains(q)).ok_or("must be an integer from 1 to 1000")
+}
+
+/// A line's unit price in minor units, like `quantity`.
+pub fn unit_price_cents(value: i64) -> Result<u64, &'static str> {
+    u64::try_from(value).ok().filter(|p| UNIT_PRICE_RANGE.contains(p)).ok_or("must be an integer from 1 to 100000000")
+}
+
+/// Free text of at most `max` printable characters.
+fn short_text(value: &str, max: usize) -> Result<String, String> {
+    if value.is_empty() || value.chars().count() > max {
+        Err(format!("must be 1 to {max} characters"))
+    } else if !value.chars().all(is_printable) {
+        Err("must contain only printable characters".to_owned())
+    } else {
+        Ok(value.to_owned())
+    }
+}
+
+/// Why an order is cancelled or rejected: 1–500 printable characters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reason(String);
+
+impl Reason {
+    pub fn parse(value: &str) -> Result<Self, String> {
+        short_text(value, MAX_REASON_CHARS).map(Reason)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<Reason> for String {
+    fn from(reason: Reason) -> String {
+        reason.0
+    }
+}
+
+/// The carrier's tracking number of a shipment: 1–64 printable characters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackingNumber(String);
+
+impl TrackingNumber {
+    pub fn parse(value: &str) -> Result<Self, String> {
+        short_text(value, MAX_TRACKING_NUMBER_CHARS).map(TrackingNumber)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<TrackingNumber> for String {
+    fn from(tracking_number: TrackingNumber) -> String {
+        tracking_number.0
     }
 }

@@ -1,7 +1,6 @@
 //! The request headers the API honours.
 
-use lambda_http::http::HeaderMap;
-use lambda_http::Request;
+use axum::http::HeaderMap;
 
 use crate::problem::Problem;
 
@@ -19,17 +18,17 @@ fn token(headers: &HeaderMap, name: &str, max: usize) -> Result<Option<String>, 
 }
 
 /// `X-Correlation-Id` as sent, or a new one: echoed and carried into events.
-pub fn correlation_id(request: &Request) -> Result<String, Problem> {
-    Ok(token(request.headers(), CORRELATION_ID, 128)?.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()))
+pub fn correlation_id(headers: &HeaderMap) -> Result<String, Problem> {
+    Ok(token(headers, CORRELATION_ID, 128)?.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()))
 }
 
-pub fn idempotency_key(request: &Request) -> Result<Option<String>, Problem> {
-    token(request.headers(), IDEMPOTENCY_KEY, 255)
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
+    token(headers, IDEMPOTENCY_KEY, 255)
 }
 
 /// `If-Match: "<version>"` (our ETags are strong); `*` matches any order.
-pub fn if_match(request: &Request) -> Result<Option<u32>, Problem> {
-    let Some(value) = token(request.headers(), IF_MATCH, 64)? else { return Ok(None) };
+pub fn if_match(headers: &HeaderMap) -> Result<Option<u32>, Problem> {
+    let Some(value) = token(headers, IF_MATCH, 64)? else { return Ok(None) };
     if value == "*" {
         return Ok(None);
     }

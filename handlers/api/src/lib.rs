@@ -1,23 +1,28 @@
-//! The HTTP API of DESIGN.md, as one function from a `lambda_http` request
-//! to a response. The `api` Lambda and the local runner both call
-//! [`handle`]; errors become `application/problem+json` in one place
-//! ([`problem`]).
+//! The HTTP API of DESIGN.md as one axum [`Router`](axum::Router)
+//! ([`routes::router`]): served by `lambda_http` in the `api` Lambda and by
+//! `axum::serve` in the local runner. Errors become
+//! `application/problem+json` in one place ([`problem`]).
+//!
+//! Read it in this order: [`routes`] (every route, once), [`layers`]
+//! (correlation id, body size, media type), [`orders`] and [`stock`] (the
+//! handlers), [`input`] (request bodies into commands), [`problem`].
 
+mod body;
 mod headers;
+pub mod input;
+pub mod layers;
 mod orders;
 pub mod problem;
-mod request;
 pub mod routes;
 mod stock;
 
 use std::sync::Arc;
 
 use inventory_store::InventoryService;
-use lambda_http::{Body, Request, RequestExt, Response};
 use order_commands::OrderService;
-use tracing::Instrument;
 
-pub use request::MAX_BODY_BYTES;
+pub use body::MAX_BODY_BYTES;
+pub use routes::router;
 
 /// What the API needs: the order service and the stock service.
 #[derive(Clone)]
@@ -43,34 +48,4 @@ impl App {
         let stock = inventory_store::DynamoInventoryStore::new(dynamodb, inventory_table);
         Ok(App::new(OrderService::new(Arc::new(events)), InventoryService::new(Arc::new(stock))))
     }
-}
-
-/// Serves one request. Never fails: every error is a problem response.
-pub async fn handle(app: &App, request: Request) -> Response<Body> {
-    let correlation_id = match headers::correlation_id(&request) {
-        Ok(id) => id,
-        Err(problem) => return problem.into_response(&uuid::Uuid::new_v4().to_string()),
-    };
-    let xray_trace_id = request
-        .lambda_context_ref()
-        .and_then(|c| c.xray_trace_id.clone())
-        .or_else(telemetry::xray_trace_id)
-        .unwrap_or_default();
-    let span = tracing::info_span!(
-        "request",
-        %correlation_id,
-        %xray_trace_id,
-        method = %request.method(),
-        path = %request.uri().path(),
-    );
-    async {
-        let response = match routes::route(app, request, &correlation_id).await {
-            Ok(response) => response,
-            Err(problem) => problem.into_response(&correlation_id),
-        };
-        tracing::info!(status = response.status().as_u16(), "served");
-        response
-    }
-    .instrument(span)
-    .await
 }

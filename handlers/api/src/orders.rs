@@ -2,80 +2,103 @@
 
 use std::time::Duration;
 
-use lambda_http::http::{header, StatusCode};
-use lambda_http::{Body, Request, Response};
+use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use order_commands::{CommandContext, RetryPolicy};
-use order_domain::validation::{
-    validate_text, CancelInput, PlaceOrderInput, ShipInput, MAX_REASON_CHARS, MAX_TRACKING_NUMBER_CHARS,
-};
 use order_domain::{Command, Order, OrderId};
 use serde_json::json;
 
+use crate::body::json_body;
 use crate::headers::{etag, idempotency_key, if_match};
+use crate::input::{CancelInput, PlaceOrderInput, ShipInput};
+use crate::layers::CorrelationId;
 use crate::problem::Problem;
-use crate::request::json_body;
 use crate::App;
 
 /// Two retries with one Idempotency-Key can race; the loser decides again,
 /// finds the same order, and answers as the winner did.
 const PLACE_RETRY: RetryPolicy = RetryPolicy { attempts: 3, base_delay: Duration::from_millis(2) };
 
-pub async fn place(app: &App, request: &Request, correlation_id: &str) -> Result<Response<Body>, Problem> {
-    let key = idempotency_key(request)?;
-    let input: PlaceOrderInput = json_body(request, false)?.expect("a required body is never None");
-    let command = Command::Place(input.validate()?);
+type IdPath = Result<Path<String>, PathRejection>;
+
+pub async fn place(
+    State(app): State<App>,
+    Extension(CorrelationId(correlation_id)): Extension<CorrelationId>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let key = idempotency_key(&headers)?;
+    let input: PlaceOrderInput = json_body(&headers, &body, false)?.expect("a required body is never None");
+    let command = Command::Place(input.validate().map_err(Problem::invalid)?);
     let order_id = key.as_deref().map_or_else(|| OrderId(uuid::Uuid::new_v4()), OrderId::from_idempotency_key);
     let context = CommandContext::new(correlation_id);
     let outcome = app.orders.execute(order_id, &command, &context, PLACE_RETRY).await?;
     let mut response = order_view(StatusCode::CREATED, &outcome.order);
-    let location = format!("/orders/{order_id}").parse().expect("a path is a header value");
+    let location = HeaderValue::from_str(&format!("/orders/{order_id}")).expect("a path is a header value");
     response.headers_mut().insert(header::LOCATION, location);
     Ok(response)
 }
 
-pub async fn get(app: &App, id: &str) -> Result<Response<Body>, Problem> {
+pub async fn get(State(app): State<App>, id: IdPath) -> Result<Response, Problem> {
     let order = app.orders.get(parse_id(id)?).await?.ok_or_else(no_order)?;
     Ok(order_view(StatusCode::OK, &order))
 }
 
-pub async fn events(app: &App, id: &str) -> Result<Response<Body>, Problem> {
+pub async fn events(State(app): State<App>, id: IdPath) -> Result<Response, Problem> {
     let events = app.orders.store().load(parse_id(id)?).await?;
     if events.is_empty() {
         return Err(no_order());
     }
-    Ok(json_response(StatusCode::OK, &json!({ "events": events })))
+    Ok(Json(json!({ "events": events })).into_response())
 }
 
-pub async fn cancel(app: &App, request: &Request, id: &str, correlation_id: &str) -> Result<Response<Body>, Problem> {
+pub async fn cancel(
+    State(app): State<App>,
+    Extension(CorrelationId(correlation_id)): Extension<CorrelationId>,
+    id: IdPath,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
     let order_id = parse_id(id)?;
-    let input: CancelInput = json_body(request, true)?.unwrap_or_default();
-    let reason = validate_text("reason", input.reason, MAX_REASON_CHARS)?;
-    command(app, request, order_id, Command::Cancel { reason }, correlation_id).await
+    let input: CancelInput = json_body(&headers, &body, true)?.unwrap_or_default();
+    let command = Command::Cancel { reason: input.reason()? };
+    execute(&app, &headers, order_id, command, correlation_id).await
 }
 
-pub async fn ship(app: &App, request: &Request, id: &str, correlation_id: &str) -> Result<Response<Body>, Problem> {
+pub async fn ship(
+    State(app): State<App>,
+    Extension(CorrelationId(correlation_id)): Extension<CorrelationId>,
+    id: IdPath,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
     let order_id = parse_id(id)?;
-    let input: ShipInput = json_body(request, true)?.unwrap_or_default();
-    let tracking_number = validate_text("trackingNumber", input.tracking_number, MAX_TRACKING_NUMBER_CHARS)?;
-    command(app, request, order_id, Command::Ship { tracking_number }, correlation_id).await
+    let input: ShipInput = json_body(&headers, &body, true)?.unwrap_or_default();
+    let command = Command::Ship { tracking_number: input.tracking_number()? };
+    execute(&app, &headers, order_id, command, correlation_id).await
 }
 
 /// Commands from outside answer a lost race with 409 instead of retrying:
 /// the caller saw a state that no longer holds.
-async fn command(
+async fn execute(
     app: &App,
-    request: &Request,
+    headers: &HeaderMap,
     order_id: OrderId,
     command: Command,
-    correlation_id: &str,
-) -> Result<Response<Body>, Problem> {
+    correlation_id: String,
+) -> Result<Response, Problem> {
     let mut context = CommandContext::new(correlation_id);
-    context.expected_version = if_match(request)?;
+    context.expected_version = if_match(headers)?;
     let outcome = app.orders.execute(order_id, &command, &context, RetryPolicy::NONE).await?;
     Ok(order_view(StatusCode::OK, &outcome.order))
 }
 
-fn parse_id(id: &str) -> Result<OrderId, Problem> {
+fn parse_id(id: IdPath) -> Result<OrderId, Problem> {
+    let Ok(Path(id)) = id else { return Err(Problem::invalid_field("id", "must be a UUID")) };
     id.parse().map_err(|_| Problem::invalid_field("id", "must be a UUID"))
 }
 
@@ -83,15 +106,7 @@ fn no_order() -> Problem {
     Problem::not_found("no order with this id")
 }
 
-fn order_view(status: StatusCode, order: &Order) -> Response<Body> {
-    let mut response = json_response(status, order);
-    response.headers_mut().insert(header::ETAG, etag(order.version).parse().expect("digits are a header value"));
-    response
-}
-
-pub(crate) fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response<Body> {
-    let mut response = Response::new(Body::Text(serde_json::to_string(body).expect("views serialize")));
-    *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, "application/json".parse().expect("static"));
-    response
+fn order_view(status: StatusCode, order: &Order) -> Response {
+    let etag = HeaderValue::from_str(&etag(order.version)).expect("digits are a header value");
+    (status, [(header::ETAG, etag)], Json(order)).into_response()
 }

@@ -1,13 +1,26 @@
 //! RFC 9457 problem details: the only error shape the API answers with.
 
-use lambda_http::http::{header, HeaderValue, StatusCode};
-use lambda_http::{Body, Response};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use order_commands::CommandError;
 use order_domain::ports::StoreError;
-use order_domain::{DomainError, FieldError, ValidationErrors};
+use order_domain::DomainError;
 use serde::Serialize;
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
+
+/// One invalid field of a request, named by its JSON path (`lines[2].sku`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError { field: field.into(), message: message.into() }
+    }
+}
 
 #[derive(Debug, Serialize)]
 pub struct Problem {
@@ -72,22 +85,19 @@ impl Problem {
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable", detail)
     }
+}
 
-    pub fn into_response(self, correlation_id: &str) -> Response<Body> {
-        let mut response = Response::new(Body::Text(serde_json::to_string(&self).expect("problems serialize")));
-        *response.status_mut() = StatusCode::from_u16(self.status).expect("valid status");
-        let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
-        if let Ok(value) = HeaderValue::from_str(correlation_id) {
-            headers.insert(crate::headers::CORRELATION_ID, value);
-        }
-        response
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).expect("valid status");
+        let body = serde_json::to_string(&self).expect("problems serialize");
+        (status, [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))], body).into_response()
     }
 }
 
-impl From<ValidationErrors> for Problem {
-    fn from(errors: ValidationErrors) -> Self {
-        Problem::invalid(errors.0)
+impl From<FieldError> for Problem {
+    fn from(error: FieldError) -> Self {
+        Problem::invalid(vec![error])
     }
 }
 

@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use event_store::DynamoEventStore;
 use order_commands::{CommandContext, CommandError, OrderService, RetryPolicy};
-use order_domain::validation::{LineInput, PlaceOrderInput};
-use order_domain::{Command, DomainError, OrderEvent, OrderId, OrderStatus};
+use order_domain::{
+    Command, Currency, CustomerId, DomainError, OrderEvent, OrderId, OrderLine, OrderStatus, PlaceOrder, Reason, Sku,
+};
 use uuid::Uuid;
 
 const WRITERS: usize = 16;
@@ -21,9 +22,13 @@ async fn service() -> OrderService {
 }
 
 fn place() -> Command {
-    let line = LineInput { sku: "muskie-casting-rod".into(), quantity: 1, unit_price_cents: 19_900 };
-    let input = PlaceOrderInput { customer_id: "c".into(), basket_id: None, currency: "USD".into(), lines: vec![line] };
-    Command::Place(input.validate().unwrap())
+    let line = OrderLine { sku: Sku::parse("muskie-casting-rod").unwrap(), quantity: 1, unit_price_cents: 19_900 };
+    Command::Place(PlaceOrder {
+        customer_id: CustomerId::parse("c").unwrap(),
+        basket_id: None,
+        currency: Currency::parse("USD").unwrap(),
+        lines: vec![line],
+    })
 }
 
 async fn placed_order(service: &OrderService) -> OrderId {
@@ -79,7 +84,8 @@ async fn internal_commands_all_succeed_after_retries_and_append_once() {
 async fn api_commands_that_lose_the_race_get_a_conflict() {
     let service = service().await;
     let id = placed_order(&service).await;
-    let commands = (0..WRITERS).map(|i| (Command::Cancel { reason: Some(format!("writer {i}")) }, RetryPolicy::NONE));
+    let commands = (0..WRITERS)
+        .map(|i| (Command::Cancel { reason: Some(Reason::parse(&format!("writer {i}")).unwrap()) }, RetryPolicy::NONE));
     let results = all_at_once(&service, id, commands.collect()).await;
     let appended: usize = results.iter().filter_map(|r| r.as_ref().ok()).sum();
     assert_eq!(appended, 1, "one cancellation is recorded: {results:?}");
@@ -102,7 +108,10 @@ async fn mixed_writers_leave_a_consistent_history() {
             0 => (Command::Confirm, RetryPolicy::INTERNAL),
             1 => (Command::Cancel { reason: None }, RetryPolicy::NONE),
             2 => (Command::Ship { tracking_number: None }, RetryPolicy::NONE),
-            _ => (Command::Reject { reason: "stock".into(), unavailable: vec![] }, RetryPolicy::INTERNAL),
+            _ => (
+                Command::Reject { reason: Reason::parse("stock").unwrap(), unavailable: vec![] },
+                RetryPolicy::INTERNAL,
+            ),
         });
     }
     let results = all_at_once(&service, id, commands).await;

@@ -14,7 +14,9 @@ use event_store::DynamoEventStore;
 use local_aws::stream::{StreamOptions, StreamReader};
 use local_aws::FilterPolicy;
 use order_commands::{CommandContext, OrderService, RetryPolicy};
-use order_domain::{Command, Currency, CustomerId, Envelope, EventType, OrderId, OrderLine, PlaceOrder, Sku};
+use order_domain::{
+    Command, Currency, CustomerId, Envelope, EventType, OrderId, OrderLine, PlaceOrder, Reason, Sku, TrackingNumber,
+};
 use publisher::message::{EVENT_TYPE, ORDER_ID, SCHEMA_VERSION_ATTRIBUTE, SKUS};
 use publisher::{
     handle_stream_event, BatchEntry, EntryOutcome, EventPublisher, MessageAttribute, OutgoingMessage, PublishError,
@@ -92,11 +94,11 @@ async fn commands_end_as_exact_envelopes_in_subscribed_queues_honouring_filter_p
             vec![
                 place(vec![line("muskie-casting-rod", 1, 24900), line("braided-line-30lb", 2, 1999)]),
                 Command::Confirm,
-                Command::Ship { tracking_number: Some("1Z999AA10123456784".into()) },
+                Command::Ship { tracking_number: Some(TrackingNumber::parse("1Z999AA10123456784").unwrap()) },
             ],
             vec![
                 place(vec![line("spinnerbait-white", 3, 899)]),
-                Command::Cancel { reason: Some("changed mind".into()) },
+                Command::Cancel { reason: Some(Reason::parse("changed mind").unwrap()) },
             ],
             vec![place(vec![line("muskie-casting-rod", 2, 24900)]), Command::Confirm],
         ],

@@ -16,7 +16,7 @@
 use inventory_store::store::{Reservation, ReservationState, StockDelta};
 use order_commands::{CommandContext, CommandError, OrderService, RetryPolicy};
 use order_domain::event::OrderPlaced;
-use order_domain::{Command, DomainError, Envelope, OrderId, OrderStatus};
+use order_domain::{Command, DomainError, Envelope, OrderId, OrderStatus, Reason};
 
 use crate::error::SagaError;
 use crate::intake::stock_lines;
@@ -24,6 +24,10 @@ use crate::reservation::{Engine, Outcome, Transition, Write};
 
 /// The reason RejectOrder gives; `unavailable` names the lines.
 pub const REJECT_REASON: &str = "insufficient stock";
+
+fn reject_reason() -> Reason {
+    Reason::parse(REJECT_REASON).expect("the reject reason is a valid reason")
+}
 
 pub struct Reactions {
     engine: Engine,
@@ -95,7 +99,7 @@ impl Reactions {
         let command = match record.state {
             ReservationState::Reserved => Command::Confirm,
             ReservationState::Rejected => {
-                Command::Reject { reason: REJECT_REASON.to_owned(), unavailable: record.unavailable.clone() }
+                Command::Reject { reason: reject_reason(), unavailable: record.unavailable.clone() }
             }
             _ => return Ok(Some(record)),
         };

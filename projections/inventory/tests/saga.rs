@@ -15,7 +15,7 @@ use inventory_store::InventoryService;
 use order_commands::OrderService;
 use order_domain::event::{OrderCancelled, UnavailableLine};
 use order_domain::ports::{EventStore, StoreError};
-use order_domain::{Command, Envelope, OrderEvent, OrderId, OrderStatus};
+use order_domain::{Command, Envelope, OrderEvent, OrderId, OrderStatus, Reason, TrackingNumber};
 use sqs_consumer::deliver_bodies;
 
 async fn state(f: &Fixture, order_id: OrderId) -> Option<ReservationState> {
@@ -71,7 +71,8 @@ async fn cancel_after_confirm_releases_stock(f: Fixture) {
     f.set("muskie-casting-rod", 5).await;
     let placed = f.place(&[("muskie-casting-rod", 2)]).await;
     assert!(f.deliver(&[&placed]).await.is_empty());
-    let cancelled = f.command(placed.order_id, Command::Cancel { reason: Some("changed mind".into()) }).await;
+    let cancelled =
+        f.command(placed.order_id, Command::Cancel { reason: Some(Reason::parse("changed mind").unwrap()) }).await;
     assert!(f.deliver(&[&cancelled[0], &cancelled[0]]).await.is_empty());
     assert!(f.deliver(&[&cancelled[0], &placed]).await.is_empty());
     assert_eq!(f.stock("muskie-casting-rod").await, (5, 0, 0));
@@ -125,7 +126,9 @@ async fn ship_turns_reserved_into_shipped(f: Fixture) {
     f.set("muskie-casting-rod", 5).await;
     let placed = f.place(&[("muskie-casting-rod", 2)]).await;
     assert!(f.deliver(&[&placed]).await.is_empty());
-    let shipped = f.command(placed.order_id, Command::Ship { tracking_number: Some("1Z999".into()) }).await;
+    let shipped = f
+        .command(placed.order_id, Command::Ship { tracking_number: Some(TrackingNumber::parse("1Z999").unwrap()) })
+        .await;
     assert!(f.deliver(&[&shipped[0], &placed, &shipped[0]]).await.is_empty());
     assert_eq!(f.stock("muskie-casting-rod").await, (3, 0, 2));
     assert_eq!(state(&f, placed.order_id).await, Some(ReservationState::Shipped));

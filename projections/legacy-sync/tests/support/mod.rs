@@ -13,7 +13,9 @@ use legacy_sync::settings::{ConnectionSettings, Tls};
 use legacy_sync::{connect, migrate, DatabaseSource, LegacySync};
 use order_commands::{CommandContext, OrderService, RetryPolicy};
 use order_domain::ports::{Clock, EventStore};
-use order_domain::{fold, Command, Currency, CustomerId, Envelope, OrderId, OrderLine, PlaceOrder, Sku};
+use order_domain::{
+    fold, Command, Currency, CustomerId, Envelope, OrderId, OrderLine, PlaceOrder, Reason, Sku, TrackingNumber,
+};
 use sqs_consumer::Delivery;
 use tokio_postgres::Client;
 use uuid::Uuid;
@@ -242,9 +244,9 @@ pub async fn run_order(service: &OrderService, order_id: OrderId, order: &NewOrd
     for next in &order.then {
         let command = match next {
             Next::Confirm => Command::Confirm,
-            Next::Reject => Command::Reject { reason: "out of stock".into(), unavailable: vec![] },
-            Next::Cancel => Command::Cancel { reason: Some("changed my mind".into()) },
-            Next::Ship => Command::Ship { tracking_number: Some("TRACK-1".into()) },
+            Next::Reject => Command::Reject { reason: Reason::parse("out of stock").unwrap(), unavailable: vec![] },
+            Next::Cancel => Command::Cancel { reason: Some(Reason::parse("changed my mind").unwrap()) },
+            Next::Ship => Command::Ship { tracking_number: Some(TrackingNumber::parse("TRACK-1").unwrap()) },
         };
         if let Ok(outcome) = service.execute(order_id, &command, &context, RetryPolicy::NONE).await {
             events.extend(outcome.appended);

@@ -1,34 +1,28 @@
-//! Reading a JSON body: size, media type, syntax, then types, in that
-//! order, each with its own status.
+//! Reading a JSON body. Size and media type were checked by the layers in
+//! [`crate::layers`]; here come syntax, then types, each with its own problem.
 
-use lambda_http::http::header;
-use lambda_http::{Body, Request};
-use order_domain::FieldError;
+use axum::body::Bytes;
+use axum::http::{header, HeaderMap};
 use serde::de::DeserializeOwned;
 
-use crate::problem::Problem;
+use crate::problem::{FieldError, Problem};
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The body as `T`; `None` when the body is empty and `optional`.
-pub fn json_body<T: DeserializeOwned>(request: &Request, optional: bool) -> Result<Option<T>, Problem> {
-    let bytes: &[u8] = match request.body() {
-        Body::Empty => &[],
-        Body::Text(text) => text.as_bytes(),
-        Body::Binary(bytes) => bytes,
-        _ => &[],
-    };
-    if bytes.len() > MAX_BODY_BYTES {
-        return Err(Problem::too_large(MAX_BODY_BYTES));
-    }
-    if bytes.is_empty() && optional {
-        return Ok(None);
-    }
-    let media_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !is_json(media_type) {
-        return Err(Problem::unsupported_media_type(media_type));
-    }
+pub fn json_body<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    bytes: &Bytes,
+    optional: bool,
+) -> Result<Option<T>, Problem> {
     if bytes.is_empty() {
+        if optional {
+            return Ok(None);
+        }
+        let media_type = media_type(headers);
+        if !is_json(media_type) {
+            return Err(Problem::unsupported_media_type(media_type));
+        }
         return Err(Problem::malformed_json("the body is empty; a JSON object is required"));
     }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
@@ -37,7 +31,11 @@ pub fn json_body<T: DeserializeOwned>(request: &Request, optional: bool) -> Resu
     Ok(Some(value))
 }
 
-fn is_json(media_type: &str) -> bool {
+pub fn media_type(headers: &HeaderMap) -> &str {
+    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+pub fn is_json(media_type: &str) -> bool {
     let essence = media_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }

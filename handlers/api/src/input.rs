@@ -1,0 +1,103 @@
+//! The request bodies as received, and how each becomes a command. Every
+//! failure names the field by its JSON path, so a 400 says exactly what to
+//! fix; the rules themselves are the domain's.
+
+use order_domain::values::{quantity, unit_price_cents, MAX_LINES};
+use order_domain::{Currency, CustomerId, LinesError, OrderLine, PlaceOrder, Reason, Sku, TrackingNumber};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::problem::FieldError;
+
+/// The body of `POST /orders`. Numbers are signed so that a negative
+/// quantity is reported as out of range rather than as a type error.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PlaceOrderInput {
+    pub customer_id: String,
+    #[serde(default)]
+    pub basket_id: Option<String>,
+    pub currency: String,
+    pub lines: Vec<LineInput>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LineInput {
+    pub sku: String,
+    pub quantity: i64,
+    pub unit_price_cents: i64,
+}
+
+/// The body of `POST /orders/{id}/cancel`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CancelInput {
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// The body of `POST /orders/{id}/ship`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ShipInput {
+    #[serde(default)]
+    pub tracking_number: Option<String>,
+}
+
+impl PlaceOrderInput {
+    pub fn validate(self) -> Result<PlaceOrder, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let customer_id =
+            CustomerId::parse(&self.customer_id).map_err(|m| errors.push(FieldError::new("customerId", m)));
+        let basket_id = match self.basket_id.as_deref().map(Uuid::parse_str) {
+            None => Ok(None),
+            Some(Ok(id)) => Ok(Some(id)),
+            Some(Err(_)) => Err(errors.push(FieldError::new("basketId", "must be a UUID"))),
+        };
+        let currency = Currency::parse(&self.currency).map_err(|m| errors.push(FieldError::new("currency", m)));
+        if self.lines.is_empty() || self.lines.len() > MAX_LINES {
+            errors.push(FieldError::new("lines", LinesError::Count.to_string()));
+        }
+        // Valid lines with their index in the body, for naming a repeated SKU.
+        let (indices, lines): (Vec<usize>, Vec<OrderLine>) =
+            self.lines.iter().enumerate().filter_map(|(i, line)| Some((i, line.validate(i, &mut errors)?))).unzip();
+        for error in PlaceOrder::check_lines(&lines) {
+            if let LinesError::RepeatedSku(j) = error {
+                errors.push(FieldError::new(format!("lines[{}].sku", indices[j]), error.to_string()));
+            }
+        }
+        match (customer_id, basket_id, currency) {
+            (Ok(customer_id), Ok(basket_id), Ok(currency)) if errors.is_empty() => {
+                Ok(PlaceOrder { customer_id, basket_id, currency, lines })
+            }
+            _ => Err(errors),
+        }
+    }
+}
+
+impl LineInput {
+    fn validate(&self, i: usize, errors: &mut Vec<FieldError>) -> Option<OrderLine> {
+        let field = |name: &str| format!("lines[{i}].{name}");
+        let sku = Sku::parse(&self.sku).map_err(|m| errors.push(FieldError::new(field("sku"), m)));
+        let quantity = quantity(self.quantity).map_err(|m| errors.push(FieldError::new(field("quantity"), m)));
+        let unit_price_cents = unit_price_cents(self.unit_price_cents)
+            .map_err(|m| errors.push(FieldError::new(field("unitPriceCents"), m)));
+        Some(OrderLine { sku: sku.ok()?, quantity: quantity.ok()?, unit_price_cents: unit_price_cents.ok()? })
+    }
+}
+
+impl CancelInput {
+    pub fn reason(self) -> Result<Option<Reason>, FieldError> {
+        self.reason.map(|r| Reason::parse(&r)).transpose().map_err(|m| FieldError::new("reason", m))
+    }
+}
+
+impl ShipInput {
+    pub fn tracking_number(self) -> Result<Option<TrackingNumber>, FieldError> {
+        self.tracking_number
+            .map(|t| TrackingNumber::parse(&t))
+            .transpose()
+            .map_err(|m| FieldError::new("trackingNumber", m))
+    }
+}
