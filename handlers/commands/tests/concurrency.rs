@@ -1,14 +1,19 @@
 //! Sixteen writers on one order at once, against DynamoDB Local: versions
 //! stay gap-free, nothing is lost or doubled, losers of the conditional
 //! write get a conflict (API commands) or win after a retry (internal ones).
+//! The command service's own behaviour, on the memory store, is in
+//! `service.rs`.
 
 use local_aws::tables::create_events_table;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use event_store::DynamoEventStore;
 use order_commands::{CommandContext, CommandError, OrderService, RetryPolicy};
+use order_domain::ports::{EventStore, StoreError};
 use order_domain::{
-    Command, Currency, CustomerId, DomainError, OrderEvent, OrderId, OrderLine, OrderStatus, PlaceOrder, Reason, Sku,
+    Command, Currency, CustomerId, DomainError, Envelope, OrderEvent, OrderId, OrderLine, OrderStatus, PlaceOrder,
+    Reason, Sku,
 };
 use uuid::Uuid;
 
@@ -80,22 +85,48 @@ async fn internal_commands_all_succeed_after_retries_and_append_once() {
     assert!(matches!(events[1], OrderEvent::Confirmed(_)));
 }
 
+/// The store, except that a load returns only once `writers` loads have
+/// been made: every writer has read the same version before any of them
+/// appends, so all but one must lose the conditional write.
+struct LoadTogether {
+    inner: Arc<dyn EventStore>,
+    loaded: tokio::sync::Barrier,
+}
+
+#[async_trait]
+impl EventStore for LoadTogether {
+    async fn load(&self, order_id: OrderId) -> Result<Vec<Envelope>, StoreError> {
+        let events = self.inner.load(order_id).await;
+        self.loaded.wait().await;
+        events
+    }
+
+    async fn append(&self, events: &[Envelope]) -> Result<(), StoreError> {
+        self.inner.append(events).await
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn api_commands_that_lose_the_race_get_a_conflict() {
     let service = service().await;
     let id = placed_order(&service).await;
+    let racing = OrderService::new(Arc::new(LoadTogether {
+        inner: service.store().clone(),
+        loaded: tokio::sync::Barrier::new(WRITERS),
+    }));
     let commands = (0..WRITERS)
         .map(|i| (Command::Cancel { reason: Some(Reason::parse(&format!("writer {i}")).unwrap()) }, RetryPolicy::NONE));
-    let results = all_at_once(&service, id, commands.collect()).await;
-    let appended: usize = results.iter().filter_map(|r| r.as_ref().ok()).sum();
-    assert_eq!(appended, 1, "one cancellation is recorded: {results:?}");
-    // Every other writer either lost the conditional write or, having read
-    // after the winner, found nothing to change.
-    for result in &results {
-        assert!(matches!(result, Ok(0) | Ok(1) | Err(CommandError::Concurrency)), "{result:?}");
-    }
+    let results = all_at_once(&racing, id, commands.collect()).await;
+    // All read version 1 and wrote version 2: one won, every other lost the
+    // conditional write and, with the API's policy, gets a conflict.
+    let winners: Vec<usize> = (0..WRITERS).filter(|i| matches!(results[*i], Ok(1))).collect();
+    assert_eq!(winners.len(), 1, "exactly one writer wins version 2: {results:?}");
+    let conflicts = results.iter().filter(|r| matches!(r, Err(CommandError::Concurrency))).count();
+    assert_eq!(conflicts, WRITERS - 1, "every other writer lost the race: {results:?}");
     let events = assert_gap_free(&service, id).await;
     assert_eq!(events.len(), 2);
+    let OrderEvent::Cancelled(cancelled) = &events[1] else { panic!("{events:?}") };
+    assert_eq!(cancelled.reason, Some(format!("writer {}", winners[0])), "the winner's cancellation is recorded");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

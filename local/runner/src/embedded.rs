@@ -57,41 +57,52 @@ fn subscribe(topic: &InMemoryTopic, policy: &str) -> Result<UnboundedReceiver<De
 
 /// Feeds `projection` in batches of up to ten; failed messages come back
 /// after a pause, and after `MAX_RECEIVES` receives are dead-lettered.
-fn consume(queue: &str, mut messages: UnboundedReceiver<Delivered>, projection: Arc<dyn Projection>) {
-    let queue = queue.to_owned();
-    tokio::spawn(async move {
-        let mut retries: VecDeque<(Delivered, u32)> = VecDeque::new();
-        loop {
-            let mut batch = Vec::with_capacity(BATCH);
-            if retries.is_empty() {
-                match messages.recv().await {
-                    Some(message) => batch.push((message, 1)),
-                    None => return,
-                }
-            }
-            while batch.len() < BATCH {
-                if let Some(retry) = retries.pop_front() {
-                    batch.push(retry);
-                } else if let Ok(message) = messages.try_recv() {
-                    batch.push((message, 1));
-                } else {
-                    break;
-                }
-            }
-            let response = handle_sqs_event(projection.as_ref(), sqs_event(&queue, &batch)).await;
-            let failed: HashSet<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
-            for (message, receives) in batch.into_iter().filter(|(m, _)| failed.contains(&m.message_id)) {
-                if receives >= MAX_RECEIVES {
-                    tracing::error!(%queue, message_id = %message.message_id, receives, "dead-lettered: the message kept failing");
-                } else {
-                    retries.push_back((message, receives + 1));
-                }
-            }
-            if !failed.is_empty() {
-                tokio::time::sleep(RETRY_DELAY).await;
+fn consume(queue: &str, messages: UnboundedReceiver<Delivered>, projection: Arc<dyn Projection>) {
+    tokio::spawn(deliver(queue.to_owned(), messages, projection, RETRY_DELAY));
+}
+
+/// The loop behind [`consume`]; once `messages` is closed and no retry is
+/// left, returns the dead-letter queue: the messages that failed
+/// `MAX_RECEIVES` receives.
+async fn deliver(
+    queue: String,
+    mut messages: UnboundedReceiver<Delivered>,
+    projection: Arc<dyn Projection>,
+    retry_delay: Duration,
+) -> Vec<Delivered> {
+    let mut dead_letters = Vec::new();
+    let mut retries: VecDeque<(Delivered, u32)> = VecDeque::new();
+    loop {
+        let mut batch = Vec::with_capacity(BATCH);
+        if retries.is_empty() {
+            match messages.recv().await {
+                Some(message) => batch.push((message, 1)),
+                None => return dead_letters,
             }
         }
-    });
+        while batch.len() < BATCH {
+            if let Some(retry) = retries.pop_front() {
+                batch.push(retry);
+            } else if let Ok(message) = messages.try_recv() {
+                batch.push((message, 1));
+            } else {
+                break;
+            }
+        }
+        let response = handle_sqs_event(projection.as_ref(), sqs_event(&queue, &batch)).await;
+        let failed: HashSet<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
+        for (message, receives) in batch.into_iter().filter(|(m, _)| failed.contains(&m.message_id)) {
+            if receives >= MAX_RECEIVES {
+                tracing::error!(%queue, message_id = %message.message_id, receives, "dead-lettered: the message kept failing");
+                dead_letters.push(message);
+            } else {
+                retries.push_back((message, receives + 1));
+            }
+        }
+        if !failed.is_empty() {
+            tokio::time::sleep(retry_delay).await;
+        }
+    }
 }
 
 fn sqs_event(queue: &str, batch: &[(Delivered, u32)]) -> SqsEvent {
@@ -110,4 +121,146 @@ fn sqs_event(queue: &str, batch: &[(Delivered, u32)]) -> SqsEvent {
         })
         .collect();
     event
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::Mutex;
+
+    use order_commands::{CommandContext, RetryPolicy};
+    use order_domain::{Command, OrderId};
+    use order_domain::{Currency, CustomerId, OrderLine, PlaceOrder, Sku};
+    use sqs_consumer::Delivery;
+    use tokio::sync::mpsc;
+
+    use super::*;
+
+    /// Fails each message named in `failures` that many times, then applies
+    /// it; records every receive and every message applied.
+    #[derive(Default)]
+    struct Flaky {
+        failures: Mutex<HashMap<String, u32>>,
+        receives: Mutex<HashMap<String, u32>>,
+        applied: Mutex<Vec<String>>,
+    }
+
+    impl Flaky {
+        fn failing(failures: &[(&str, u32)]) -> Arc<Self> {
+            let failures = failures.iter().map(|(id, n)| (id.to_string(), *n)).collect();
+            Arc::new(Flaky { failures: Mutex::new(failures), ..Flaky::default() })
+        }
+
+        fn receives(&self, message_id: &str) -> u32 {
+            self.receives.lock().unwrap().get(message_id).copied().unwrap_or(0)
+        }
+
+        fn applied(&self) -> Vec<String> {
+            let mut applied = self.applied.lock().unwrap().clone();
+            applied.sort();
+            applied
+        }
+    }
+
+    // `Projection` is an `#[async_trait]`; this is what that macro writes.
+    impl Projection for Flaky {
+        fn apply<'a, 'f>(&'a self, batch: Vec<Delivery>) -> Pin<Box<dyn Future<Output = Vec<String>> + Send + 'f>>
+        where
+            'a: 'f,
+            Self: 'f,
+        {
+            let mut failed = Vec::new();
+            for delivery in batch {
+                let id = delivery.message_id;
+                *self.receives.lock().unwrap().entry(id.clone()).or_default() += 1;
+                match self.failures.lock().unwrap().get_mut(&id) {
+                    Some(left) if *left > 0 => {
+                        *left -= 1;
+                        failed.push(id);
+                    }
+                    _ => self.applied.lock().unwrap().push(id),
+                }
+            }
+            Box::pin(async move { failed })
+        }
+    }
+
+    /// `count` messages, each a real OrderPlaced envelope, with ids `m0`, `m1`, ….
+    async fn messages(count: usize) -> Vec<Delivered> {
+        let orders = OrderService::new(Arc::new(MemoryEventStore::new()));
+        let line = OrderLine { sku: Sku::parse("muskie-casting-rod").unwrap(), quantity: 1, unit_price_cents: 19_900 };
+        let place = Command::Place(PlaceOrder {
+            customer_id: CustomerId::parse("angler").unwrap(),
+            basket_id: None,
+            currency: Currency::parse("USD").unwrap(),
+            lines: vec![line],
+        });
+        let mut messages = Vec::new();
+        for i in 0..count {
+            let id = OrderId(uuid::Uuid::new_v4());
+            let outcome = orders.execute(id, &place, &CommandContext::new("test"), RetryPolicy::NONE).await.unwrap();
+            let message = publisher::OutgoingMessage::from_envelope(&outcome.appended[0]);
+            messages.push(Delivered { message_id: format!("m{i}"), message });
+        }
+        messages
+    }
+
+    /// Sends `messages`, closes the queue and runs the loop until nothing is
+    /// left to retry; returns the ids of the dead-lettered messages.
+    async fn run(projection: Arc<Flaky>, messages: Vec<Delivered>) -> Vec<String> {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        for message in messages {
+            sender.send(message).unwrap();
+        }
+        drop(sender);
+        let delivering = deliver("test-queue".into(), receiver, projection, Duration::from_millis(1));
+        let dead = tokio::time::timeout(Duration::from_secs(30), delivering).await.expect("the loop ends");
+        dead.into_iter().map(|d| d.message_id).collect()
+    }
+
+    #[tokio::test]
+    async fn a_message_that_fails_is_retried_until_it_goes_through() {
+        let projection = Flaky::failing(&[("m1", 2), ("m3", MAX_RECEIVES - 1)]);
+        let dead = run(projection.clone(), messages(4).await).await;
+        assert!(dead.is_empty(), "{dead:?}");
+        assert_eq!(projection.applied(), ["m0", "m1", "m2", "m3"], "every message applied once");
+        assert_eq!(projection.receives("m0"), 1);
+        assert_eq!(projection.receives("m1"), 3, "two failures, then applied");
+        assert_eq!(projection.receives("m3"), MAX_RECEIVES, "applied at the last receive before the dead letter");
+    }
+
+    #[tokio::test]
+    async fn poison_and_failing_messages_are_dead_lettered_after_max_receives_and_the_rest_go_through() {
+        let mut batch = messages(25).await;
+        // Not an envelope: the consumer fails it without asking the projection.
+        batch[7].message.body = "{\"not\":\"an envelope\"}".into();
+        let projection = Flaky::failing(&[("m3", u32::MAX), ("m12", 1)]);
+
+        let mut dead = run(projection.clone(), batch).await;
+
+        dead.sort();
+        assert_eq!(dead, ["m3", "m7"]);
+        assert_eq!(projection.receives("m3"), MAX_RECEIVES, "the failing message was received maxReceiveCount times");
+        assert_eq!(projection.receives("m7"), 0, "the poison message never reaches the projection");
+        let mut expected: Vec<String> = (0..25).filter(|i| ![3, 7].contains(i)).map(|i| format!("m{i}")).collect();
+        expected.sort();
+        assert_eq!(projection.applied(), expected, "every other message is applied once, across batches of ten");
+        assert_eq!(projection.receives("m12"), 2);
+    }
+
+    #[test]
+    fn each_receive_is_the_lambda_sqs_record_with_its_receive_count() {
+        let message = Delivered {
+            message_id: "m0".into(),
+            message: publisher::OutgoingMessage { body: "{}".into(), attributes: Default::default() },
+        };
+        let event = sqs_event("inventory", &[(message, 3)]);
+        let record = &event.records[0];
+        assert_eq!(record.message_id.as_deref(), Some("m0"));
+        assert_eq!(record.body.as_deref(), Some("{}"));
+        assert_eq!(record.attributes["ApproximateReceiveCount"], "3");
+        assert_eq!(record.event_source_arn.as_deref(), Some("arn:aws:sqs:local:000000000000:inventory"));
+    }
 }
