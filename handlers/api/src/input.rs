@@ -50,11 +50,12 @@ impl PlaceOrderInput {
         let mut errors = Vec::new();
         let customer_id =
             CustomerId::parse(&self.customer_id).map_err(|m| errors.push(FieldError::new("customerId", m)));
-        let basket_id = match self.basket_id.as_deref().map(Uuid::parse_str) {
-            None => Ok(None),
-            Some(Ok(id)) => Ok(Some(id)),
-            Some(Err(_)) => Err(errors.push(FieldError::new("basketId", "must be a UUID"))),
-        };
+        let basket_id = self
+            .basket_id
+            .as_deref()
+            .map(Uuid::parse_str)
+            .transpose()
+            .map_err(|_| errors.push(FieldError::new("basketId", "must be a UUID")));
         let currency = Currency::parse(&self.currency).map_err(|m| errors.push(FieldError::new("currency", m)));
         if self.lines.is_empty() || self.lines.len() > MAX_LINES {
             errors.push(FieldError::new("lines", LinesError::Count.to_string()));
