@@ -3,14 +3,12 @@
 //! `updatedAt` S (RFC 3339, milliseconds), `version` N. One conditional
 //! `UpdateItem` per event: `attribute_not_exists(orderId) OR version < :v`.
 //!
-//! Items are read with `serde_dynamo` ([`PickItem`]). Requests written
-//! before `lines` became a list hold it as JSON text in a string attribute;
-//! they still read (see [`list_or_json`]). Only OrderConfirmed writes the
-//! lines, so such a request keeps its JSON text until it is gone.
+//! Items are read with `serde_dynamo` ([`PickItem`]). The earlier layout,
+//! `lines` as JSON text in a string attribute, was never deployed: there is
+//! no reader for it (a local stack that still holds one starts afresh with
+//! `scripts/local-stack down dynamodb`).
 
 use std::collections::HashMap;
-use std::fmt;
-use std::marker::PhantomData;
 
 use async_trait::async_trait;
 use aws_error::AwsError;
@@ -19,8 +17,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, SecondsFormat, Utc};
 use order_domain::OrderId;
-use serde::de::{DeserializeOwned, SeqAccess, Visitor};
-use serde::{Deserialize, Deserializer};
+
+use serde::Deserialize;
 
 use crate::store::{FulfillmentError, FulfillmentStore, PickLine, PickRequest, PickStatus, PickUpdate};
 
@@ -39,44 +37,10 @@ type Item = HashMap<String, AttributeValue>;
 struct PickItem {
     order_id: OrderId,
     status: PickStatus,
-    #[serde(deserialize_with = "list_or_json")]
     lines: Vec<PickLine>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     version: u32,
-}
-
-/// Reads a list attribute (`L` of `M`), or the same list as JSON text in a
-/// string attribute, as requests written before the list layout hold it.
-/// (The inventory store reads its old records the same way.)
-fn list_or_json<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: DeserializeOwned,
-{
-    struct ListOrJson<T>(PhantomData<T>);
-
-    impl<'de, T: DeserializeOwned> Visitor<'de> for ListOrJson<T> {
-        type Value = Vec<T>;
-
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a list, or a list as JSON text")
-        }
-
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
-            let mut list = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-            while let Some(element) = seq.next_element()? {
-                list.push(element);
-            }
-            Ok(list)
-        }
-
-        fn visit_str<E: serde::de::Error>(self, json: &str) -> Result<Vec<T>, E> {
-            serde_json::from_str(json).map_err(E::custom)
-        }
-    }
-
-    deserializer.deserialize_any(ListOrJson(PhantomData))
 }
 
 #[derive(Clone)]
@@ -94,7 +58,7 @@ impl DynamoFulfillmentStore {
 fn unavailable<E, R>(operation: &'static str, e: SdkError<E, R>) -> FulfillmentError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: fmt::Debug + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
     FulfillmentError::Unavailable(AwsError::new(operation, e))
 }
@@ -205,13 +169,5 @@ mod tests {
         assert_eq!(lines_list(&request().lines), AttributeValue::L(vec![AttributeValue::M(line)]));
         assert_eq!(lines_list(&[]), AttributeValue::L(vec![]));
         assert_eq!(decode(&item(lines_list(&request().lines))).unwrap(), request());
-    }
-
-    #[test]
-    fn a_request_written_with_json_lines_still_reads() {
-        // The layout before serde_dynamo: `lines` as JSON text.
-        assert_eq!(decode(&item(s(r#"[{"sku":"jig-head","quantity":3}]"#))).unwrap(), request());
-        assert!(decode(&item(s("[]"))).unwrap().lines.is_empty());
-        assert!(matches!(decode(&item(s("{not json"))), Err(FulfillmentError::Corrupt(_))));
     }
 }

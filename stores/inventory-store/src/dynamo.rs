@@ -6,9 +6,9 @@
 //! | reservation record of an order | `order#<orderId>` | `orderId` S, `state` S, `lines` L of M `{sku S, quantity N}`, `held` N, `unavailable` L of M `{sku S, requested N, available N}`, `revision` N |
 //!
 //! Items are read and written with `serde_dynamo` through the item structs
-//! below. Records written before `lines`/`unavailable` became lists hold
-//! them as JSON text in a string attribute; they still read (see
-//! [`list_or_json`]) and are rewritten as lists by their next write.
+//! below. The earlier layout, `lines`/`unavailable` as JSON text in string
+//! attributes, was never deployed: there is no reader for it (a local stack
+//! that still holds one starts afresh with `scripts/local-stack down dynamodb`).
 //!
 //! A commit is one `TransactWriteItems`: an `Update … ADD` per SKU,
 //! conditioned on every decremented counter covering its decrement, and a
@@ -23,8 +23,6 @@
 //! the saga retries.
 
 use std::collections::HashMap;
-use std::fmt;
-use std::marker::PhantomData;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -35,8 +33,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, ReturnValu
 use aws_sdk_dynamodb::Client;
 use order_domain::event::UnavailableLine;
 use order_domain::{OrderId, Sku};
-use serde::de::{DeserializeOwned, SeqAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize};
+
+use serde::{Deserialize, Serialize};
 
 use crate::store::{
     Change, CommitError, InventoryError, InventoryStore, RecordWrite, Reservation, ReservationState, Stock, StockDelta,
@@ -76,10 +74,8 @@ struct ReservationItem {
     pk: String,
     order_id: OrderId,
     state: ReservationState,
-    #[serde(deserialize_with = "list_or_json")]
     lines: Vec<StockLine>,
     held: usize,
-    #[serde(deserialize_with = "list_or_json")]
     unavailable: Vec<UnavailableLine>,
     revision: u32,
 }
@@ -109,38 +105,6 @@ impl From<ReservationItem> for Reservation {
             revision: item.revision,
         }
     }
-}
-
-/// Reads a list attribute (`L` of `M`), or the same list as JSON text in a
-/// string attribute, as records written before the list layout hold it.
-fn list_or_json<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: DeserializeOwned,
-{
-    struct ListOrJson<T>(PhantomData<T>);
-
-    impl<'de, T: DeserializeOwned> Visitor<'de> for ListOrJson<T> {
-        type Value = Vec<T>;
-
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a list, or a list as JSON text")
-        }
-
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
-            let mut list = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-            while let Some(element) = seq.next_element()? {
-                list.push(element);
-            }
-            Ok(list)
-        }
-
-        fn visit_str<E: serde::de::Error>(self, json: &str) -> Result<Vec<T>, E> {
-            serde_json::from_str(json).map_err(E::custom)
-        }
-    }
-
-    deserializer.deserialize_any(ListOrJson(PhantomData))
 }
 
 #[derive(Clone)]
@@ -196,7 +160,7 @@ fn order_key(order_id: OrderId) -> String {
 fn unavailable<E, R>(operation: &'static str, e: SdkError<E, R>) -> InventoryError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: fmt::Debug + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
     InventoryError::Unavailable(Arc::new(AwsError::new(operation, e)))
 }
@@ -407,27 +371,6 @@ mod tests {
         ]);
         assert_eq!(item["unavailable"], AttributeValue::L(vec![AttributeValue::M(short)]));
         assert_eq!(decode_reservation(&item).unwrap(), record());
-    }
-
-    #[test]
-    fn a_record_written_with_json_lines_still_reads() {
-        // The layout before serde_dynamo: `lines` and `unavailable` as JSON text.
-        let old: Item = HashMap::from([
-            ("pk".to_owned(), s("order#00000000-0000-0000-0000-000000000007")),
-            ("orderId".to_owned(), s("00000000-0000-0000-0000-000000000007")),
-            ("state".to_owned(), s("rejected")),
-            (
-                "lines".to_owned(),
-                s(r#"[{"sku":"muskie-casting-rod","quantity":2},{"sku":"braided-line","quantity":1}]"#),
-            ),
-            ("held".to_owned(), n(0)),
-            ("unavailable".to_owned(), s(r#"[{"sku":"muskie-casting-rod","requested":2,"available":1}]"#)),
-            ("revision".to_owned(), n(3)),
-        ]);
-        assert_eq!(decode_reservation(&old).unwrap(), record());
-        let empty = HashMap::from([("lines".to_owned(), s("[]")), ("unavailable".to_owned(), s("[]"))]);
-        let tombstone = old.into_iter().chain(empty).collect();
-        assert!(decode_reservation(&tombstone).unwrap().lines.is_empty());
     }
 
     #[test]
