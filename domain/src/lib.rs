@@ -2,8 +2,10 @@
 //!
 //! Read it in this order: [`values`] (validated value types), [`command`],
 //! [`event`], [`order`] (state and `evolve`), [`decide`], [`envelope`]
-//! (what is stored and published), [`ports`] (what adapters implement).
+//! (what is stored and published), [`ports`] (what adapters implement),
+//! [`access`] (who may do what).
 
+pub mod access;
 pub mod command;
 pub mod decide;
 pub mod envelope;

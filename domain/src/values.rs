@@ -22,11 +22,16 @@ pub const MAX_TRACKING_NUMBER_CHARS: usize = 64;
 pub struct OrderId(pub Uuid);
 
 impl OrderId {
-    /// The order id an `Idempotency-Key` stands for: the same key always
-    /// names the same order, so the conditional write is the idempotency check.
-    pub fn from_idempotency_key(key: &str) -> Self {
+    /// The order id an `Idempotency-Key` stands for: the same caller with
+    /// the same key always names the same order, so the conditional write is
+    /// the idempotency check; another caller's same key names another order.
+    /// `caller` is the principal's [`key_namespace`](crate::access::Principal::key_namespace).
+    pub fn from_idempotency_key(caller: &str, key: &str) -> Self {
         const NAMESPACE: Uuid = Uuid::from_u128(0x6f72_6465_722d_7065_6e64_696e_672d_6964);
-        OrderId(Uuid::new_v5(&NAMESPACE, key.as_bytes()))
+        // The caller's part is length-prefixed, so no (caller, key) pair can
+        // be spelled like another.
+        let name = format!("{}:{caller}{key}", caller.len());
+        OrderId(Uuid::new_v5(&NAMESPACE, name.as_bytes()))
     }
 }
 

@@ -14,7 +14,9 @@ use crate::problem::FieldError;
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PlaceOrderInput {
-    pub customer_id: String,
+    /// Optional for a customer, whose own id it is; required for a service.
+    #[serde(default)]
+    pub customer_id: Option<String>,
     #[serde(default)]
     pub basket_id: Option<String>,
     pub currency: String,
@@ -46,10 +48,17 @@ pub struct ShipInput {
 }
 
 impl PlaceOrderInput {
-    pub fn validate(self) -> Result<PlaceOrder, Vec<FieldError>> {
+    /// The command; `caller` fills in a missing `customerId`.
+    pub fn validate(self, caller: Option<&CustomerId>) -> Result<PlaceOrder, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let customer_id =
-            CustomerId::parse(&self.customer_id).map_err(|m| errors.push(FieldError::new("customerId", m)));
+        let customer_id = match (self.customer_id.as_deref(), caller) {
+            (Some(id), _) => CustomerId::parse(id).map_err(|m| errors.push(FieldError::new("customerId", m))),
+            (None, Some(caller)) => Ok(caller.clone()),
+            (None, None) => {
+                errors.push(FieldError::new("customerId", "is required"));
+                Err(())
+            }
+        };
         let basket_id = self
             .basket_id
             .as_deref()

@@ -7,6 +7,7 @@
 //! (correlation id, body size, media type), [`orders`] and [`stock`] (the
 //! handlers), [`input`] (request bodies into commands), [`problem`].
 
+mod auth;
 mod body;
 mod headers;
 pub mod input;

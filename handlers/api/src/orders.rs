@@ -9,9 +9,11 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use order_commands::{CommandContext, RetryPolicy};
-use order_domain::{Command, Order, OrderId};
+use order_domain::access::{authorize, Action, Principal};
+use order_domain::{fold, Command, Order, OrderId};
 use serde_json::json;
 
+use crate::auth::Caller;
 use crate::body::json_body;
 use crate::headers::{etag, idempotency_key, if_match};
 use crate::input::{CancelInput, PlaceOrderInput, ShipInput};
@@ -27,14 +29,24 @@ type IdPath = Result<Path<String>, PathRejection>;
 
 pub async fn place(
     State(app): State<App>,
+    Caller(caller): Caller,
     Extension(CorrelationId(correlation_id)): Extension<CorrelationId>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
     let key = idempotency_key(&headers)?;
     let input: PlaceOrderInput = json_body(&headers, &body, false)?.expect("a required body is never None");
-    let command = Command::Place(input.validate().map_err(Problem::invalid)?);
-    let order_id = key.as_deref().map_or_else(|| OrderId(uuid::Uuid::new_v4()), OrderId::from_idempotency_key);
+    let own_id = match &caller {
+        Principal::Customer(id) => Some(id),
+        Principal::Service { .. } => None,
+    };
+    let place = input.validate(own_id).map_err(Problem::invalid)?;
+    authorize(&caller, Action::PlaceOrder { for_customer: &place.customer_id })?;
+    let command = Command::Place(place);
+    let order_id = match key.as_deref() {
+        Some(key) => OrderId::from_idempotency_key(&caller.key_namespace(), key),
+        None => OrderId(uuid::Uuid::new_v4()),
+    };
     let context = CommandContext::new(correlation_id);
     let outcome = app.orders.execute(order_id, &command, &context, PLACE_RETRY).await?;
     let mut response = order_view(StatusCode::CREATED, &outcome.order);
@@ -43,13 +55,16 @@ pub async fn place(
     Ok(response)
 }
 
-pub async fn get(State(app): State<App>, id: IdPath) -> Result<Response, Problem> {
-    let order = app.orders.get(parse_id(id)?).await?.ok_or_else(no_order)?;
-    Ok(order_view(StatusCode::OK, &order))
+pub async fn get(State(app): State<App>, Caller(caller): Caller, id: IdPath) -> Result<Response, Problem> {
+    let order = app.orders.get(parse_id(id)?).await?;
+    authorize(&caller, Action::ReadOrder { owner: order.as_ref().map(|o| &o.customer_id) })?;
+    Ok(order_view(StatusCode::OK, &order.ok_or_else(no_order)?))
 }
 
-pub async fn events(State(app): State<App>, id: IdPath) -> Result<Response, Problem> {
+pub async fn events(State(app): State<App>, Caller(caller): Caller, id: IdPath) -> Result<Response, Problem> {
     let events = app.orders.store().load(parse_id(id)?).await?;
+    let order = fold(&events);
+    authorize(&caller, Action::ReadOrder { owner: order.as_ref().map(|o| &o.customer_id) })?;
     if events.is_empty() {
         return Err(no_order());
     }
@@ -58,12 +73,16 @@ pub async fn events(State(app): State<App>, id: IdPath) -> Result<Response, Prob
 
 pub async fn cancel(
     State(app): State<App>,
+    Caller(caller): Caller,
     Extension(CorrelationId(correlation_id)): Extension<CorrelationId>,
     id: IdPath,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
     let order_id = parse_id(id)?;
+    // The owner decides who may cancel: read it before deciding anything.
+    let order = app.orders.get(order_id).await?;
+    authorize(&caller, Action::CancelOrder { owner: order.as_ref().map(|o| &o.customer_id) })?;
     let input: CancelInput = json_body(&headers, &body, true)?.unwrap_or_default();
     let command = Command::Cancel { reason: input.reason()? };
     execute(&app, &headers, order_id, command, correlation_id).await
@@ -71,11 +90,13 @@ pub async fn cancel(
 
 pub async fn ship(
     State(app): State<App>,
+    Caller(caller): Caller,
     Extension(CorrelationId(correlation_id)): Extension<CorrelationId>,
     id: IdPath,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
+    authorize(&caller, Action::ShipOrder)?;
     let order_id = parse_id(id)?;
     let input: ShipInput = json_body(&headers, &body, true)?.unwrap_or_default();
     let command = Command::Ship { tracking_number: input.tracking_number()? };

@@ -3,6 +3,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use order_commands::CommandError;
+use order_domain::access::Refusal;
 use order_domain::ports::StoreError;
 use order_domain::DomainError;
 use serde::Serialize;
@@ -31,6 +32,9 @@ pub struct Problem {
     pub detail: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// `WWW-Authenticate` of a 401.
+    #[serde(skip)]
+    pub challenge: Option<&'static str>,
 }
 
 impl Problem {
@@ -41,6 +45,7 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             errors: Vec::new(),
+            challenge: None,
         }
     }
 
@@ -58,6 +63,15 @@ impl Problem {
 
     pub fn malformed_json(detail: impl Into<String>) -> Self {
         Problem::new(StatusCode::BAD_REQUEST, "malformed-json", "Malformed JSON body", detail)
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        let problem = Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized", detail);
+        Problem { challenge: Some("Bearer"), ..problem }
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
@@ -91,7 +105,21 @@ impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).expect("valid status");
         let body = serde_json::to_string(&self).expect("problems serialize");
-        (status, [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))], body).into_response()
+        let mut response =
+            (status, [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))], body).into_response();
+        if let Some(challenge) = self.challenge {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        }
+        response
+    }
+}
+
+impl From<Refusal> for Problem {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Forbidden => Problem::forbidden("the token does not allow this"),
+            Refusal::NotYours => Problem::not_found("no order with this id"),
+        }
     }
 }
 

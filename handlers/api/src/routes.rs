@@ -20,18 +20,18 @@ pub struct Route {
     pub statuses: &'static [u16],
 }
 
-const READ: &[u16] = &[200, 400, 404, 500, 503];
-const COMMAND: &[u16] = &[200, 400, 404, 409, 412, 413, 415, 500, 503];
+const READ: &[u16] = &[200, 400, 401, 403, 404, 500, 503];
+const COMMAND: &[u16] = &[200, 400, 401, 403, 404, 409, 412, 413, 415, 500, 503];
 
 fn routes() -> Vec<(Route, MethodRouter<App>)> {
     vec![
-        route(Method::POST, "/orders", &[201, 400, 409, 413, 415, 422, 500, 503], orders::place),
+        route(Method::POST, "/orders", &[201, 400, 401, 403, 409, 413, 415, 422, 500, 503], orders::place),
         route(Method::GET, "/orders/{id}", READ, orders::get),
         route(Method::GET, "/orders/{id}/events", READ, orders::events),
         route(Method::POST, "/orders/{id}/cancel", COMMAND, orders::cancel),
         route(Method::POST, "/orders/{id}/ship", COMMAND, orders::ship),
         route(Method::GET, "/inventory/{sku}", READ, stock::get),
-        route(Method::PUT, "/inventory/{sku}", &[200, 400, 413, 415, 500, 503], stock::set),
+        route(Method::PUT, "/inventory/{sku}", &[200, 400, 401, 403, 413, 415, 500, 503], stock::set),
     ]
 }
 

@@ -7,10 +7,12 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use inventory_store::{InventoryError, SetAvailableError, Stock, MAX_AVAILABLE};
+use order_domain::access::{authorize, Action};
 use order_domain::Sku;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::auth::Caller;
 use crate::body::json_body;
 use crate::problem::Problem;
 use crate::App;
@@ -25,14 +27,22 @@ struct SetStockInput {
 
 type SkuPath = Result<Path<String>, PathRejection>;
 
-pub async fn get(State(app): State<App>, sku: SkuPath) -> Result<Response, Problem> {
+pub async fn get(State(app): State<App>, Caller(caller): Caller, sku: SkuPath) -> Result<Response, Problem> {
+    authorize(&caller, Action::ReadStock)?;
     let sku = parse_sku(sku)?;
     let stock = app.inventory.get(&sku).await.map_err(unavailable)?;
     let stock = stock.ok_or_else(|| Problem::not_found(format!("no stock was ever set for {sku}")))?;
     Ok(stock_view(&stock))
 }
 
-pub async fn set(State(app): State<App>, sku: SkuPath, headers: HeaderMap, body: Bytes) -> Result<Response, Problem> {
+pub async fn set(
+    State(app): State<App>,
+    Caller(caller): Caller,
+    sku: SkuPath,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    authorize(&caller, Action::SetStock)?;
     let sku = parse_sku(sku)?;
     let input: SetStockInput = json_body(&headers, &body, false)?.expect("a required body is never None");
     let out_of_range = || Problem::invalid_field("available", format!("must be an integer from 0 to {MAX_AVAILABLE}"));

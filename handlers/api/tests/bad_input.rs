@@ -291,7 +291,7 @@ async fn bad_requests_get_a_precise_problem_and_change_nothing() {
             .await;
     assert_eq!(placed.status, 201);
     let placed: OrderId = placed.json["orderId"].as_str().unwrap().parse().unwrap();
-    let shipped = OrderId::from_idempotency_key("shipped-key");
+    let shipped = OrderId::from_idempotency_key(&format!("service:{}", common::OPERATOR), "shipped-key");
     let shipped_body = order_body(&format!("[{}]", line("lure-7", "1", "450")));
     assert_eq!(send(&app, to_request(&seed(shipped_body, "shipped-key"))).await.status, 201);
     for command in [Command::Confirm, Command::Ship { tracking_number: None }] {

@@ -6,7 +6,7 @@ use common::{fixture, memory_app, send, to_request};
 use order_commands::{CommandContext, RetryPolicy};
 use order_domain::{Command, OrderId};
 
-const ORDER_ID: &str = "99e1aa60-e0cd-529c-a5ad-706d6f3da5f4";
+const ORDER_ID: &str = "f6ee19f2-6911-50a2-8e35-c7662388da85";
 
 #[tokio::test]
 async fn place_get_events_and_cancel() {

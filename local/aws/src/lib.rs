@@ -9,8 +9,12 @@
 //! - [`topic`] and [`filter`]: the SNS topic in memory, with subscription
 //!   filter policies evaluated as SNS evaluates them (the embedded runner).
 //! - [`tables`]: the DynamoDB tables as `template.yaml` declares them.
+//! - [`authorizer`]: the HTTP API's JWT authorizer; [`issuer`]: an OpenID
+//!   issuer whose tokens it accepts (the embedded runner's sign-in).
 
+pub mod authorizer;
 pub mod filter;
+pub mod issuer;
 pub mod poller;
 pub mod stream;
 pub mod tables;

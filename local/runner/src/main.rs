@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 
 use clap::{Parser, Subcommand};
 
+mod auth;
 mod embedded;
 mod http;
 mod legacy;
@@ -36,6 +37,8 @@ struct ServeArgs {
     /// Address the HTTP API listens on.
     #[arg(long, env = "ORDER_PLATFORM_ADDR", default_value = "127.0.0.1:3000")]
     addr: SocketAddr,
+    #[command(flatten)]
+    auth: auth::AuthArgs,
 }
 
 #[derive(Subcommand)]
@@ -44,6 +47,9 @@ enum Commands {
     Serve(ServeArgs),
     /// Create the tables, topic and queues on the local stack (idempotent).
     Provision,
+    /// Print a token the runner accepts (`--auth embedded`):
+    /// `token --customer customer-1842`, `token --scope orders:ship`.
+    Token(auth::TokenArgs),
 }
 
 #[tokio::main]
@@ -52,12 +58,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cli = Cli::parse();
     match cli.command {
         Some(Commands::Provision) => provision::run(&stack::Names::from_env()).await,
+        Some(Commands::Token(args)) => {
+            println!("{}", auth::mint(&args)?);
+            Ok(())
+        }
         Some(Commands::Serve(args)) => serve(args).await,
         None => serve(cli.serve).await,
     }
 }
 
 async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let authorizer = auth::authorizer(&args.auth).await?;
     let names = stack::Names::from_env();
     let app = if stack::is_configured() {
         tracing::info!("local stack mode: AWS endpoint variables are set");
@@ -66,5 +77,5 @@ async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         tracing::info!("embedded mode: in-memory adapters (set AWS_ENDPOINT_URL_DYNAMODB for the local stack)");
         embedded::start(&names).await?
     };
-    http::serve(args.addr, app).await
+    http::serve(args.addr, app, authorizer).await
 }

@@ -12,6 +12,7 @@ use lambda_http::http::HeaderMap;
 use lambda_http::Request;
 use order_api::{routes, App};
 use order_commands::OrderService;
+use order_domain::access::Scope;
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -24,9 +25,17 @@ pub fn to_request(payload: &Value) -> Request {
     lambda_http::request::from_str(&payload.to_string()).expect("a valid API Gateway v2 payload")
 }
 
-/// An API Gateway v2 payload for any method, path, headers and body.
+/// The subject of the service token [`payload`] carries: every scope, so
+/// only the request itself decides the answer.
+pub const OPERATOR: &str = "test-operator";
+
+/// An API Gateway v2 payload for any method, path, headers and body, from a
+/// service holding every scope.
 pub fn payload(method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Value {
     let mut payload = fixture("place-order");
+    let every_scope: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
+    payload["requestContext"]["authorizer"]["jwt"]["claims"] =
+        serde_json::json!({ "sub": OPERATOR, "scope": every_scope.join(" ") });
     payload["rawPath"] = path.into();
     payload["requestContext"]["http"]["method"] = method.into();
     payload["requestContext"]["http"]["path"] = path.into();
