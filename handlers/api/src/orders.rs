@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use lambda_http::http::{header, StatusCode};
 use lambda_http::{Body, Request, Response};
-use order_commands::{CommandContext, RetryPolicy};
+use order_commands::{CommandContext, Known, RetryPolicy};
 use order_domain::validation::{
     validate_text, CancelInput, PlaceOrderInput, ShipInput, MAX_REASON_CHARS, MAX_TRACKING_NUMBER_CHARS,
 };
@@ -26,7 +26,8 @@ pub async fn place(app: &App, request: &Request, correlation_id: &str) -> Result
     let command = Command::Place(input.validate()?);
     let order_id = key.as_deref().map_or_else(|| OrderId(uuid::Uuid::new_v4()), OrderId::from_idempotency_key);
     let context = CommandContext::new(correlation_id);
-    let outcome = app.orders.execute(order_id, &command, &context, PLACE_RETRY).await?;
+    // A new id: append version 1 without reading; a retry of the key finds it taken, reads and answers.
+    let outcome = app.orders.execute_from(order_id, &command, &context, PLACE_RETRY, Known::New).await?;
     let mut response = order_view(StatusCode::CREATED, &outcome.order);
     let location = format!("/orders/{order_id}").parse().expect("a path is a header value");
     response.headers_mut().insert(header::LOCATION, location);
@@ -71,7 +72,8 @@ async fn command(
 ) -> Result<Response<Body>, Problem> {
     let mut context = CommandContext::new(correlation_id);
     context.expected_version = if_match(request)?;
-    let outcome = app.orders.execute(order_id, &command, &context, RetryPolicy::NONE).await?;
+    // Decided on this instance's cached state if any; what the cache cannot prove is decided again on a read.
+    let outcome = app.orders.execute_from(order_id, &command, &context, RetryPolicy::NONE, Known::Cached).await?;
     Ok(order_view(StatusCode::OK, &outcome.order))
 }
 
