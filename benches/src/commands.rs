@@ -93,9 +93,9 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let (client, table, old, known) = (client.clone(), table.clone(), old.clone(), known.clone());
         async move {
             match side {
-                BARE => measure(&args, move |i| baseline_order(client.clone(), table.clone(), i)).await,
-                OLD => measure(&args, move |_| old_path_order(old.clone())).await,
-                _ => measure(&args, move |_| known_state_order(known.clone())).await,
+                BARE => measure(args, move |i| baseline_order(client.clone(), table.clone(), i)).await,
+                OLD => measure(args, move |_| old_path_order(old.clone())).await,
+                _ => measure(args, move |_| known_state_order(known.clone())).await,
             }
         }
     };
