@@ -1,10 +1,23 @@
 //! DESIGN.md's workload: `orders` orders at concurrency 8, each placed with
-//! two lines, confirmed and shipped (3 commands), against DynamoDB Local.
-//! The baseline makes the same reads and writes with the bare SDK: one
-//! strongly consistent Query and one conditional PutItem of an item of the
-//! same size per command, and no platform code. Both write to one table
-//! (distinct order ids); the throughput ratio is the median of the rounds'
-//! ratios, each round running both sides back to back, in alternating order.
+//! two lines, confirmed and shipped (3 commands), against DynamoDB Local,
+//! three ways in the same process:
+//!
+//! - **known state** (the platform as deployed): PlaceOrder appends first
+//!   (`Known::New`) through an API instance; ConfirmOrder is issued the way
+//!   the inventory saga issues it, from another instance (another Lambda,
+//!   another cache), on the state its OrderPlaced envelope holds
+//!   (`Known::from_placed`); ShipOrder goes through the API instance, whose
+//!   cache still holds the order as placed, so it is refused there and
+//!   decided again on a read: 4 requests for 3 commands.
+//! - **read then write** (the platform before known state, kept as a
+//!   baseline): every command reads the order's history, then appends.
+//! - **bare SDK**: the same reads and writes as read-then-write with the bare
+//!   SDK, one strongly consistent Query and one conditional PutItem of an item
+//!   of the same size per command, and no platform code.
+//!
+//! All write to one table (distinct order ids); the throughput ratios are
+//! medians of the rounds' ratios, each round running the three back to back,
+//! in rotating order.
 
 use event_item::{EventItem, EVENT_KIND, ORDER_ID, VERSION};
 use local_aws::tables::create_events_table;
@@ -16,7 +29,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use aws_sdk_dynamodb::Client;
 use event_store::{DynamoEventStore, RequestTotals};
-use order_commands::{CommandContext, OrderService, RetryPolicy};
+use order_commands::{CommandContext, Known, KnownStateTotals, OrderService, RetryPolicy};
 use order_domain::{Command, Currency, CustomerId, OrderId, OrderLine, PlaceOrder, Sku};
 
 use crate::stats::{median, millis, quantile};
@@ -41,54 +54,88 @@ pub struct Args {
 
 const COMMANDS_PER_ORDER: usize = 3;
 
+/// The sides, in the order of the table.
+const SIDES: [&str; 3] = ["bare SDK baseline", "platform, read then write (old path)", "platform, known state"];
+const BARE: usize = 0;
+const OLD: usize = 1;
+const KNOWN: usize = 2;
+
 struct Run {
     commands_per_second: f64,
-    latencies: Vec<Duration>,
+    /// Per order: Place, Confirm, Ship.
+    latencies: Vec<[Duration; COMMANDS_PER_ORDER]>,
+}
+
+/// The known-state side's two Lambda instances.
+#[derive(Clone)]
+struct KnownState {
+    api: OrderService,
+    saga: OrderService,
 }
 
 pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let client = Client::new(&config);
-    // Both sides and every round share the table (order ids never repeat).
+    // Every side and every round share the table (order ids never repeat).
     let table = EVENTS_TABLE.to_owned();
     create_events_table(&client, &table).await?;
-    let store = DynamoEventStore::new(client.clone(), table.as_str());
-    let service = OrderService::new(Arc::new(store.clone()));
-    let platform_run = || {
-        let service = service.clone();
-        measure(&args, move |_| platform_order(service.clone()))
+    // One store per platform side, so that each counts its own requests.
+    let old_store = DynamoEventStore::new(client.clone(), table.as_str());
+    let old = OrderService::new(Arc::new(old_store.clone())).with_cache_capacity(0);
+    let known_store = DynamoEventStore::new(client.clone(), table.as_str());
+    let known = KnownState {
+        api: OrderService::new(Arc::new(known_store.clone())),
+        saga: OrderService::new(Arc::new(known_store.clone())),
     };
-    let baseline_run = || {
-        let (client, table) = (client.clone(), table.clone());
-        measure(&args, move |i| baseline_order(client.clone(), table.clone(), i))
+    let args = &args;
+    let run_side = |side: usize| {
+        let (client, table, old, known) = (client.clone(), table.clone(), old.clone(), known.clone());
+        async move {
+            match side {
+                BARE => measure(args, move |i| baseline_order(client.clone(), table.clone(), i)).await,
+                OLD => measure(args, move |_| old_path_order(old.clone())).await,
+                _ => measure(args, move |_| known_state_order(known.clone())).await,
+            }
+        }
     };
     for _ in 0..args.warmup_rounds {
-        baseline_run().await;
-        platform_run().await;
+        for side in [BARE, OLD, KNOWN] {
+            run_side(side).await;
+        }
     }
-    let warmup_requests = store.counts().snapshot();
-    let mut rounds = Vec::new();
+    let before = (old_store.counts().snapshot(), known_store.counts().snapshot(), counters(&known));
+    let mut rounds: Vec<[Option<Run>; 3]> = Vec::new();
     for round in 0..args.rounds {
-        // The order alternates so that drift in the machine's speed favours neither.
-        let (baseline, platform) = if round % 2 == 0 {
-            let baseline = baseline_run().await;
-            (baseline, platform_run().await)
-        } else {
-            let platform = platform_run().await;
-            (baseline_run().await, platform)
-        };
-        rounds.push((platform, baseline));
+        // The order rotates so that drift in the machine's speed favours none.
+        let mut runs = [None, None, None];
+        for k in 0..SIDES.len() {
+            let side = (round + k) % SIDES.len();
+            runs[side] = Some(run_side(side).await);
+        }
+        rounds.push(runs);
     }
-    let requests = store.counts().snapshot() - warmup_requests;
-    report(&args, rounds, requests);
+    let rounds: Vec<[Run; 3]> = rounds.into_iter().map(|runs| runs.map(|r| r.expect("every side ran"))).collect();
+    let requests = [old_store.counts().snapshot() - before.0, known_store.counts().snapshot() - before.1];
+    let known_counters = counters(&known) - before.2;
+    report(args, rounds, requests, known_counters);
     Ok(())
+}
+
+fn counters(known: &KnownState) -> KnownStateTotals {
+    let (api, saga) = (known.api.counters().snapshot(), known.saga.counters().snapshot());
+    KnownStateTotals {
+        requests_saved: api.requests_saved + saga.requests_saved,
+        stale_conflicts: api.stale_conflicts + saga.stale_conflicts,
+        rechecks: api.rechecks + saga.rechecks,
+        cache_misses: api.cache_misses + saga.cache_misses,
+    }
 }
 
 /// Runs `order(i)` for every order with `concurrency` workers.
 async fn measure<F, Fut>(args: &Args, order: F) -> Run
 where
     F: Fn(usize) -> Fut + Send + Sync + Clone + 'static,
-    Fut: std::future::Future<Output = Vec<Duration>> + Send,
+    Fut: std::future::Future<Output = [Duration; COMMANDS_PER_ORDER]> + Send,
 {
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
@@ -102,7 +149,7 @@ where
                     if i >= total {
                         return latencies;
                     }
-                    latencies.extend(order(i).await);
+                    latencies.push(order(i).await);
                 }
             })
         })
@@ -112,39 +159,92 @@ where
         latencies.extend(worker.await.expect("worker panicked"));
     }
     let elapsed = started.elapsed();
-    Run { commands_per_second: latencies.len() as f64 / elapsed.as_secs_f64(), latencies }
+    let commands = latencies.len() * COMMANDS_PER_ORDER;
+    Run { commands_per_second: commands as f64 / elapsed.as_secs_f64(), latencies }
 }
 
-async fn platform_order(service: OrderService) -> Vec<Duration> {
-    let id = OrderId(uuid::Uuid::new_v4());
+fn place_command() -> Command {
     let lines = ["muskie-casting-rod", "braided-line-30lb"].map(|sku| OrderLine {
         sku: Sku::parse(sku).expect("a valid SKU"),
         quantity: 1,
         unit_price_cents: 24_900,
     });
-    let place = PlaceOrder {
+    Command::Place(PlaceOrder {
         customer_id: CustomerId::parse("bench").expect("a valid customer id"),
         basket_id: None,
         currency: Currency::parse("USD").expect("a valid currency"),
         lines: lines.into(),
-    };
-    let commands = [Command::Place(place), Command::Confirm, Command::Ship { tracking_number: None }];
-    let mut latencies = Vec::with_capacity(COMMANDS_PER_ORDER);
-    for command in &commands {
-        let started = Instant::now();
-        service.execute(id, command, &CommandContext::new("bench"), RetryPolicy::NONE).await.expect("command succeeds");
-        latencies.push(started.elapsed());
+    })
+}
+
+/// Times one command.
+async fn timed<T>(command: impl std::future::Future<Output = T>) -> (T, Duration) {
+    let started = Instant::now();
+    let outcome = command.await;
+    (outcome, started.elapsed())
+}
+
+/// The old path: every command reads, then appends.
+async fn old_path_order(service: OrderService) -> [Duration; COMMANDS_PER_ORDER] {
+    let id = OrderId(uuid::Uuid::new_v4());
+    let commands = [place_command(), Command::Confirm, Command::Ship { tracking_number: None }];
+    let mut latencies = [Duration::ZERO; COMMANDS_PER_ORDER];
+    for (command, latency) in commands.iter().zip(&mut latencies) {
+        let (outcome, took) =
+            timed(service.execute(id, command, &CommandContext::new("bench"), RetryPolicy::NONE)).await;
+        outcome.expect("command succeeds");
+        *latency = took;
     }
     latencies
+}
+
+/// As deployed: Place through the API (assume new), Confirm as the saga
+/// issues it (from the OrderPlaced envelope, on its own instance), Ship
+/// through the API (its cache).
+async fn known_state_order(known: KnownState) -> [Duration; COMMANDS_PER_ORDER] {
+    let id = OrderId(uuid::Uuid::new_v4());
+    let api = CommandContext::new("bench");
+    let (placed, place) =
+        timed(known.api.execute_from(id, &place_command(), &api, PlaceOrderRetry::POLICY, Known::New)).await;
+    let placed = placed.expect("place succeeds").appended.remove(0);
+    let mut saga = CommandContext::new(placed.correlation_id.clone());
+    saga.causation_id = placed.event_id.to_string();
+    let (confirmed, confirm) = timed(known.saga.execute_from(
+        id,
+        &Command::Confirm,
+        &saga,
+        RetryPolicy::INTERNAL,
+        Known::from_placed(&placed),
+    ))
+    .await;
+    confirmed.expect("confirm succeeds");
+    let ship_command = Command::Ship { tracking_number: None };
+    let (shipped, ship) = timed(known.api.execute_from(
+        id,
+        &ship_command,
+        &CommandContext::new("bench"),
+        RetryPolicy::NONE,
+        Known::Cached,
+    ))
+    .await;
+    shipped.expect("ship succeeds");
+    [place, confirm, ship]
+}
+
+/// The API's PlaceOrder retry policy (`handlers/api/src/orders.rs`).
+struct PlaceOrderRetry;
+
+impl PlaceOrderRetry {
+    const POLICY: RetryPolicy = RetryPolicy { attempts: 3, base_delay: Duration::from_millis(2) };
 }
 
 /// What the platform reads and writes, minus the platform: the same request
 /// shapes, and a fixed item of the same size (a two-line OrderPlaced
 /// envelope is ~500 bytes).
-async fn baseline_order(client: Client, table: String, i: usize) -> Vec<Duration> {
+async fn baseline_order(client: Client, table: String, i: usize) -> [Duration; COMMANDS_PER_ORDER] {
     let order_id = uuid::Uuid::new_v4().to_string();
     let envelope = "x".repeat(500);
-    let mut latencies = Vec::with_capacity(COMMANDS_PER_ORDER);
+    let mut latencies = [Duration::ZERO; COMMANDS_PER_ORDER];
     for version in 1..=COMMANDS_PER_ORDER {
         let started = Instant::now();
         client
@@ -178,42 +278,77 @@ async fn baseline_order(client: Client, table: String, i: usize) -> Vec<Duration
             .send()
             .await
             .expect("put");
-        latencies.push(started.elapsed());
+        latencies[version - 1] = started.elapsed();
     }
     latencies
 }
 
-fn report(args: &Args, rounds: Vec<(Run, Run)>, requests: RequestTotals) {
-    let mut ratios: Vec<f64> =
-        rounds.iter().map(|(platform, baseline)| platform.commands_per_second / baseline.commands_per_second).collect();
-    let (platform, baseline): (Vec<Run>, Vec<Run>) = rounds.into_iter().unzip();
-    let summarize = |runs: Vec<Run>| {
-        let mut throughput: Vec<f64> = runs.iter().map(|r| r.commands_per_second).collect();
-        let mut latencies: Vec<Duration> = runs.into_iter().flat_map(|r| r.latencies).collect();
-        (median(&mut throughput), quantile(&mut latencies, 0.5), quantile(&mut latencies, 0.99))
+fn report(args: &Args, rounds: Vec<[Run; 3]>, requests: [RequestTotals; 2], known: KnownStateTotals) {
+    let ratio = |a: usize, b: usize| {
+        let mut ratios: Vec<f64> =
+            rounds.iter().map(|runs| runs[a].commands_per_second / runs[b].commands_per_second).collect();
+        let per_round: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+        (median(&mut ratios), per_round.join(", "))
     };
-    let (platform_tput, platform_p50, platform_p99) = summarize(platform);
-    let (baseline_tput, baseline_p50, baseline_p99) = summarize(baseline);
     let commands = (args.orders * COMMANDS_PER_ORDER * args.rounds) as f64;
     println!(
         "commands workload: {} orders x {COMMANDS_PER_ORDER} commands, concurrency {}, {} warm-up and {} measured rounds\n",
         args.orders, args.concurrency, args.warmup_rounds, args.rounds
     );
-    println!("| run | commands/s (median) | p50 | p99 |");
-    println!("|---|---|---|---|");
-    println!("| bare SDK baseline | {baseline_tput:.0} | {} | {} |", millis(baseline_p50), millis(baseline_p99));
-    println!("| platform | {platform_tput:.0} | {} | {} |", millis(platform_p50), millis(platform_p99));
-    let per_round: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+    println!("| run | commands/s (median) | p50 | p99 | Place p50 | Confirm p50 | Ship p50 | DynamoDB requests per command |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (side, name) in SIDES.iter().enumerate() {
+        let mut throughput: Vec<f64> = rounds.iter().map(|runs| runs[side].commands_per_second).collect();
+        let orders: Vec<[Duration; COMMANDS_PER_ORDER]> =
+            rounds.iter().flat_map(|runs| runs[side].latencies.iter().copied()).collect();
+        let mut all: Vec<Duration> = orders.iter().flatten().copied().collect();
+        let of = |k: usize| quantile(&mut orders.iter().map(|o| o[k]).collect::<Vec<_>>(), 0.5);
+        let (place, confirm, ship) = (of(0), of(1), of(2));
+        let per_command = match side {
+            BARE => 2.0,
+            _ => {
+                let r = requests[side - 1];
+                (r.query + r.put_item + r.transact_write_items) as f64 / commands
+            }
+        };
+        println!(
+            "| {name} | {:.0} | {} | {} | {} | {} | {} | {per_command:.2} |",
+            median(&mut throughput),
+            millis(quantile(&mut all, 0.5)),
+            millis(quantile(&mut all, 0.99)),
+            millis(place),
+            millis(confirm),
+            millis(ship),
+        );
+    }
+    for (a, b, what) in [
+        (KNOWN, BARE, "known state / bare SDK"),
+        (OLD, BARE, "read then write / bare SDK"),
+        (KNOWN, OLD, "known state / read then write"),
+    ] {
+        let (median, per_round) = ratio(a, b);
+        println!("\nthroughput ratio {what}: {median:.2} (median of the rounds' ratios: {per_round})");
+    }
+    for (side, r) in [(OLD, requests[0]), (KNOWN, requests[1])] {
+        let [query, put, transact] = [r.query, r.put_item, r.transact_write_items].map(|n| n as f64 / commands);
+        println!(
+            "\n{}: DynamoDB requests per command: Query {query:.2}, PutItem {put:.2}, TransactWriteItems {transact:.2} \
+             (total {:.2}); write units per command {:.2}",
+            SIDES[side],
+            query + put + transact,
+            r.write_milliunits as f64 / 1000.0 / commands
+        );
+    }
     println!(
-        "\nthroughput ratio platform/baseline: {:.2} (median of the rounds' ratios: {})",
-        median(&mut ratios),
-        per_round.join(", ")
+        "\nknown state, per command: requests saved {:.2}, stale conflicts {:.4}, rechecks {:.2}, cache misses {:.4} \
+         ({} saved, {} stale conflicts, {} rechecks, {} cache misses)",
+        known.requests_saved as f64 / commands,
+        known.stale_conflicts as f64 / commands,
+        known.rechecks as f64 / commands,
+        known.cache_misses as f64 / commands,
+        known.requests_saved,
+        known.stale_conflicts,
+        known.rechecks,
+        known.cache_misses,
     );
-    let [query, put, transact] =
-        [requests.query, requests.put_item, requests.transact_write_items].map(|n| n as f64 / commands);
-    println!(
-        "DynamoDB requests per command: Query {query:.2}, PutItem {put:.2}, TransactWriteItems {transact:.2} (total {:.2})",
-        query + put + transact
-    );
-    println!("write units per command: {:.2}", requests.write_milliunits as f64 / 1000.0 / commands);
 }

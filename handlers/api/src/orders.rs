@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use order_commands::{CommandContext, RetryPolicy};
+use order_commands::{CommandContext, Known, RetryPolicy};
 use order_domain::access::{authorize, Action, Principal};
 use order_domain::{fold, Command, Order, OrderId};
 use serde_json::json;
@@ -48,7 +48,8 @@ pub async fn place(
         None => OrderId(uuid::Uuid::new_v4()),
     };
     let context = CommandContext::new(correlation_id);
-    let outcome = app.orders.execute(order_id, &command, &context, PLACE_RETRY).await?;
+    // A new id: append version 1 without reading; a retry of the key finds it taken, reads and answers.
+    let outcome = app.orders.execute_from(order_id, &command, &context, PLACE_RETRY, Known::New).await?;
     let mut response = order_view(StatusCode::CREATED, &outcome.order);
     let location = HeaderValue::from_str(&format!("/orders/{order_id}")).expect("a path is a header value");
     response.headers_mut().insert(header::LOCATION, location);
@@ -114,7 +115,9 @@ async fn execute(
 ) -> Result<Response, Problem> {
     let mut context = CommandContext::new(correlation_id);
     context.expected_version = if_match(headers)?;
-    let outcome = app.orders.execute(order_id, &command, &context, RetryPolicy::NONE).await?;
+    // Decided on this instance's cached state if any; what the cache cannot
+    // prove is decided again on a read.
+    let outcome = app.orders.execute_from(order_id, &command, &context, RetryPolicy::NONE, Known::Cached).await?;
     Ok(order_view(StatusCode::OK, &outcome.order))
 }
 

@@ -1,16 +1,30 @@
 //! Runs one command against one order: load its events, `decide`, append the
 //! new events with a conditional write. The same code serves the API Lambda,
 //! the inventory saga, the local runner and the tests.
+//!
+//! When the caller already knows the order's state ([`Known`]: a new order,
+//! a state folded from an event it holds, or this process's [`OrderCache`]),
+//! [`OrderService::execute_from`] decides on it and appends without reading:
+//! one request instead of two. The conditional append is the proof: it only
+//! succeeds if the order was at the assumed version. A lost append, a
+//! refusal, a precondition failure or a no-op that cannot be proven on the
+//! assumed state is decided again on a fresh read before anything is
+//! answered, so an assumption never changes an answer, it only costs a
+//! request when wrong.
 
 pub mod backoff;
+pub mod cache;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use order_domain::ports::{Clock, EventStore, StoreError};
-use order_domain::{decide, fold, Command, DomainError, Envelope, Order, OrderId};
+use order_domain::{decide, evolve, fold, Command, DomainError, Envelope, Order, OrderEvent, OrderId, OrderStatus};
 use uuid::Uuid;
+
+pub use cache::OrderCache;
 
 /// Who asks, for tracing: carried into every event the command appends.
 #[derive(Clone, Debug)]
@@ -71,6 +85,109 @@ impl RetryPolicy {
     pub const INTERNAL: RetryPolicy = RetryPolicy { attempts: 20, base_delay: Duration::from_millis(5) };
 }
 
+/// What the caller already knows about the order when it issues a command.
+#[derive(Clone, Debug)]
+pub enum Known {
+    /// Nothing: read the order's history first (what [`OrderService::execute`] does).
+    Nothing,
+    /// The order does not exist yet: PlaceOrder of a fresh id appends
+    /// version 1 without reading. Only a retry finds it taken.
+    New,
+    /// The order as it was at `order.version`: a true past state, folded from
+    /// stored events (such as the OrderPlaced envelope the saga reacts to),
+    /// never made up. Whether it is still the current one, the conditional
+    /// append finds out.
+    State(Order),
+    /// Whatever this service's [`OrderCache`] holds for the order (a miss reads).
+    Cached,
+}
+
+impl Known {
+    /// The state an OrderPlaced envelope proves: the order at version 1.
+    /// Any other event (whose state needs the events before it) knows nothing.
+    pub fn from_placed(placed: &Envelope) -> Known {
+        match (&placed.event, placed.version) {
+            (OrderEvent::Placed(_), 1) => evolve(None, placed).map_or(Known::Nothing, Known::State),
+            _ => Known::Nothing,
+        }
+    }
+
+    fn as_str(&self) -> &'static str {
+        match self {
+            Known::Nothing => "nothing",
+            Known::New => "new",
+            Known::State(_) => "state",
+            Known::Cached => "cached",
+        }
+    }
+}
+
+/// What deciding on known state saved and cost, since the service was made.
+#[derive(Debug, Default)]
+pub struct KnownStateCounters {
+    requests_saved: AtomicU64,
+    stale_conflicts: AtomicU64,
+    rechecks: AtomicU64,
+    cache_misses: AtomicU64,
+}
+
+/// [`KnownStateCounters`] at one moment; subtract two for what happened between.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KnownStateTotals {
+    /// Reads not made: a command decided on a known state whose append
+    /// succeeded (or whose no-op was provable without a read).
+    pub requests_saved: u64,
+    /// Appends lost because the known or cached state was stale (or the
+    /// assumed-new order existed): each cost one request, then a fresh read.
+    pub stale_conflicts: u64,
+    /// Refusals, `If-Match` mismatches and unprovable no-ops decided on a
+    /// known state, decided again on a fresh read (costing no extra request:
+    /// the read is the one every command made before).
+    pub rechecks: u64,
+    /// [`Known::Cached`] commands that found nothing cached, so read.
+    pub cache_misses: u64,
+}
+
+impl KnownStateCounters {
+    pub fn snapshot(&self) -> KnownStateTotals {
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        KnownStateTotals {
+            requests_saved: read(&self.requests_saved),
+            stale_conflicts: read(&self.stale_conflicts),
+            rechecks: read(&self.rechecks),
+            cache_misses: read(&self.cache_misses),
+        }
+    }
+
+    fn add(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl std::ops::Sub for KnownStateTotals {
+    type Output = KnownStateTotals;
+
+    fn sub(self, earlier: KnownStateTotals) -> KnownStateTotals {
+        KnownStateTotals {
+            requests_saved: self.requests_saved - earlier.requests_saved,
+            stale_conflicts: self.stale_conflicts - earlier.stale_conflicts,
+            rechecks: self.rechecks - earlier.rechecks,
+            cache_misses: self.cache_misses - earlier.cache_misses,
+        }
+    }
+}
+
+/// How one attempt on a known state ended.
+enum Assumed {
+    /// Proven: appended at the next version, or a no-op on a final state.
+    Decided(CommandOutcome),
+    /// The conditional append lost: the state was not the current one.
+    Conflict,
+    /// A refusal, a precondition failure or an unprovable no-op: only a
+    /// fresh read may answer it.
+    Recheck,
+}
+
 pub struct SystemClock;
 
 impl Clock for SystemClock {
@@ -83,26 +200,53 @@ impl Clock for SystemClock {
 pub struct OrderService {
     store: Arc<dyn EventStore>,
     clock: Arc<dyn Clock>,
+    cache: Arc<OrderCache>,
+    counters: Arc<KnownStateCounters>,
 }
 
 impl OrderService {
+    /// A service with an [`OrderCache`] of [`cache::DEFAULT_CAPACITY`] orders.
     pub fn new(store: Arc<dyn EventStore>) -> Self {
-        OrderService { store, clock: Arc::new(SystemClock) }
+        Self::with_clock(store, Arc::new(SystemClock))
     }
 
     pub fn with_clock(store: Arc<dyn EventStore>, clock: Arc<dyn Clock>) -> Self {
-        OrderService { store, clock }
+        OrderService {
+            store,
+            clock,
+            cache: Arc::new(OrderCache::new(cache::DEFAULT_CAPACITY)),
+            counters: Default::default(),
+        }
+    }
+
+    /// The same service with a cache of `capacity` orders (0: no cache, so
+    /// [`Known::Cached`] always reads).
+    pub fn with_cache_capacity(mut self, capacity: usize) -> Self {
+        self.cache = Arc::new(OrderCache::new(capacity));
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn EventStore> {
         &self.store
     }
 
-    /// The current state of an order, or `None` if it was never placed.
-    pub async fn get(&self, order_id: OrderId) -> Result<Option<Order>, StoreError> {
-        Ok(fold(&self.store.load(order_id).await?))
+    pub fn cache(&self) -> &OrderCache {
+        &self.cache
     }
 
+    pub fn counters(&self) -> &KnownStateCounters {
+        &self.counters
+    }
+
+    /// The current state of an order, or `None` if it was never placed.
+    pub async fn get(&self, order_id: OrderId) -> Result<Option<Order>, StoreError> {
+        let state = fold(&self.store.load(order_id).await?);
+        self.remember(order_id, state.as_ref());
+        Ok(state)
+    }
+
+    /// Reads the order, decides, appends; on a lost append, decides again
+    /// as `retry` allows.
     pub async fn execute(
         &self,
         order_id: OrderId,
@@ -122,6 +266,99 @@ impl OrderService {
         }
     }
 
+    /// Decides on what the caller knows and appends without reading; when
+    /// that is not proven right (see [`Assumed`]), does what
+    /// [`execute`](Self::execute) does, with the whole of `retry`. The
+    /// answer is always the one a fresh read gives.
+    pub async fn execute_from(
+        &self,
+        order_id: OrderId,
+        command: &Command,
+        context: &CommandContext,
+        retry: RetryPolicy,
+        known: Known,
+    ) -> Result<CommandOutcome, CommandError> {
+        let basis = known.as_str();
+        let assumed = match known {
+            Known::Nothing => None,
+            Known::New => Some(None),
+            Known::State(order) if order.order_id == order_id => Some(Some(order)),
+            Known::State(_) => None,
+            Known::Cached => {
+                let cached = self.cache.get(order_id);
+                if cached.is_none() {
+                    KnownStateCounters::add(&self.counters.cache_misses);
+                }
+                cached.map(Some)
+            }
+        };
+        let Some(state) = assumed else {
+            return self.execute(order_id, command, context, retry).await;
+        };
+        let assumed_version = state.as_ref().map_or(0, |o| o.version);
+        let (saved, stale, outcome) = match self.try_assumed(order_id, state, command, context).await? {
+            Assumed::Decided(outcome) => {
+                KnownStateCounters::add(&self.counters.requests_saved);
+                (1, 0, Ok(outcome))
+            }
+            Assumed::Conflict => {
+                KnownStateCounters::add(&self.counters.stale_conflicts);
+                self.cache.forget(order_id);
+                (0, 1, self.execute(order_id, command, context, retry).await)
+            }
+            Assumed::Recheck => {
+                KnownStateCounters::add(&self.counters.rechecks);
+                (0, 0, self.execute(order_id, command, context, retry).await)
+            }
+        };
+        tracing::info!(
+            %order_id,
+            command = command.name(),
+            known = basis,
+            assumed_version,
+            requests_saved = saved,
+            stale_conflicts = stale,
+            "command decided on known state"
+        );
+        outcome
+    }
+
+    /// One attempt on an assumed state: no read; the append proves it.
+    async fn try_assumed(
+        &self,
+        order_id: OrderId,
+        state: Option<Order>,
+        command: &Command,
+        context: &CommandContext,
+    ) -> Result<Assumed, CommandError> {
+        let version = state.as_ref().map_or(0, |o| o.version);
+        if context.expected_version.is_some_and(|expected| expected != version) {
+            // The assumed version may be the stale one, not the caller's.
+            return Ok(Assumed::Recheck);
+        }
+        let Ok(events) = decide(state.as_ref(), command) else { return Ok(Assumed::Recheck) };
+        if events.is_empty() {
+            // A no-op is an answer only if the order cannot have moved on
+            // since: from a final state no command records anything, so the
+            // assumed state (true at its version) is still the current one.
+            return Ok(match state {
+                Some(order) if is_final(order.status) => {
+                    Assumed::Decided(CommandOutcome { order, appended: Vec::new() })
+                }
+                _ => Assumed::Recheck,
+            });
+        }
+        let appended = self.envelopes(order_id, version, events, context);
+        match self.store.append(&appended).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict { .. }) => return Ok(Assumed::Conflict),
+            Err(e) => return Err(CommandError::Store(e)),
+        }
+        let order = appended.iter().fold(state, evolve).expect("a new event always yields an order");
+        self.cache.put(&order);
+        Ok(Assumed::Decided(CommandOutcome { order, appended }))
+    }
+
     async fn try_execute(
         &self,
         order_id: OrderId,
@@ -130,6 +367,7 @@ impl OrderService {
     ) -> Result<CommandOutcome, CommandError> {
         let history = self.store.load(order_id).await.map_err(CommandError::Store)?;
         let state = fold(&history);
+        self.remember(order_id, state.as_ref());
         let current_version = state.as_ref().map_or(0, |o| o.version);
         if let Some(expected) = context.expected_version {
             if expected != current_version {
@@ -137,25 +375,12 @@ impl OrderService {
             }
         }
         let events = decide(state.as_ref(), command)?;
-        let occurred_at = self.clock.now().trunc_subsecs(3);
-        let appended: Vec<Envelope> = events
-            .into_iter()
-            .zip(current_version + 1..)
-            .map(|(event, version)| Envelope {
-                event_id: Uuid::new_v4(),
-                order_id,
-                version,
-                occurred_at,
-                correlation_id: context.correlation_id.clone(),
-                causation_id: context.causation_id.clone(),
-                event,
-            })
-            .collect();
-        if appended.is_empty() {
+        if events.is_empty() {
             // `decide` only returns nothing for an existing order.
             let order = state.ok_or(CommandError::Domain(DomainError::NotFound))?;
-            return Ok(CommandOutcome { order, appended });
+            return Ok(CommandOutcome { order, appended: Vec::new() });
         }
+        let appended = self.envelopes(order_id, current_version, events, context);
         match self.store.append(&appended).await {
             Ok(()) => {}
             Err(StoreError::Conflict { .. }) if context.expected_version.is_some() => {
@@ -165,7 +390,108 @@ impl OrderService {
             Err(StoreError::Conflict { .. }) => return Err(CommandError::Concurrency),
             Err(e) => return Err(CommandError::Store(e)),
         }
-        let order = appended.iter().fold(state, order_domain::evolve).expect("a new event always yields an order");
+        let order = appended.iter().fold(state, evolve).expect("a new event always yields an order");
+        self.cache.put(&order);
         Ok(CommandOutcome { order, appended })
+    }
+
+    /// The envelopes of `events`, numbered on from `after`.
+    fn envelopes(
+        &self,
+        order_id: OrderId,
+        after: u32,
+        events: Vec<OrderEvent>,
+        context: &CommandContext,
+    ) -> Vec<Envelope> {
+        let occurred_at = self.clock.now().trunc_subsecs(3);
+        events
+            .into_iter()
+            .zip(after + 1..)
+            .map(|(event, version)| Envelope {
+                event_id: Uuid::new_v4(),
+                order_id,
+                version,
+                occurred_at,
+                correlation_id: context.correlation_id.clone(),
+                causation_id: context.causation_id.clone(),
+                event,
+            })
+            .collect()
+    }
+
+    /// Keeps a freshly read state for later commands on the order.
+    fn remember(&self, order_id: OrderId, state: Option<&Order>) {
+        match state {
+            Some(order) => self.cache.put(order),
+            None => self.cache.forget(order_id),
+        }
+    }
+}
+
+/// States no command leaves: nothing is ever appended after them.
+fn is_final(status: OrderStatus) -> bool {
+    matches!(status, OrderStatus::Rejected | OrderStatus::Cancelled | OrderStatus::Shipped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use order_domain::{Currency, CustomerId, OrderLine, PlaceOrder, Reason, Sku};
+
+    /// `execute_from` answers a no-op on a final cached state without a
+    /// read: that holds only if `decide` records nothing from a final state.
+    #[test]
+    fn no_command_records_anything_from_a_final_state() {
+        let line = OrderLine { sku: Sku::parse("muskie-casting-rod").unwrap(), quantity: 1, unit_price_cents: 100 };
+        let place = Command::Place(PlaceOrder {
+            customer_id: CustomerId::parse("c").unwrap(),
+            basket_id: None,
+            currency: Currency::parse("USD").unwrap(),
+            lines: vec![line],
+        });
+        let placed = Envelope {
+            event_id: Uuid::new_v4(),
+            order_id: OrderId(Uuid::new_v4()),
+            version: 1,
+            occurred_at: Utc::now(),
+            correlation_id: "c".into(),
+            causation_id: "c".into(),
+            event: decide(None, &place).unwrap().remove(0),
+        };
+        let Known::State(order) = Known::from_placed(&placed) else { panic!("OrderPlaced at version 1 is a state") };
+        let commands = [
+            place,
+            Command::Confirm,
+            Command::Reject { reason: Reason::parse("r").unwrap(), unavailable: vec![] },
+            Command::Cancel { reason: None },
+            Command::Ship { tracking_number: None },
+        ];
+        for status in [
+            OrderStatus::Placed,
+            OrderStatus::Confirmed,
+            OrderStatus::Rejected,
+            OrderStatus::Cancelled,
+            OrderStatus::Shipped,
+        ] {
+            let state = Order { status, ..order.clone() };
+            let records_something = commands.iter().any(|c| decide(Some(&state), c).is_ok_and(|e| !e.is_empty()));
+            assert_eq!(is_final(status), !records_something, "{status:?}");
+        }
+    }
+
+    #[test]
+    fn only_an_order_placed_at_version_1_is_a_known_state() {
+        let mut envelope = Envelope {
+            event_id: Uuid::new_v4(),
+            order_id: OrderId(Uuid::new_v4()),
+            version: 2,
+            occurred_at: Utc::now(),
+            correlation_id: "c".into(),
+            causation_id: "c".into(),
+            event: OrderEvent::Confirmed(order_domain::event::OrderConfirmed {}),
+        };
+        assert!(matches!(Known::from_placed(&envelope), Known::Nothing));
+        envelope.version = 1;
+        assert!(matches!(Known::from_placed(&envelope), Known::Nothing), "not an OrderPlaced");
     }
 }

@@ -14,7 +14,7 @@
 //! a crash between reserving and settling just finishes the job.
 
 use inventory_store::store::{Reservation, ReservationState, StockDelta};
-use order_commands::{CommandContext, CommandError, OrderService, RetryPolicy};
+use order_commands::{CommandContext, CommandError, Known, OrderService, RetryPolicy};
 use order_domain::event::OrderPlaced;
 use order_domain::{Command, DomainError, Envelope, OrderId, OrderStatus, Reason};
 
@@ -105,7 +105,10 @@ impl Reactions {
         };
         let mut context = CommandContext::new(placed.correlation_id.clone());
         context.causation_id = placed.event_id.to_string();
-        match self.orders.execute(record.order_id, &command, &context, RetryPolicy::INTERNAL).await {
+        // The OrderPlaced envelope is the order at version 1: append version 2
+        // without reading; a cancel that got in first makes it read and decide again.
+        let known = Known::from_placed(placed);
+        match self.orders.execute_from(record.order_id, &command, &context, RetryPolicy::INTERNAL, known).await {
             Ok(outcome) => {
                 tracing::info!(
                     order_id = %record.order_id,
