@@ -150,7 +150,7 @@ fn same_scalar(a: &Value, b: &Value) -> bool {
 
 /// `["=", 1]`, `[">", 0, "<=", 5]`, …
 fn parse_numeric(terms: &[Value]) -> Option<Vec<(Comparison, f64)>> {
-    if terms.is_empty() || terms.len() % 2 != 0 {
+    if terms.is_empty() || !terms.len().is_multiple_of(2) {
         return None;
     }
     terms
