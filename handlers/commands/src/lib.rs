@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use order_domain::ports::{Clock, EventStore, StoreError};
-use order_domain::{decide, fold, Command, DomainError, Envelope, Order, OrderId};
+use order_domain::{decide, fold, Command, DomainError, Envelope, HotList, Order, OrderId};
 use uuid::Uuid;
 
 /// Who asks, for tracing: carried into every event the command appends.
@@ -83,15 +83,25 @@ impl Clock for SystemClock {
 pub struct OrderService {
     store: Arc<dyn EventStore>,
     clock: Arc<dyn Clock>,
+    /// Decides the lane of the orders this service places (none hot by default).
+    hot_list: Arc<HotList>,
 }
 
 impl OrderService {
     pub fn new(store: Arc<dyn EventStore>) -> Self {
-        OrderService { store, clock: Arc::new(SystemClock) }
+        Self::with_clock(store, Arc::new(SystemClock))
     }
 
     pub fn with_clock(store: Arc<dyn EventStore>, clock: Arc<dyn Clock>) -> Self {
-        OrderService { store, clock }
+        OrderService { store, clock, hot_list: Arc::default() }
+    }
+
+    /// Orders this service places with a SKU of `hot_list` travel in the hot
+    /// lane. Only placing reads the list: every later event of an order
+    /// keeps the lane stored with its first, whatever the list says by then.
+    pub fn with_hot_list(mut self, hot_list: HotList) -> Self {
+        self.hot_list = Arc::new(hot_list);
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn EventStore> {
@@ -128,7 +138,7 @@ impl OrderService {
         command: &Command,
         context: &CommandContext,
     ) -> Result<CommandOutcome, CommandError> {
-        let history = self.store.load(order_id).await.map_err(CommandError::Store)?;
+        let (history, lane) = self.store.load_with_lane(order_id).await.map_err(CommandError::Store)?;
         let state = fold(&history);
         let current_version = state.as_ref().map_or(0, |o| o.version);
         if let Some(expected) = context.expected_version {
@@ -156,7 +166,8 @@ impl OrderService {
             let order = state.ok_or(CommandError::Domain(DomainError::NotFound))?;
             return Ok(CommandOutcome { order, appended });
         }
-        match self.store.append(&appended).await {
+        let lane = self.hot_list.lane_for(lane, appended.iter().map(|e| &e.event));
+        match self.store.append_in_lane(&appended, lane).await {
             Ok(()) => {}
             Err(StoreError::Conflict { .. }) if context.expected_version.is_some() => {
                 // The version the caller named is gone: its precondition failed.
