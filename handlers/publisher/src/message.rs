@@ -132,7 +132,10 @@ mod tests {
         let envelope = Envelope::from_json(&shipped).unwrap();
         let message = OutgoingMessage::from_envelope(&envelope, Lane::Standard);
         assert_eq!(message.body, shipped, "to_json reproduces the canonical stored form");
-        assert_eq!(message.attributes.keys().collect::<Vec<_>>(), [EVENT_TYPE, LANE, ORDER_ID, SCHEMA_VERSION_ATTRIBUTE]);
+        assert_eq!(
+            message.attributes.keys().collect::<Vec<_>>(),
+            [EVENT_TYPE, LANE, ORDER_ID, SCHEMA_VERSION_ATTRIBUTE]
+        );
     }
 
     /// One envelope of each event type, in each lane: `lane` is on every one.
@@ -150,7 +153,8 @@ mod tests {
             let json = match data(event_type) {
                 None => PLACED.to_owned(),
                 Some(data) => {
-                    let head = PLACED.replace(r#""eventType":"OrderPlaced""#, &format!(r#""eventType":"{event_type}""#));
+                    let head =
+                        PLACED.replace(r#""eventType":"OrderPlaced""#, &format!(r#""eventType":"{event_type}""#));
                     format!(r#"{}"data":{data}}}"#, &head[..head.find(r#""data":"#).unwrap()])
                 }
             };

@@ -69,7 +69,8 @@ fn headers_are_the_message_attributes_the_publisher_sets() {
     let names: BTreeSet<&str> = common["properties"].as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(names, BTreeSet::from([EVENT_TYPE, SCHEMA_VERSION_ATTRIBUTE, ORDER_ID, LANE]));
     assert_eq!(common["properties"][SCHEMA_VERSION_ATTRIBUTE]["type"], "integer", "an SNS Number");
-    let lanes: Vec<&str> = common["properties"][LANE]["enum"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    let lanes: Vec<&str> =
+        common["properties"][LANE]["enum"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
     assert_eq!(lanes, Lane::ALL.map(Lane::as_str), "the lane's values");
     let required: BTreeSet<&str> = common["required"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
     assert_eq!(required, names, "every event carries every common attribute");
@@ -115,7 +116,11 @@ fn examples_are_envelopes_with_the_attributes_the_publisher_would_set() {
             let lane: Lane = example["headers"][LANE].as_str().expect("examples name their lane").parse().unwrap();
             if let OrderEvent::Placed(placed) = &envelope.event {
                 let default_list = HotList::configured(None).unwrap();
-                assert_eq!(lane, default_list.lane_of(&placed.lines), "{name} example's lane under the default hot list");
+                assert_eq!(
+                    lane,
+                    default_list.lane_of(&placed.lines),
+                    "{name} example's lane under the default hot list"
+                );
             }
             let published = OutgoingMessage::from_envelope(&envelope, lane);
             let attributes: Vec<_> = published.attributes.into_iter().collect();

@@ -101,7 +101,12 @@ async fn every_message_carries_the_lane_stored_with_its_event() {
 async fn an_item_without_a_lane_is_published_standard() {
     let topic = RecordingTopic::new();
     let mut all = topic.subscribe();
-    handle_stream_event(&topic, stream_batch(&[envelope(OrderId(uuid::Uuid::new_v4()), 1, "muskie-casting-rod")]), None).await;
+    handle_stream_event(
+        &topic,
+        stream_batch(&[envelope(OrderId(uuid::Uuid::new_v4()), 1, "muskie-casting-rod")]),
+        None,
+    )
+    .await;
     let messages = received(&mut all);
     assert_eq!(messages[0].message.attributes[LANE], MessageAttribute::String("standard".into()));
 }

@@ -60,7 +60,11 @@ impl Names {
 }
 
 fn lane_queue(lane: Lane) -> &'static str {
-    inventory::LANE_QUEUES.iter().find(|(l, _, _)| *l == lane).map(|(_, queue, _)| *queue).expect("every lane has a queue")
+    inventory::LANE_QUEUES
+        .iter()
+        .find(|(l, _, _)| *l == lane)
+        .map(|(_, queue, _)| *queue)
+        .expect("every lane has a queue")
 }
 
 pub fn is_configured() -> bool {
