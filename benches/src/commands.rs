@@ -266,6 +266,8 @@ async fn baseline_order(client: Client, table: String, i: usize) -> [Duration; C
             event_type: "OrderPlaced".to_owned(),
             occurred_at: "2026-11-27T09:00:00.123Z".to_owned(),
             envelope: envelope.clone(),
+            // The platform's items carry the order's lane too.
+            lane: Some("standard".to_owned()),
         };
         let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(item).expect("an item");
         client

@@ -2,14 +2,16 @@
 //!
 //! Read it in this order: [`values`] (validated value types), [`command`],
 //! [`event`], [`order`] (state and `evolve`), [`decide`], [`envelope`]
-//! (what is stored and published), [`ports`] (what adapters implement),
-//! [`access`] (who may do what).
+//! (what is stored and published), [`lane`] (which queue an order's events
+//! travel in), [`ports`] (what adapters implement), [`access`] (who may do
+//! what).
 
 pub mod access;
 pub mod command;
 pub mod decide;
 pub mod envelope;
 pub mod event;
+pub mod lane;
 pub mod order;
 pub mod ports;
 pub mod schema;
@@ -19,5 +21,6 @@ pub use command::{Command, LinesError, PlaceOrder};
 pub use decide::{decide, DomainError};
 pub use envelope::{Envelope, EnvelopeError, EventMeta, SCHEMA_VERSION};
 pub use event::{EventType, OrderEvent};
+pub use lane::{HotList, HotListError, Lane, DEFAULT_HOT_SKUS, HOT_SKUS_VAR};
 pub use order::{evolve, fold, Order, OrderStatus};
 pub use values::{Currency, CustomerId, OrderId, OrderLine, Reason, Sku, TrackingNumber};

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::envelope::Envelope;
+use crate::lane::Lane;
 use crate::values::OrderId;
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +29,21 @@ pub trait EventStore: Send + Sync {
     /// order and carry consecutive versions; if any version already exists
     /// nothing is written and the answer is [`StoreError::Conflict`].
     async fn append(&self, events: &[Envelope]) -> Result<(), StoreError>;
+
+    /// [`load`](Self::load), with the lane the order's events are stored in:
+    /// `None` for an unknown order, events stored without a lane, or a store
+    /// that keeps no lanes (the default).
+    async fn load_with_lane(&self, order_id: OrderId) -> Result<(Vec<Envelope>, Option<Lane>), StoreError> {
+        Ok((self.load(order_id).await?, None))
+    }
+
+    /// [`append`](Self::append), keeping `lane` beside every event (the
+    /// publisher sends it as the `lane` message attribute). The default
+    /// keeps no lane: such events travel `standard`.
+    async fn append_in_lane(&self, events: &[Envelope], lane: Lane) -> Result<(), StoreError> {
+        let _ = lane;
+        self.append(events).await
+    }
 }
 
 pub trait Clock: Send + Sync {

@@ -38,15 +38,18 @@ impl App {
     }
 
     /// The production wiring: tables from `EVENTS_TABLE` and
-    /// `INVENTORY_TABLE`, endpoint and credentials from the SDK's own
-    /// environment variables.
+    /// `INVENTORY_TABLE`, the hot lane's SKUs from `HOT_SKUS`, endpoint and
+    /// credentials from the SDK's own environment variables.
     pub async fn from_env() -> Result<Self, String> {
         let var = |name: &str| std::env::var(name).map_err(|_| format!("{name} is not set"));
         let (events_table, inventory_table) = (var("EVENTS_TABLE")?, var("INVENTORY_TABLE")?);
+        let hot_skus = std::env::var(order_domain::HOT_SKUS_VAR).ok();
+        let hot_list = order_domain::HotList::configured(hot_skus.as_deref()).map_err(|e| e.to_string())?;
         let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let dynamodb = aws_sdk_dynamodb::Client::new(&config);
         let events = event_store::DynamoEventStore::new(dynamodb.clone(), events_table);
         let stock = inventory_store::DynamoInventoryStore::new(dynamodb, inventory_table);
-        Ok(App::new(OrderService::new(Arc::new(events)), InventoryService::new(Arc::new(stock))))
+        let orders = OrderService::new(Arc::new(events)).with_hot_list(hot_list);
+        Ok(App::new(orders, InventoryService::new(Arc::new(stock))))
     }
 }

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use order_domain::{Order, OrderId};
+use order_domain::{Lane, Order, OrderId};
 
 /// Orders kept by default: a few hundred bytes each, so about a megabyte.
 pub const DEFAULT_CAPACITY: usize = 4096;
@@ -30,6 +30,9 @@ struct Inner {
 
 struct Entry {
     order: Order,
+    /// The lane the order's events are stored in, when the read or append
+    /// that filled the entry knew it.
+    lane: Option<Lane>,
     last_used: u64,
 }
 
@@ -50,20 +53,20 @@ impl OrderCache {
         self.len() == 0
     }
 
-    /// The order as last seen, if kept.
-    pub fn get(&self, order_id: OrderId) -> Option<Order> {
+    /// The order as last seen, and its lane, if kept.
+    pub fn get(&self, order_id: OrderId) -> Option<(Order, Option<Lane>)> {
         let mut inner = self.lock();
         inner.clock += 1;
         let now = inner.clock;
         inner.entries.get_mut(&order_id).map(|entry| {
             entry.last_used = now;
-            entry.order.clone()
+            (entry.order.clone(), entry.lane)
         })
     }
 
     /// Remembers `order` unless a later version of it is already kept
     /// (concurrent commands may finish out of order).
-    pub fn put(&self, order: &Order) {
+    pub fn put(&self, order: &Order, lane: Option<Lane>) {
         if self.capacity == 0 {
             return;
         }
@@ -72,9 +75,9 @@ impl OrderCache {
         let now = inner.clock;
         match inner.entries.get_mut(&order.order_id) {
             Some(entry) if entry.order.version > order.version => entry.last_used = now,
-            Some(entry) => *entry = Entry { order: order.clone(), last_used: now },
+            Some(entry) => *entry = Entry { order: order.clone(), lane, last_used: now },
             None => {
-                inner.entries.insert(order.order_id, Entry { order: order.clone(), last_used: now });
+                inner.entries.insert(order.order_id, Entry { order: order.clone(), lane, last_used: now });
                 if inner.entries.len() > self.capacity {
                     inner.evict(self.capacity.div_ceil(8));
                 }
@@ -132,9 +135,9 @@ mod tests {
         let cache = OrderCache::new(8);
         let v2 = Order { version: 2, status: OrderStatus::Confirmed, ..order(2) };
         let v1 = Order { version: 1, status: OrderStatus::Placed, ..v2.clone() };
-        cache.put(&v2);
-        cache.put(&v1);
-        assert_eq!(cache.get(v2.order_id), Some(v2.clone()), "an older version never replaces a newer one");
+        cache.put(&v2, None);
+        cache.put(&v1, None);
+        assert_eq!(cache.get(v2.order_id), Some((v2.clone(), None)), "an older version never replaces a newer one");
         cache.forget(v2.order_id);
         assert_eq!(cache.get(v2.order_id), None);
     }
@@ -143,16 +146,16 @@ mod tests {
     fn stays_bounded_and_drops_the_least_recently_used() {
         let cache = OrderCache::new(16);
         let first = order(1);
-        cache.put(&first);
+        cache.put(&first, None);
         for _ in 0..100 {
-            cache.put(&order(1));
+            cache.put(&order(1), None);
             assert!(cache.get(first.order_id).is_some(), "used all the time, so never the oldest");
             assert!(cache.len() <= 16);
         }
         let unused = order(1);
-        cache.put(&unused);
+        cache.put(&unused, None);
         for _ in 0..16 {
-            cache.put(&order(1));
+            cache.put(&order(1), None);
         }
         assert!(cache.get(unused.order_id).is_none(), "unused, so dropped");
     }
@@ -161,7 +164,7 @@ mod tests {
     fn a_zero_capacity_keeps_nothing() {
         let cache = OrderCache::new(0);
         let o = order(1);
-        cache.put(&o);
+        cache.put(&o, None);
         assert!(cache.is_empty());
         assert_eq!(cache.get(o.order_id), None);
     }

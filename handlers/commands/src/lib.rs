@@ -21,7 +21,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use order_domain::ports::{Clock, EventStore, StoreError};
-use order_domain::{decide, evolve, fold, Command, DomainError, Envelope, Order, OrderEvent, OrderId, OrderStatus};
+use order_domain::{
+    decide, evolve, fold, Command, DomainError, Envelope, HotList, Lane, Order, OrderEvent, OrderId, OrderStatus,
+};
 use uuid::Uuid;
 
 pub use cache::OrderCache;
@@ -202,6 +204,8 @@ pub struct OrderService {
     clock: Arc<dyn Clock>,
     cache: Arc<OrderCache>,
     counters: Arc<KnownStateCounters>,
+    /// Decides the lane of the orders this service places (none hot by default).
+    hot_list: Arc<HotList>,
 }
 
 impl OrderService {
@@ -216,6 +220,7 @@ impl OrderService {
             clock,
             cache: Arc::new(OrderCache::new(cache::DEFAULT_CAPACITY)),
             counters: Default::default(),
+            hot_list: Arc::default(),
         }
     }
 
@@ -223,6 +228,14 @@ impl OrderService {
     /// [`Known::Cached`] always reads).
     pub fn with_cache_capacity(mut self, capacity: usize) -> Self {
         self.cache = Arc::new(OrderCache::new(capacity));
+        self
+    }
+
+    /// Orders this service places with a SKU of `hot_list` travel in the hot
+    /// lane. Only placing reads the list: every later event of an order
+    /// keeps the lane stored with its first, whatever the list says by then.
+    pub fn with_hot_list(mut self, hot_list: HotList) -> Self {
+        self.hot_list = Arc::new(hot_list);
         self
     }
 
@@ -240,8 +253,9 @@ impl OrderService {
 
     /// The current state of an order, or `None` if it was never placed.
     pub async fn get(&self, order_id: OrderId) -> Result<Option<Order>, StoreError> {
-        let state = fold(&self.store.load(order_id).await?);
-        self.remember(order_id, state.as_ref());
+        let (history, lane) = self.store.load_with_lane(order_id).await?;
+        let state = fold(&history);
+        self.remember(order_id, state.as_ref(), lane);
         Ok(state)
     }
 
@@ -279,24 +293,25 @@ impl OrderService {
         known: Known,
     ) -> Result<CommandOutcome, CommandError> {
         let basis = known.as_str();
+        // The assumed state, and the lane its events are stored in when known.
         let assumed = match known {
             Known::Nothing => None,
-            Known::New => Some(None),
-            Known::State(order) if order.order_id == order_id => Some(Some(order)),
+            Known::New => Some((None, None)),
+            Known::State(order) if order.order_id == order_id => Some((Some(order), None)),
             Known::State(_) => None,
             Known::Cached => {
                 let cached = self.cache.get(order_id);
                 if cached.is_none() {
                     KnownStateCounters::add(&self.counters.cache_misses);
                 }
-                cached.map(Some)
+                cached.map(|(order, lane)| (Some(order), lane))
             }
         };
-        let Some(state) = assumed else {
+        let Some((state, lane)) = assumed else {
             return self.execute(order_id, command, context, retry).await;
         };
         let assumed_version = state.as_ref().map_or(0, |o| o.version);
-        let (saved, stale, outcome) = match self.try_assumed(order_id, state, command, context).await? {
+        let (saved, stale, outcome) = match self.try_assumed(order_id, state, lane, command, context).await? {
             Assumed::Decided(outcome) => {
                 KnownStateCounters::add(&self.counters.requests_saved);
                 (1, 0, Ok(outcome))
@@ -324,10 +339,12 @@ impl OrderService {
     }
 
     /// One attempt on an assumed state: no read; the append proves it.
+    /// `lane` is where the order's events are stored (unknown: `None`).
     async fn try_assumed(
         &self,
         order_id: OrderId,
         state: Option<Order>,
+        lane: Option<Lane>,
         command: &Command,
         context: &CommandContext,
     ) -> Result<Assumed, CommandError> {
@@ -348,14 +365,20 @@ impl OrderService {
                 _ => Assumed::Recheck,
             });
         }
+        // Every event of an order travels in its OrderPlaced's lane: an
+        // existing order whose lane is not known is decided on a read.
+        if state.is_some() && lane.is_none() {
+            return Ok(Assumed::Recheck);
+        }
         let appended = self.envelopes(order_id, version, events, context);
-        match self.store.append(&appended).await {
+        let lane = self.hot_list.lane_for(lane, appended.iter().map(|e| &e.event));
+        match self.store.append_in_lane(&appended, lane).await {
             Ok(()) => {}
             Err(StoreError::Conflict { .. }) => return Ok(Assumed::Conflict),
             Err(e) => return Err(CommandError::Store(e)),
         }
         let order = appended.iter().fold(state, evolve).expect("a new event always yields an order");
-        self.cache.put(&order);
+        self.cache.put(&order, Some(lane));
         Ok(Assumed::Decided(CommandOutcome { order, appended }))
     }
 
@@ -365,9 +388,9 @@ impl OrderService {
         command: &Command,
         context: &CommandContext,
     ) -> Result<CommandOutcome, CommandError> {
-        let history = self.store.load(order_id).await.map_err(CommandError::Store)?;
+        let (history, lane) = self.store.load_with_lane(order_id).await.map_err(CommandError::Store)?;
         let state = fold(&history);
-        self.remember(order_id, state.as_ref());
+        self.remember(order_id, state.as_ref(), lane);
         let current_version = state.as_ref().map_or(0, |o| o.version);
         if let Some(expected) = context.expected_version {
             if expected != current_version {
@@ -381,7 +404,8 @@ impl OrderService {
             return Ok(CommandOutcome { order, appended: Vec::new() });
         }
         let appended = self.envelopes(order_id, current_version, events, context);
-        match self.store.append(&appended).await {
+        let lane = self.hot_list.lane_for(lane, appended.iter().map(|e| &e.event));
+        match self.store.append_in_lane(&appended, lane).await {
             Ok(()) => {}
             Err(StoreError::Conflict { .. }) if context.expected_version.is_some() => {
                 // The version the caller named is gone: its precondition failed.
@@ -391,7 +415,7 @@ impl OrderService {
             Err(e) => return Err(CommandError::Store(e)),
         }
         let order = appended.iter().fold(state, evolve).expect("a new event always yields an order");
-        self.cache.put(&order);
+        self.cache.put(&order, Some(lane));
         Ok(CommandOutcome { order, appended })
     }
 
@@ -420,9 +444,9 @@ impl OrderService {
     }
 
     /// Keeps a freshly read state for later commands on the order.
-    fn remember(&self, order_id: OrderId, state: Option<&Order>) {
+    fn remember(&self, order_id: OrderId, state: Option<&Order>, lane: Option<Lane>) {
         match state {
-            Some(order) => self.cache.put(order),
+            Some(order) => self.cache.put(order, lane),
             None => self.cache.forget(order_id),
         }
     }

@@ -32,6 +32,8 @@ pub enum DecodeError {
     MissingEnvelope,
     #[error("event item with an unreadable envelope: {0}")]
     Envelope(#[from] EnvelopeError),
+    #[error("event item with an unreadable lane: {0}")]
+    Lane(#[from] order_domain::lane::UnknownLane),
 }
 
 pub fn decode_record(record: &EventRecord) -> Result<StreamItem, DecodeError> {
@@ -46,8 +48,11 @@ pub fn decode_record(record: &EventRecord) -> Result<StreamItem, DecodeError> {
         Some(other) => return Ok(StreamItem::NotAnEvent(format!("item kind {other:?}"))),
         None => return Ok(StreamItem::NotAnEvent("item without a kind".to_owned())),
     }
+    // The lane is the item's, written with every event of the order (items
+    // stored before lanes have none: standard). No extra read.
+    let lane = image.lane()?.unwrap_or_default();
     let stored_json = image.envelope.ok_or(DecodeError::MissingEnvelope)?;
     let envelope = Envelope::from_json(&stored_json)?;
-    let message = OutgoingMessage::from_stored(&envelope, stored_json);
+    let message = OutgoingMessage::from_stored(&envelope, stored_json, lane);
     Ok(StreamItem::Event(Box::new(DecodedEvent { envelope, message })))
 }

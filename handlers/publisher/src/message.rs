@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use order_domain::{Envelope, OrderEvent, SCHEMA_VERSION};
+use order_domain::{Envelope, Lane, OrderEvent, SCHEMA_VERSION};
 
 /// Message attribute names: part of the contract with downstream teams.
 pub const EVENT_TYPE: &str = "eventType";
@@ -12,6 +12,8 @@ pub const SCHEMA_VERSION_ATTRIBUTE: &str = "schemaVersion";
 pub const ORDER_ID: &str = "orderId";
 /// Only on OrderPlaced: the distinct SKUs of the order's lines.
 pub const SKUS: &str = "skus";
+/// On every event: `hot` or `standard`, the lane its order was placed in.
+pub const LANE: &str = "lane";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MessageAttribute {
@@ -50,17 +52,25 @@ pub struct OutgoingMessage {
 }
 
 impl OutgoingMessage {
-    /// The message built from a stored envelope. `stored_json` is published
-    /// as it is (never re-serialized), so consumers get the exact bytes the
-    /// event store holds.
-    pub fn from_stored(envelope: &Envelope, stored_json: String) -> Self {
-        OutgoingMessage { body: stored_json, attributes: attributes_of(envelope) }
+    /// The message built from a stored envelope and the lane stored with
+    /// it. `stored_json` is published as it is (never re-serialized), so
+    /// consumers get the exact bytes the event store holds.
+    pub fn from_stored(envelope: &Envelope, stored_json: String, lane: Lane) -> Self {
+        OutgoingMessage { body: stored_json, attributes: attributes_of(envelope, lane) }
     }
 
     /// The message for an envelope that is not stored as JSON yet (the local
     /// runner's in-memory store): `to_json` is what the DynamoDB store writes.
-    pub fn from_envelope(envelope: &Envelope) -> Self {
-        Self::from_stored(envelope, envelope.to_json())
+    pub fn from_envelope(envelope: &Envelope, lane: Lane) -> Self {
+        Self::from_stored(envelope, envelope.to_json(), lane)
+    }
+
+    /// The `lane` attribute's value (`standard` if there is none).
+    pub fn lane(&self) -> Lane {
+        match self.attributes.get(LANE) {
+            Some(MessageAttribute::String(lane)) => lane.parse().unwrap_or_default(),
+            _ => Lane::Standard,
+        }
     }
 
     /// The size SNS counts against its 256 KiB limit: the body plus every
@@ -75,11 +85,12 @@ impl OutgoingMessage {
     }
 }
 
-fn attributes_of(envelope: &Envelope) -> BTreeMap<String, MessageAttribute> {
+fn attributes_of(envelope: &Envelope, lane: Lane) -> BTreeMap<String, MessageAttribute> {
     let mut attributes = BTreeMap::from([
         (EVENT_TYPE.to_owned(), MessageAttribute::String(envelope.event_type().as_str().to_owned())),
         (SCHEMA_VERSION_ATTRIBUTE.to_owned(), MessageAttribute::Number(SCHEMA_VERSION.to_string())),
         (ORDER_ID.to_owned(), MessageAttribute::String(envelope.order_id.to_string())),
+        (LANE.to_owned(), MessageAttribute::String(lane.as_str().to_owned())),
     ]);
     if let OrderEvent::Placed(placed) = &envelope.event {
         let mut skus: Vec<String> = placed.lines.iter().map(|line| line.sku.as_str().to_owned()).collect();
@@ -99,12 +110,13 @@ mod tests {
     #[test]
     fn order_placed_carries_every_attribute_of_the_contract() {
         let envelope = Envelope::from_json(PLACED).unwrap();
-        let message = OutgoingMessage::from_stored(&envelope, PLACED.to_owned());
+        let message = OutgoingMessage::from_stored(&envelope, PLACED.to_owned(), Lane::Hot);
         assert_eq!(message.body, PLACED);
         let attribute = |name: &str| message.attributes.get(name).cloned();
         assert_eq!(attribute(EVENT_TYPE), Some(MessageAttribute::String("OrderPlaced".into())));
         assert_eq!(attribute(SCHEMA_VERSION_ATTRIBUTE), Some(MessageAttribute::Number("1".into())));
         assert_eq!(attribute(ORDER_ID), Some(MessageAttribute::String("8c0e5a52-3c0b-4c53-9d6e-6f1f2a8b9c01".into())));
+        assert_eq!(attribute(LANE), Some(MessageAttribute::String("hot".into())));
         let skus = attribute(SKUS).unwrap();
         assert_eq!(skus.data_type(), "String.Array");
         assert_eq!(skus.string_value(), r#"["braided-line-30lb","muskie-casting-rod"]"#);
@@ -118,15 +130,47 @@ mod tests {
         let data_start = shipped.find(r#""data":"#).unwrap();
         let shipped = format!(r#"{}"data":{{"trackingNumber":"1Z999"}}}}"#, &shipped[..data_start]);
         let envelope = Envelope::from_json(&shipped).unwrap();
-        let message = OutgoingMessage::from_envelope(&envelope);
+        let message = OutgoingMessage::from_envelope(&envelope, Lane::Standard);
         assert_eq!(message.body, shipped, "to_json reproduces the canonical stored form");
-        assert_eq!(message.attributes.keys().collect::<Vec<_>>(), [EVENT_TYPE, ORDER_ID, SCHEMA_VERSION_ATTRIBUTE]);
+        assert_eq!(
+            message.attributes.keys().collect::<Vec<_>>(),
+            [EVENT_TYPE, LANE, ORDER_ID, SCHEMA_VERSION_ATTRIBUTE]
+        );
+    }
+
+    /// One envelope of each event type, in each lane: `lane` is on every one.
+    #[test]
+    fn every_event_type_carries_its_lane() {
+        use order_domain::EventType;
+        let data = |event_type: EventType| match event_type {
+            EventType::OrderPlaced => None,
+            EventType::OrderConfirmed => Some("{}"),
+            EventType::OrderRejected => Some(r#"{"reason":"out of stock","unavailable":[]}"#),
+            EventType::OrderCancelled => Some(r#"{"reason":"changed my mind"}"#),
+            EventType::OrderShipped => Some(r#"{"trackingNumber":"1Z999"}"#),
+        };
+        for event_type in EventType::ALL {
+            let json = match data(event_type) {
+                None => PLACED.to_owned(),
+                Some(data) => {
+                    let head =
+                        PLACED.replace(r#""eventType":"OrderPlaced""#, &format!(r#""eventType":"{event_type}""#));
+                    format!(r#"{}"data":{data}}}"#, &head[..head.find(r#""data":"#).unwrap()])
+                }
+            };
+            let envelope = Envelope::from_json(&json).unwrap_or_else(|e| panic!("{event_type}: {e}"));
+            for lane in Lane::ALL {
+                let message = OutgoingMessage::from_stored(&envelope, json.clone(), lane);
+                assert_eq!(message.attributes.get(LANE), Some(&MessageAttribute::String(lane.as_str().into())));
+                assert_eq!(message.lane(), lane, "{event_type} in {lane}");
+            }
+        }
     }
 
     #[test]
     fn size_counts_body_and_attributes() {
         let envelope = Envelope::from_json(PLACED).unwrap();
-        let message = OutgoingMessage::from_stored(&envelope, PLACED.to_owned());
+        let message = OutgoingMessage::from_stored(&envelope, PLACED.to_owned(), Lane::Standard);
         let attributes = "eventType".len()
             + "String".len()
             + "OrderPlaced".len()
@@ -136,6 +180,9 @@ mod tests {
             + "orderId".len()
             + "String".len()
             + 36
+            + "lane".len()
+            + "String".len()
+            + "standard".len()
             + "skus".len()
             + "String.Array".len()
             + r#"["braided-line-30lb","muskie-casting-rod"]"#.len();

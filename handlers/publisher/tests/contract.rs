@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use order_domain::{Envelope, EventType, SCHEMA_VERSION};
-use publisher::message::{EVENT_TYPE, ORDER_ID, SCHEMA_VERSION_ATTRIBUTE, SKUS};
+use order_domain::{Envelope, EventType, HotList, Lane, OrderEvent, SCHEMA_VERSION};
+use publisher::message::{EVENT_TYPE, LANE, ORDER_ID, SCHEMA_VERSION_ATTRIBUTE, SKUS};
 use publisher::{MessageAttribute, OutgoingMessage};
 use serde_json::Value;
 
@@ -67,8 +67,13 @@ fn headers_are_the_message_attributes_the_publisher_sets() {
     let document = asyncapi();
     let common = &document["components"]["schemas"]["EventAttributes"];
     let names: BTreeSet<&str> = common["properties"].as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(names, BTreeSet::from([EVENT_TYPE, SCHEMA_VERSION_ATTRIBUTE, ORDER_ID]));
+    assert_eq!(names, BTreeSet::from([EVENT_TYPE, SCHEMA_VERSION_ATTRIBUTE, ORDER_ID, LANE]));
     assert_eq!(common["properties"][SCHEMA_VERSION_ATTRIBUTE]["type"], "integer", "an SNS Number");
+    let lanes: Vec<&str> =
+        common["properties"][LANE]["enum"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert_eq!(lanes, Lane::ALL.map(Lane::as_str), "the lane's values");
+    let required: BTreeSet<&str> = common["required"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert_eq!(required, names, "every event carries every common attribute");
     for event_type in EventType::ALL {
         let message = resolve(&document, &document["components"]["messages"][event_type.as_str()]["headers"]);
         let parts = &message["allOf"];
@@ -108,7 +113,16 @@ fn examples_are_envelopes_with_the_attributes_the_publisher_would_set() {
             let envelope = Envelope::from_json(&example["payload"].to_string())
                 .unwrap_or_else(|e| panic!("{name} example is not an envelope: {e}"));
             assert_eq!(envelope.event_type().as_str(), name);
-            let published = OutgoingMessage::from_envelope(&envelope);
+            let lane: Lane = example["headers"][LANE].as_str().expect("examples name their lane").parse().unwrap();
+            if let OrderEvent::Placed(placed) = &envelope.event {
+                let default_list = HotList::configured(None).unwrap();
+                assert_eq!(
+                    lane,
+                    default_list.lane_of(&placed.lines),
+                    "{name} example's lane under the default hot list"
+                );
+            }
+            let published = OutgoingMessage::from_envelope(&envelope, lane);
             let attributes: Vec<_> = published.attributes.into_iter().collect();
             let mut expected = example_attributes(&example["headers"]);
             expected.sort_by(|a, b| a.0.cmp(&b.0));

@@ -8,7 +8,7 @@ use std::io;
 use std::sync::{Arc, Mutex};
 
 use order_domain::{Envelope, OrderId};
-use publisher::message::{EVENT_TYPE, ORDER_ID, SCHEMA_VERSION_ATTRIBUTE, SKUS};
+use publisher::message::{EVENT_TYPE, LANE, ORDER_ID, SCHEMA_VERSION_ATTRIBUTE, SKUS};
 use publisher::{handle_stream_event, publish_stream_batch, BatchReport, MessageAttribute};
 use support::{
     envelope, sample_event, sequence_numbers, stored_envelopes, stream_batch, Delivered, Fault, FaultyTopic,
@@ -66,6 +66,49 @@ async fn sample_batch_sets_the_message_attributes_of_the_contract() {
     let shipped = &messages[4].message.attributes;
     assert_eq!(shipped[EVENT_TYPE], MessageAttribute::String("OrderShipped".into()));
     assert!(!shipped.contains_key(SKUS), "skus is only on OrderPlaced");
+}
+
+/// Each message carries the `lane` its item holds: the mixed muskie order's
+/// Placed, Confirmed and Shipped are all `hot`, the other order's Placed and
+/// Cancelled `standard`.
+#[tokio::test]
+async fn every_message_carries_the_lane_stored_with_its_event() {
+    let event = sample_event("dynamodb-stream-order-events.json");
+    let topic = RecordingTopic::new();
+    let mut all = topic.subscribe();
+    handle_stream_event(&topic, event, None).await;
+
+    let lanes: Vec<(String, String)> = received(&mut all)
+        .iter()
+        .map(|d| {
+            let envelope = Envelope::from_json(&d.message.body).unwrap();
+            let MessageAttribute::String(lane) = &d.message.attributes[LANE] else { panic!("lane is a String") };
+            (format!("{} {}", &envelope.order_id.to_string()[..8], envelope.event_type()), lane.clone())
+        })
+        .collect();
+    let expected = [
+        ("8c0e5a52 OrderPlaced", "hot"),
+        ("5b1d7e0c OrderPlaced", "standard"),
+        ("8c0e5a52 OrderConfirmed", "hot"),
+        ("5b1d7e0c OrderCancelled", "standard"),
+        ("8c0e5a52 OrderShipped", "hot"),
+    ];
+    assert_eq!(lanes, expected.map(|(e, l)| (e.to_owned(), l.to_owned())));
+}
+
+/// An item stored before lanes (no `lane` attribute) is published `standard`.
+#[tokio::test]
+async fn an_item_without_a_lane_is_published_standard() {
+    let topic = RecordingTopic::new();
+    let mut all = topic.subscribe();
+    handle_stream_event(
+        &topic,
+        stream_batch(&[envelope(OrderId(uuid::Uuid::new_v4()), 1, "muskie-casting-rod")]),
+        None,
+    )
+    .await;
+    let messages = received(&mut all);
+    assert_eq!(messages[0].message.attributes[LANE], MessageAttribute::String("standard".into()));
 }
 
 /// Log lines written while the test's current-thread runtime runs.

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use order_domain::Envelope;
+use order_domain::{Envelope, Lane};
 use tokio::sync::mpsc;
 
 use crate::filter::FilterPolicy;
@@ -44,10 +44,11 @@ impl InMemoryTopic {
     }
 
     /// Publishes envelopes straight from the in-memory event store (no
-    /// stream records in embedded mode), one message each, in order.
-    pub fn publish_envelopes(&self, envelopes: &[Envelope]) {
-        for envelope in envelopes {
-            self.deliver(OutgoingMessage::from_envelope(envelope));
+    /// stream records in embedded mode), one message each, in order, each
+    /// with the lane the store keeps for its order.
+    pub fn publish_envelopes(&self, envelopes: &[(Envelope, Lane)]) {
+        for (envelope, lane) in envelopes {
+            self.deliver(OutgoingMessage::from_envelope(envelope, *lane));
         }
     }
 

@@ -28,20 +28,22 @@ const RETRY_DELAY: Duration = Duration::from_secs(1);
 
 pub async fn start(names: &Names) -> Result<App, Box<dyn std::error::Error>> {
     let events = Arc::new(MemoryEventStore::new());
-    let orders = OrderService::new(events.clone());
+    let orders = OrderService::new(events.clone()).with_hot_list(names.hot_list.clone());
     let topic = Arc::new(InMemoryTopic::new());
 
-    let mut appended = events.subscribe();
+    let mut appended = events.subscribe_with_lanes();
     let publisher_topic = topic.clone();
     tokio::spawn(async move {
-        while let Some(envelope) = appended.recv().await {
-            publisher_topic.publish_envelopes(&[envelope]);
+        while let Some(event_in_lane) = appended.recv().await {
+            publisher_topic.publish_envelopes(&[event_in_lane]);
         }
     });
 
     let stock = Arc::new(MemoryInventoryStore::new());
     let inventory = Arc::new(InventoryProjection::new(stock.clone(), orders.clone()));
-    consume(&names.inventory_queue, subscribe(&topic, inventory::FILTER_POLICY)?, inventory);
+    for (queue, filter_policy) in names.inventory_lanes() {
+        consume(queue, subscribe(&topic, filter_policy)?, inventory.clone());
+    }
     let pick_requests = Arc::new(MemoryFulfillmentStore::new());
     let fulfillment = Arc::new(FulfillmentProjection::new(pick_requests, orders.store().clone()));
     consume(&names.fulfillment_queue, subscribe(&topic, fulfillment::FILTER_POLICY)?, fulfillment);
@@ -201,7 +203,7 @@ mod tests {
         for i in 0..count {
             let id = OrderId(uuid::Uuid::new_v4());
             let outcome = orders.execute(id, &place, &CommandContext::new("test"), RetryPolicy::NONE).await.unwrap();
-            let message = publisher::OutgoingMessage::from_envelope(&outcome.appended[0]);
+            let message = publisher::OutgoingMessage::from_envelope(&outcome.appended[0], order_domain::Lane::Standard);
             messages.push(Delivered { message_id: format!("m{i}"), message });
         }
         messages

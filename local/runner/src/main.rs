@@ -39,6 +39,10 @@ struct ServeArgs {
     addr: SocketAddr,
     #[command(flatten)]
     auth: auth::AuthArgs,
+    /// Hot SKUs, comma-separated: orders placed with one travel in the hot
+    /// lane (queue `inventory-hot`). Empty: no hot lane traffic.
+    #[arg(long, env = "HOT_SKUS", default_value = order_domain::DEFAULT_HOT_SKUS)]
+    hot_skus: String,
 }
 
 #[derive(Subcommand)]
@@ -57,7 +61,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     telemetry::init();
     let cli = Cli::parse();
     match cli.command {
-        Some(Commands::Provision) => provision::run(&stack::Names::from_env()).await,
+        Some(Commands::Provision) => provision::run(&stack::Names::from_env()?).await,
         Some(Commands::Token(args)) => {
             println!("{}", auth::mint(&args)?);
             Ok(())
@@ -69,7 +73,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let authorizer = auth::authorizer(&args.auth).await?;
-    let names = stack::Names::from_env();
+    let mut names = stack::Names::from_env()?;
+    names.hot_list = order_domain::HotList::parse(&args.hot_skus)?;
+    tracing::info!(hot_skus = %names.hot_list, "hot lane");
     let app = if stack::is_configured() {
         tracing::info!("local stack mode: AWS endpoint variables are set");
         stack::start(&names).await?

@@ -28,8 +28,10 @@ pub async fn run(names: &Names) -> Result<(), Error> {
     let events: std::sync::Arc<dyn order_domain::ports::EventStore> =
         std::sync::Arc::new(event_store::DynamoEventStore::new(dynamodb, &names.events_table));
     crate::legacy::sync(events).await?;
+    let [hot_lane, standard_lane] = names.inventory_lanes();
     for (queue, filter_policy) in [
-        (&names.inventory_queue, inventory::FILTER_POLICY),
+        hot_lane,
+        standard_lane,
         (&names.fulfillment_queue, fulfillment::FILTER_POLICY),
         (&names.legacy_sync_queue, legacy_sync::FILTER_POLICY),
     ] {
@@ -75,7 +77,15 @@ async fn queue_arn(sqs: &Sqs, name: &str, attributes: HashMap<QueueAttributeName
 /// Raw delivery, so consumers get the envelope itself as the body.
 async fn subscribe(sns: &Sns, topic_arn: &str, queue_arn: &str, filter_policy: &str) -> Result<(), Error> {
     let existing = sns.list_subscriptions_by_topic().topic_arn(topic_arn).send().await?;
-    if existing.subscriptions().iter().any(|s| s.endpoint() == Some(queue_arn)) {
+    if let Some(subscription) = existing.subscriptions().iter().find(|s| s.endpoint() == Some(queue_arn)) {
+        // Keep an existing subscription's policy in step with the code (the
+        // inventory queue gained its `lane` condition this way).
+        sns.set_subscription_attributes()
+            .subscription_arn(subscription.subscription_arn().unwrap_or_default())
+            .attribute_name("FilterPolicy")
+            .attribute_value(filter_policy)
+            .send()
+            .await?;
         return Ok(());
     }
     sns.subscribe()

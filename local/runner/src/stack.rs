@@ -13,6 +13,7 @@ use local_aws::poller::QueuePoller;
 use local_aws::stream::{latest_stream_arn, run_stream, StreamOptions};
 use order_api::App;
 use order_commands::OrderService;
+use order_domain::{HotList, HotListError, Lane, HOT_SKUS_VAR};
 use publisher::{handle_stream_event, SnsPublisher};
 use sqs_consumer::Projection;
 
@@ -25,24 +26,45 @@ pub struct Names {
     pub inventory_table: String,
     pub fulfillment_table: String,
     pub topic_arn: String,
+    /// The standard lane's inventory queue.
     pub inventory_queue: String,
+    /// The hot lane's inventory queue (the same consumer code).
+    pub inventory_hot_queue: String,
     pub fulfillment_queue: String,
     pub legacy_sync_queue: String,
+    /// Orders placed with one of these SKUs travel in the hot lane
+    /// (`HOT_SKUS`, or the runner's `--hot-skus`).
+    pub hot_list: HotList,
 }
 
 impl Names {
-    pub fn from_env() -> Self {
+    pub fn from_env() -> Result<Self, HotListError> {
         let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
-        Names {
+        Ok(Names {
             events_table: var("EVENTS_TABLE", "order-events"),
             inventory_table: var("INVENTORY_TABLE", "inventory"),
             fulfillment_table: var("FULFILLMENT_TABLE", "fulfillment"),
             topic_arn: var("ORDER_EVENTS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:order-events"),
-            inventory_queue: "inventory".into(),
+            inventory_queue: lane_queue(Lane::Standard).into(),
+            inventory_hot_queue: lane_queue(Lane::Hot).into(),
             fulfillment_queue: "fulfillment".into(),
             legacy_sync_queue: "legacy-sync".into(),
-        }
+            hot_list: HotList::configured(std::env::var(HOT_SKUS_VAR).ok().as_deref())?,
+        })
     }
+
+    /// Each inventory lane's queue and its subscription's filter policy.
+    pub fn inventory_lanes(&self) -> [(&str, &'static str); 2] {
+        [(&self.inventory_hot_queue, inventory::HOT_FILTER_POLICY), (&self.inventory_queue, inventory::FILTER_POLICY)]
+    }
+}
+
+fn lane_queue(lane: Lane) -> &'static str {
+    inventory::LANE_QUEUES
+        .iter()
+        .find(|(l, _, _)| *l == lane)
+        .map(|(_, queue, _)| *queue)
+        .expect("every lane has a queue")
 }
 
 pub fn is_configured() -> bool {
@@ -57,7 +79,7 @@ pub async fn start(names: &Names) -> Result<App, Box<dyn std::error::Error>> {
     let config = sdk_config().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
     let events = Arc::new(DynamoEventStore::new(dynamodb.clone(), &names.events_table));
-    let orders = OrderService::new(events.clone());
+    let orders = OrderService::new(events.clone()).with_hot_list(names.hot_list.clone());
 
     let streams = aws_sdk_dynamodbstreams::Client::new(&config);
     let stream_arn = latest_stream_arn(&streams, &names.events_table).await?;
@@ -75,8 +97,12 @@ pub async fn start(names: &Names) -> Result<App, Box<dyn std::error::Error>> {
 
     let sqs = aws_sdk_sqs::Client::new(&config);
     let stock = Arc::new(DynamoInventoryStore::new(dynamodb.clone(), &names.inventory_table));
+    // One saga, both lanes' queues, each polled on its own (in AWS: two
+    // functions of the same code, each with its own concurrency).
     let inventory = Arc::new(InventoryProjection::new(stock.clone(), orders.clone()));
-    poll(&sqs, &names.inventory_queue, inventory).await?;
+    for (queue, _) in names.inventory_lanes() {
+        poll(&sqs, queue, inventory.clone()).await?;
+    }
     let pick_requests = Arc::new(DynamoFulfillmentStore::new(dynamodb, &names.fulfillment_table));
     poll(&sqs, &names.fulfillment_queue, Arc::new(FulfillmentProjection::new(pick_requests, orders.store().clone())))
         .await?;

@@ -11,7 +11,8 @@ use std::collections::BTreeSet;
 use testkit::template::{sam_template, tagged};
 
 /// DESIGN.md "Configuration", plus what the code reads besides
-/// (`RUST_LOG` in telemetry, `LEGACY_DB_SSLROOTCERT` in legacy-sync).
+/// (`RUST_LOG` in telemetry, `LEGACY_DB_SSLROOTCERT` in legacy-sync,
+/// `HOT_SKUS` in the API: the hot lane's SKUs).
 const CONFIGURATION_NAMES: &[&str] = &[
     "EVENTS_TABLE",
     "INVENTORY_TABLE",
@@ -21,6 +22,7 @@ const CONFIGURATION_NAMES: &[&str] = &[
     "LEGACY_DB_SECRET_ARN",
     "LEGACY_DB_SSLROOTCERT",
     "RUST_LOG",
+    "HOT_SKUS",
 ];
 
 /// `(resource, statement Sid)` allowed `Resource: "*"`, and why.
@@ -28,6 +30,7 @@ const STAR_RESOURCE_EXCEPTIONS: &[(&str, &str, &str)] = &[
     ("ApiFunctionRole", "XRayNoResourceLevelPermissions", "X-Ray has no resource-level permissions"),
     ("PublisherFunctionRole", "XRayNoResourceLevelPermissions", "X-Ray has no resource-level permissions"),
     ("InventoryFunctionRole", "XRayNoResourceLevelPermissions", "X-Ray has no resource-level permissions"),
+    ("InventoryHotFunctionRole", "XRayNoResourceLevelPermissions", "X-Ray has no resource-level permissions"),
     ("FulfillmentFunctionRole", "XRayNoResourceLevelPermissions", "X-Ray has no resource-level permissions"),
     ("LegacySyncFunctionRole", "XRayNoResourceLevelPermissions", "X-Ray has no resource-level permissions"),
     (
@@ -125,7 +128,7 @@ fn every_function_answers_through_the_live_alias() {
     let template = sam_template();
     let global = &template["Globals"]["Function"]["AutoPublishAlias"];
     let functions = of_type(&template, "AWS::Serverless::Function");
-    assert_eq!(functions.len(), 5, "api, publisher, inventory, fulfillment, legacy-sync");
+    assert_eq!(functions.len(), 6, "api, publisher, inventory (two lanes), fulfillment, legacy-sync");
     for (name, function) in functions {
         let own = &function["Properties"]["AutoPublishAlias"];
         let alias = if own.is_null() { global } else { own };
@@ -242,7 +245,7 @@ fn every_sqs_mapping_reports_partial_failures_with_bounded_concurrency() {
             assert_eq!(template["Parameters"][bound]["Type"], "Number", "{name}'s {event:?} is bounded by a parameter");
         }
     }
-    assert_eq!(mappings, 3, "inventory, fulfillment, legacy-sync");
+    assert_eq!(mappings, 4, "inventory (two lanes), fulfillment, legacy-sync");
 }
 
 #[test]
@@ -289,4 +292,59 @@ fn no_resource_star_but_the_listed_exceptions() {
     for (resource, sid, why) in STAR_RESOURCE_EXCEPTIONS {
         assert!(seen.contains(&(resource.to_string(), sid.to_string())), "stale exception {resource} {sid} ({why})");
     }
+}
+
+/// The saga's two lanes (README "Lanes"): `inventory-hot` and `inventory`,
+/// each subscribed with its `eventType` AND `lane` filter, each with its own
+/// DLQ, alarms and function of the same code, each bounded by its own
+/// concurrency parameter that is also its function's reserved concurrency
+/// (the hot lane's ceiling, the standard lane's floor); the API, which
+/// decides the lanes, reads the hot list from the `HotSkus` parameter.
+#[test]
+fn the_saga_has_a_hot_lane_and_a_standard_lane() {
+    let template = sam_template();
+    let resources = &template["Resources"];
+    let alarmed = alarmed_queues(&template);
+    let lanes = [
+        ("InventoryHot", "InventoryHotFunction", "hot", "InventoryHotMaxConcurrency"),
+        ("Inventory", "InventoryFunction", "standard", "InventoryMaxConcurrency"),
+    ];
+    for (name, function, lane, bound) in lanes {
+        let filter = &resources[format!("{name}Subscription").as_str()]["Properties"]["FilterPolicy"];
+        assert_eq!(strings(&filter["lane"]), [lane], "{name}Subscription filters on lane = {lane}");
+        assert_eq!(
+            strings(&filter["eventType"]),
+            ["OrderPlaced", "OrderCancelled", "OrderShipped"],
+            "{name}Subscription also filters on the saga's event types (SNS ANDs the keys)"
+        );
+        for dlq in [format!("{name}DeadLetterQueue"), format!("{name}SubscriptionDeadLetterQueue")] {
+            assert!(alarmed.contains(&dlq), "{dlq} is alarmed");
+        }
+        let properties = &resources[function]["Properties"];
+        assert_eq!(properties["CodeUri"], "projections/inventory", "{function} runs the saga's code");
+        assert_eq!(resources[function]["Metadata"]["BuildProperties"]["Binary"], "inventory");
+        let source = &properties["Events"][format!("{name}Queue").as_str()]["Properties"];
+        assert_eq!(tagged(&source["Queue"], "GetAtt"), format!("{name}Queue.Arn").as_str());
+        assert_eq!(tagged(&source["ScalingConfig"]["MaximumConcurrency"], "Ref"), bound);
+        assert_eq!(tagged(&properties["ReservedConcurrentExecutions"], "Ref"), bound, "{function}'s own Lambdas");
+    }
+    let parameter = |name: &str| template["Parameters"][name]["Default"].as_u64().unwrap();
+    assert!(
+        parameter("InventoryHotMaxConcurrency") < parameter("InventoryMaxConcurrency"),
+        "the hot lane is bounded below the standard lane's floor"
+    );
+    let hot_source = &resources["InventoryHotFunction"]["Properties"]["Events"]["InventoryHotQueue"]["Properties"];
+    assert_eq!(tagged(&hot_source["BatchSize"], "Ref"), "InventoryHotBatchSize");
+    assert_eq!(tagged(&hot_source["MaximumBatchingWindowInSeconds"], "Ref"), "InventoryHotBatchingWindowSeconds");
+    assert!(
+        parameter("InventoryHotBatchSize") <= 99,
+        "a hot batch's records and the SKU's item fit in one transaction"
+    );
+    assert!(
+        parameter("InventoryHotBatchSize") <= 10 || parameter("InventoryHotBatchingWindowSeconds") >= 1,
+        "SQS batches over 10 need a batching window"
+    );
+    let api = &resources["ApiFunction"]["Properties"]["Environment"]["Variables"];
+    assert_eq!(tagged(&api["HOT_SKUS"], "Ref"), "HotSkus", "the API decides lanes from the HotSkus parameter");
+    assert_eq!(template["Parameters"]["HotSkus"]["Default"], order_domain::DEFAULT_HOT_SKUS);
 }

@@ -22,7 +22,7 @@ pub mod projection;
 pub mod reactions;
 pub mod reservation;
 
-use order_domain::EventType;
+use order_domain::{EventType, Lane};
 
 pub use error::SagaError;
 /// The store the saga is built on, re-exported for its callers' convenience.
@@ -35,9 +35,21 @@ pub use reservation::ReservationStrategy;
 pub const SUBSCRIBED_EVENT_TYPES: [EventType; 3] =
     [EventType::OrderPlaced, EventType::OrderCancelled, EventType::OrderShipped];
 
-/// The SNS filter policy of the inventory queue's subscription (the same
-/// in `template.yaml`, the local stack's provisioning and the embedded runner).
-pub const FILTER_POLICY: &str = r#"{"eventType":["OrderPlaced","OrderCancelled","OrderShipped"]}"#;
+/// The SNS filter policy of the (standard lane's) `inventory` queue's
+/// subscription (the same in `template.yaml`, the local stack's provisioning
+/// and the embedded runner). SNS ANDs the keys: these event types, and only
+/// orders of the standard lane.
+pub const FILTER_POLICY: &str = r#"{"eventType":["OrderPlaced","OrderCancelled","OrderShipped"],"lane":["standard"]}"#;
+
+/// The filter policy of the `inventory-hot` queue's subscription: the same
+/// event types of the hot lane's orders. The same function code consumes
+/// both queues; an order's events all travel in its lane, so its Cancelled
+/// or Shipped never overtakes its Placed through the other queue.
+pub const HOT_FILTER_POLICY: &str = r#"{"eventType":["OrderPlaced","OrderCancelled","OrderShipped"],"lane":["hot"]}"#;
+
+/// Each lane's queue name and subscription filter policy.
+pub const LANE_QUEUES: [(Lane, &str, &str); 2] =
+    [(Lane::Hot, "inventory-hot", HOT_FILTER_POLICY), (Lane::Standard, "inventory", FILTER_POLICY)];
 
 /// Whether the inventory subscription lets `event_type` through.
 pub fn subscribed(event_type: EventType) -> bool {

@@ -1,7 +1,10 @@
-//! The Black-Friday story against DynamoDB Local: 100 `muskie-casting-rod`
-//! in stock, 500 orders for it placed concurrently with 100 orders for
-//! `tourney-casting-rod` interleaved, delivered as SQS batches to concurrent
-//! consumers; then the whole delivery again, duplicated and shuffled.
+//! The Black-Friday story against DynamoDB Local, lanes on: 100
+//! `muskie-casting-rod` in stock, 500 orders for it placed concurrently with
+//! 100 orders for `tourney-casting-rod` interleaved; each order goes to the
+//! queue of the lane stored with it (muskie is the hot list), and both lanes
+//! are drained at once as SQS batches by their own concurrent consumers (the
+//! template's defaults); then the whole delivery again, duplicated and
+//! shuffled, through the lanes again.
 
 mod common;
 
@@ -14,7 +17,7 @@ use inventory::{InventoryProjection, InventoryStore};
 use order_commands::OrderService;
 use order_domain::event::UnavailableLine;
 use order_domain::ports::EventStore;
-use order_domain::{Envelope, OrderEvent, OrderStatus};
+use order_domain::{Envelope, HotList, Lane, OrderEvent, OrderStatus};
 use rand::seq::SliceRandom;
 use sqs_consumer::deliver_bodies;
 
@@ -23,20 +26,49 @@ const OTHER: &str = "tourney-casting-rod";
 const HOT_STOCK: u64 = 100;
 const HOT_ORDERS: usize = 500;
 const OTHER_ORDERS: usize = 100;
+/// The standard lane: `InventoryMaxConcurrency` consumers (8 here), batches of 10.
 const CONSUMERS: usize = 8;
 const SQS_BATCH: usize = 10;
+/// The hot lane: the template's `InventoryHotMaxConcurrency` and `InventoryHotBatchSize`.
+const HOT_CONSUMERS: usize = 2;
+const HOT_BATCH: usize = 50;
 
-/// Delivers `bodies` the way SQS and Lambda would: batches of up to 10 taken
-/// by `CONSUMERS` concurrent consumers, failed messages back in the queue.
-async fn deliver_through_queue(projection: Arc<InventoryProjection>, bodies: Vec<String>) {
+/// Delivers each lane's envelopes through its own queue, both at once.
+async fn deliver_through_lanes(
+    projection: Arc<InventoryProjection>,
+    events: &dyn EventStore,
+    envelopes: Vec<&Envelope>,
+) {
+    let (mut hot, mut standard) = (Vec::new(), Vec::new());
+    for envelope in envelopes {
+        let (_, lane) = events.load_with_lane(envelope.order_id).await.unwrap();
+        match lane.expect("every order is stored with its lane") {
+            Lane::Hot => hot.push(envelope.to_json()),
+            Lane::Standard => standard.push(envelope.to_json()),
+        }
+    }
+    tokio::join!(
+        deliver_through_queue(projection.clone(), hot, HOT_CONSUMERS, HOT_BATCH),
+        deliver_through_queue(projection, standard, CONSUMERS, SQS_BATCH),
+    );
+}
+
+/// Delivers `bodies` the way SQS and Lambda would: batches of up to `batch`
+/// taken by `consumers` concurrent consumers, failed messages back in the queue.
+async fn deliver_through_queue(
+    projection: Arc<InventoryProjection>,
+    bodies: Vec<String>,
+    consumers: usize,
+    batch: usize,
+) {
     let queue = Arc::new(Mutex::new(VecDeque::from(bodies)));
-    let consumers = (0..CONSUMERS).map(|_| {
+    let consumers = (0..consumers).map(|_| {
         let (queue, projection) = (queue.clone(), projection.clone());
         tokio::spawn(async move {
             loop {
                 let batch: Vec<String> = {
                     let mut queue = queue.lock().unwrap();
-                    let n = queue.len().min(SQS_BATCH);
+                    let n = queue.len().min(batch);
                     queue.drain(..n).collect()
                 };
                 if batch.is_empty() {
@@ -86,7 +118,7 @@ async fn flash_sale_never_oversells_and_never_starves_other_products() {
     let (inventory, events): (Arc<dyn InventoryStore>, Arc<dyn EventStore>) = (Arc::new(inventory), Arc::new(events));
     inventory.set_available(&sku(HOT), HOT_STOCK).await.unwrap();
     inventory.set_available(&sku(OTHER), 1_000).await.unwrap();
-    let orders = OrderService::new(events.clone());
+    let orders = OrderService::new(events.clone()).with_hot_list(HotList::parse(HOT).unwrap());
 
     // Placed concurrently, one tourney order after every five muskie orders.
     let total = HOT_ORDERS + OTHER_ORDERS;
@@ -100,11 +132,15 @@ async fn flash_sale_never_oversells_and_never_starves_other_products() {
     }
     let is_hot = |p: &Envelope| matches!(&p.event, OrderEvent::Placed(o) if o.lines[0].sku.as_str() == HOT);
     assert_eq!(placed.iter().filter(|p| is_hot(p)).count(), HOT_ORDERS);
+    for p in &placed {
+        let expected = if is_hot(p) { Lane::Hot } else { Lane::Standard };
+        assert_eq!(events.load_with_lane(p.order_id).await.unwrap().1, Some(expected), "placed in its lane");
+    }
 
     let projection = Arc::new(InventoryProjection::new(inventory.clone(), orders.clone()));
     let stop = Arc::new(AtomicBool::new(false));
     let watcher = watch_hot_stock(inventory.clone(), stop.clone());
-    deliver_through_queue(projection.clone(), placed.iter().map(Envelope::to_json).collect()).await;
+    deliver_through_lanes(projection.clone(), &*events, placed.iter().collect()).await;
     stop.store(true, Ordering::SeqCst);
     assert!(watcher.await.unwrap() > 0, "the stock was watched during the sale");
 
@@ -116,6 +152,10 @@ async fn flash_sale_never_oversells_and_never_starves_other_products() {
     assert_eq!(count(true, OrderStatus::Rejected), 400);
     assert_eq!(count(false, OrderStatus::Confirmed), OTHER_ORDERS, "every tourney order confirmed");
     assert!(first.iter().all(|(_, events)| *events == 2), "one OrderConfirmed or OrderRejected per order");
+    for p in &placed {
+        let expected = if is_hot(p) { Lane::Hot } else { Lane::Standard };
+        assert_eq!(events.load_with_lane(p.order_id).await.unwrap().1, Some(expected), "decided in its lane");
+    }
     for p in placed.iter().filter(|p| is_hot(p)) {
         if let Some(OrderEvent::Rejected(r)) = events.load(p.order_id).await.unwrap().pop().map(|e| e.event) {
             assert_eq!(r.unavailable, vec![UnavailableLine { sku: sku(HOT), requested: 1, available: 0 }]);
@@ -129,11 +169,11 @@ async fn flash_sale_never_oversells_and_never_starves_other_products() {
     assert_eq!(stock(inventory.clone()).await, ((0, 100), (900, 100)));
 
     // SQS delivers at least once and in no order: everything again, twice, shuffled.
-    let mut again: Vec<String> = placed.iter().chain(&placed).map(Envelope::to_json).collect();
+    let mut again: Vec<&Envelope> = placed.iter().chain(&placed).collect();
     again.shuffle(&mut rand::rng());
     let stop = Arc::new(AtomicBool::new(false));
     let watcher = watch_hot_stock(inventory.clone(), stop.clone());
-    deliver_through_queue(projection, again).await;
+    deliver_through_lanes(projection, &*events, again).await;
     stop.store(true, Ordering::SeqCst);
     watcher.await.unwrap();
     assert_eq!(outcome(&*events, &placed).await, first, "redelivery changed no order");

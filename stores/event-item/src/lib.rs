@@ -11,9 +11,10 @@
 //! | `kind` | S | `event`: other kinds of item may share the table, and the publisher skips them |
 //! | `eventId`, `eventType`, `occurredAt` | S | copies from the envelope, for queries and the console |
 //! | `envelope` | S | the envelope's JSON, byte for byte what is published |
+//! | `lane` | S | `hot` or `standard`: the lane of the order, decided when it was placed and written with every event of it; the publisher sends it as the `lane` message attribute. Absent on items stored before lanes: `standard` |
 
 use chrono::SecondsFormat;
-use order_domain::Envelope;
+use order_domain::{Envelope, Lane};
 use serde::{Deserialize, Serialize};
 
 /// The partition key's attribute name.
@@ -24,6 +25,8 @@ pub const VERSION: &str = "version";
 pub const KIND: &str = "kind";
 /// `kind` of an event item.
 pub const EVENT_KIND: &str = "event";
+/// The attribute holding the order's lane.
+pub const LANE: &str = "lane";
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -35,6 +38,9 @@ pub struct EventItem {
     pub event_type: String,
     pub occurred_at: String,
     pub envelope: String,
+    /// Not part of the envelope (the published contract): the item's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lane: Option<String>,
 }
 
 impl EventItem {
@@ -53,7 +59,13 @@ impl EventItem {
             event_type: event.event_type().as_str().to_owned(),
             occurred_at: event.occurred_at.to_rfc3339_opts(SecondsFormat::Millis, true),
             envelope: envelope_json,
+            lane: None,
         }
+    }
+
+    /// The item of `event`, travelling in `lane`.
+    pub fn in_lane(event: &Envelope, lane: Lane) -> Self {
+        EventItem { lane: Some(lane.as_str().to_owned()), ..Self::new(event) }
     }
 }
 
@@ -63,10 +75,16 @@ impl EventItem {
 pub struct AnyItem {
     pub kind: Option<String>,
     pub envelope: Option<String>,
+    pub lane: Option<String>,
 }
 
 impl AnyItem {
     pub fn is_event(&self) -> bool {
         self.kind.as_deref() == Some(EVENT_KIND)
+    }
+
+    /// The item's lane: `None` when it has none, an error when it is not a lane.
+    pub fn lane(&self) -> Result<Option<Lane>, order_domain::lane::UnknownLane> {
+        self.lane.as_deref().map(str::parse).transpose()
     }
 }

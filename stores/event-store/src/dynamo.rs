@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity, Put, ReturnConsumedCapacity, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use order_domain::ports::{EventScan, EventStore, ScanPage, StoreError};
-use order_domain::{Envelope, OrderId};
+use order_domain::{Envelope, Lane, OrderId};
 
 use event_item::{AnyItem, EventItem, EVENT_KIND, KIND, ORDER_ID, VERSION};
 
@@ -85,16 +85,20 @@ impl DynamoEventStore {
         &self.counts
     }
 
-    fn item(event: &Envelope) -> HashMap<String, AttributeValue> {
-        serde_dynamo::to_item(EventItem::new(event)).expect("an event item always maps to attributes")
+    fn item(event: &Envelope, lane: Option<Lane>) -> HashMap<String, AttributeValue> {
+        let item = match lane {
+            Some(lane) => EventItem::in_lane(event, lane),
+            None => EventItem::new(event),
+        };
+        serde_dynamo::to_item(item).expect("an event item always maps to attributes")
     }
 
-    async fn put_one(&self, event: &Envelope) -> Result<(), StoreError> {
+    async fn put_one(&self, event: &Envelope, lane: Option<Lane>) -> Result<(), StoreError> {
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(Self::item(event)))
+            .set_item(Some(Self::item(event, lane)))
             .condition_expression("attribute_not_exists(#v)")
             .expression_attribute_names("#v", VERSION)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
@@ -113,13 +117,13 @@ impl DynamoEventStore {
         }
     }
 
-    async fn transact(&self, events: &[Envelope]) -> Result<(), StoreError> {
+    async fn transact(&self, events: &[Envelope], lane: Option<Lane>) -> Result<(), StoreError> {
         let items = events
             .iter()
             .map(|event| {
                 let put = Put::builder()
                     .table_name(&self.table)
-                    .set_item(Some(Self::item(event)))
+                    .set_item(Some(Self::item(event, lane)))
                     .condition_expression("attribute_not_exists(#v)")
                     .expression_attribute_names("#v", VERSION)
                     .build()
@@ -167,16 +171,41 @@ where
 }
 
 fn decode(item: HashMap<String, AttributeValue>) -> Result<Envelope, StoreError> {
+    decode_with_lane(item).map(|(envelope, _)| envelope)
+}
+
+fn decode_with_lane(item: HashMap<String, AttributeValue>) -> Result<(Envelope, Option<Lane>), StoreError> {
     let order_id = item.get(ORDER_ID).cloned();
     let read: AnyItem = serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let lane = read.lane().map_err(|e| StoreError::Corrupt(format!("{e}: {order_id:?}")))?;
     let json = read.envelope.ok_or_else(|| StoreError::Corrupt(format!("item without an envelope: {order_id:?}")))?;
-    Envelope::from_json(&json).map_err(|e| StoreError::Corrupt(e.to_string()))
+    let envelope = Envelope::from_json(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok((envelope, lane))
+}
+
+impl DynamoEventStore {
+    async fn append_items(&self, events: &[Envelope], lane: Option<Lane>) -> Result<(), StoreError> {
+        match events {
+            [] => Ok(()),
+            // One event: a conditional PutItem costs half a transaction.
+            [event] => self.put_one(event, lane).await,
+            _ => self.transact(events, lane).await,
+        }
+    }
 }
 
 #[async_trait]
 impl EventStore for DynamoEventStore {
     async fn load(&self, order_id: OrderId) -> Result<Vec<Envelope>, StoreError> {
+        self.load_with_lane(order_id).await.map(|(events, _)| events)
+    }
+
+    /// The lane is the first one an item of the order holds (the command
+    /// service writes the same on every event of an order), read in the
+    /// same strongly consistent `Query`: no extra request.
+    async fn load_with_lane(&self, order_id: OrderId) -> Result<(Vec<Envelope>, Option<Lane>), StoreError> {
         let mut events = Vec::new();
+        let mut order_lane = None;
         let mut start_key = None;
         loop {
             let page = self
@@ -195,22 +224,23 @@ impl EventStore for DynamoEventStore {
             let page = page.map_err(|e| unavailable("Query", e))?;
             self.counts.consumed(page.consumed_capacity(), &self.counts.read_milliunits);
             for item in page.items.unwrap_or_default() {
-                events.push(decode(item)?);
+                let (event, lane) = decode_with_lane(item)?;
+                order_lane = order_lane.or(lane);
+                events.push(event);
             }
             match page.last_evaluated_key {
                 Some(key) if !key.is_empty() => start_key = Some(key),
-                _ => return Ok(events),
+                _ => return Ok((events, order_lane)),
             }
         }
     }
 
     async fn append(&self, events: &[Envelope]) -> Result<(), StoreError> {
-        match events {
-            [] => Ok(()),
-            // One event: a conditional PutItem costs half a transaction.
-            [event] => self.put_one(event).await,
-            _ => self.transact(events).await,
-        }
+        self.append_items(events, None).await
+    }
+
+    async fn append_in_lane(&self, events: &[Envelope], lane: Lane) -> Result<(), StoreError> {
+        self.append_items(events, Some(lane)).await
     }
 }
 

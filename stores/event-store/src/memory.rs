@@ -3,11 +3,12 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use order_domain::ports::{EventScan, EventStore, ScanPage, StoreError};
-use order_domain::{Envelope, OrderId};
+use order_domain::{Envelope, Lane, OrderId};
 use tokio::sync::mpsc;
 
 /// Events in a process. `subscribe` stands in for the DynamoDB stream: every
-/// appended event is sent to each subscriber in commit order.
+/// appended event is sent to each subscriber in commit order
+/// (`subscribe_with_lanes`: with its lane, as the stream image holds it).
 #[derive(Default)]
 pub struct MemoryEventStore {
     inner: Mutex<Inner>,
@@ -16,7 +17,10 @@ pub struct MemoryEventStore {
 #[derive(Default)]
 struct Inner {
     orders: BTreeMap<OrderId, Vec<Envelope>>,
+    /// The lane each order's events were appended in (`append_in_lane`).
+    lanes: BTreeMap<OrderId, Lane>,
     subscribers: Vec<mpsc::UnboundedSender<Envelope>>,
+    lane_subscribers: Vec<mpsc::UnboundedSender<(Envelope, Lane)>>,
 }
 
 impl MemoryEventStore {
@@ -30,6 +34,31 @@ impl MemoryEventStore {
         self.inner.lock().expect("store lock").subscribers.push(tx);
         rx
     }
+
+    /// The in-process stream of newly appended events with their lane
+    /// (`standard` for events appended without one).
+    pub fn subscribe_with_lanes(&self) -> mpsc::UnboundedReceiver<(Envelope, Lane)> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.inner.lock().expect("store lock").lane_subscribers.push(tx);
+        rx
+    }
+
+    fn append_locked(&self, events: &[Envelope], lane: Option<Lane>) -> Result<(), StoreError> {
+        let Some(first) = events.first() else { return Ok(()) };
+        let mut inner = self.inner.lock().expect("store lock");
+        let stored = inner.orders.get(&first.order_id).map_or(0, Vec::len);
+        if let Some(taken) = events.iter().find(|e| e.version as usize <= stored) {
+            return Err(StoreError::Conflict { order_id: taken.order_id, version: taken.version });
+        }
+        inner.orders.entry(first.order_id).or_default().extend_from_slice(events);
+        if let Some(lane) = lane {
+            inner.lanes.entry(first.order_id).or_insert(lane);
+        }
+        let published_lane = lane.unwrap_or_default();
+        inner.subscribers.retain(|s| events.iter().all(|e| s.send(e.clone()).is_ok()));
+        inner.lane_subscribers.retain(|s| events.iter().all(|e| s.send((e.clone(), published_lane)).is_ok()));
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -39,15 +68,16 @@ impl EventStore for MemoryEventStore {
     }
 
     async fn append(&self, events: &[Envelope]) -> Result<(), StoreError> {
-        let Some(first) = events.first() else { return Ok(()) };
-        let mut inner = self.inner.lock().expect("store lock");
-        let stored = inner.orders.get(&first.order_id).map_or(0, Vec::len);
-        if let Some(taken) = events.iter().find(|e| e.version as usize <= stored) {
-            return Err(StoreError::Conflict { order_id: taken.order_id, version: taken.version });
-        }
-        inner.orders.entry(first.order_id).or_default().extend_from_slice(events);
-        inner.subscribers.retain(|s| events.iter().all(|e| s.send(e.clone()).is_ok()));
-        Ok(())
+        self.append_locked(events, None)
+    }
+
+    async fn load_with_lane(&self, order_id: OrderId) -> Result<(Vec<Envelope>, Option<Lane>), StoreError> {
+        let inner = self.inner.lock().expect("store lock");
+        Ok((inner.orders.get(&order_id).cloned().unwrap_or_default(), inner.lanes.get(&order_id).copied()))
+    }
+
+    async fn append_in_lane(&self, events: &[Envelope], lane: Lane) -> Result<(), StoreError> {
+        self.append_locked(events, Some(lane))
     }
 }
 
