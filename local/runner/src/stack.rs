@@ -45,6 +45,18 @@ impl Names {
     }
 }
 
+/// Where the stream reader remembers, per shard, the last record it handed
+/// to the publisher: `$STREAM_CHECKPOINT`, else
+/// `.local-stack/stream-checkpoints/<events table>.json` in the workspace.
+pub fn checkpoint_path(events_table: &str) -> std::path::PathBuf {
+    match std::env::var_os("STREAM_CHECKPOINT") {
+        Some(path) => path.into(),
+        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../.local-stack/stream-checkpoints")
+            .join(format!("{events_table}.json")),
+    }
+}
+
 pub fn is_configured() -> bool {
     ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"].iter().any(|v| std::env::var_os(v).is_some())
 }
@@ -62,10 +74,12 @@ pub async fn start(names: &Names) -> Result<App, Box<dyn std::error::Error>> {
     let streams = aws_sdk_dynamodbstreams::Client::new(&config);
     let stream_arn = latest_stream_arn(&streams, &names.events_table).await?;
     let sns = Arc::new(SnsPublisher::new(aws_sdk_sns::Client::new(&config), &names.topic_arn));
+    let checkpoint = checkpoint_path(&names.events_table);
+    tracing::info!(checkpoint = %checkpoint.display(), "stream reader resumes from its checkpoint (delete it to replay the stream)");
     tokio::spawn(run_stream(
         streams,
         stream_arn,
-        StreamOptions::default(),
+        StreamOptions { checkpoint: Some(checkpoint), ..StreamOptions::default() },
         move |event| {
             let sns = sns.clone();
             async move { handle_stream_event(sns.as_ref(), event, None).await }
