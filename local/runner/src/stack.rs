@@ -38,9 +38,9 @@ impl Names {
             inventory_table: var("INVENTORY_TABLE", "inventory"),
             fulfillment_table: var("FULFILLMENT_TABLE", "fulfillment"),
             topic_arn: var("ORDER_EVENTS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:order-events"),
-            inventory_queue: "inventory".into(),
-            fulfillment_queue: "fulfillment".into(),
-            legacy_sync_queue: "legacy-sync".into(),
+            inventory_queue: var("INVENTORY_QUEUE", "inventory"),
+            fulfillment_queue: var("FULFILLMENT_QUEUE", "fulfillment"),
+            legacy_sync_queue: var("LEGACY_SYNC_QUEUE", "legacy-sync"),
         }
     }
 }
