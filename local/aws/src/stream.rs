@@ -4,8 +4,9 @@
 //! Lambda event payload the handler gets in AWS, and on a reported failure a
 //! retry from the failed record, never past it.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use aws_error::AwsError;
@@ -36,6 +37,10 @@ pub struct StreamOptions {
     pub poll_interval: Duration,
     /// Pause before retrying a failed batch or a failed read.
     pub retry_delay: Duration,
+    /// A file remembering, per shard, the last sequence number handed on
+    /// successfully: a reader started again resumes after it instead of
+    /// at `start`. No file: `start` (deleting it replays the stream).
+    pub checkpoint: Option<PathBuf>,
 }
 
 impl Default for StreamOptions {
@@ -45,6 +50,7 @@ impl Default for StreamOptions {
             batch_size: 100,
             poll_interval: Duration::from_millis(250),
             retry_delay: Duration::from_secs(1),
+            checkpoint: None,
         }
     }
 }
@@ -74,6 +80,50 @@ pub struct DrainReport {
     pub records: usize,
     /// Handler calls that reported a failed record.
     pub failed_batches: usize,
+}
+
+/// The reader's checkpoint file: per shard of one stream, the sequence
+/// number of the last record a handler took. Written (to a temporary file,
+/// then renamed) after every batch handed on, so a reader killed at any
+/// point resumes after the last batch it finished: the batch in flight is
+/// handed on again (at least once), none is skipped. A checkpoint of
+/// another stream (the table was created again) is ignored.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Checkpoint {
+    pub stream_arn: String,
+    /// Shard id → last sequence number handed on.
+    pub shards: BTreeMap<String, String>,
+}
+
+impl Checkpoint {
+    /// The checkpoint of `stream_arn` in `path`; empty when there is none.
+    pub fn load(path: &Path, stream_arn: &str) -> Checkpoint {
+        let empty = Checkpoint { stream_arn: stream_arn.to_owned(), shards: BTreeMap::new() };
+        match std::fs::read_to_string(path) {
+            Ok(text) => match serde_json::from_str::<Checkpoint>(&text) {
+                Ok(found) if found.stream_arn == stream_arn => found,
+                Ok(found) => {
+                    tracing::warn!(path = %path.display(), old = %found.stream_arn, "checkpoint of another stream ignored");
+                    empty
+                }
+                Err(error) => {
+                    tracing::warn!(path = %path.display(), %error, "unreadable checkpoint ignored");
+                    empty
+                }
+            },
+            Err(_) => empty,
+        }
+    }
+
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(self).expect("a checkpoint always serializes"))?;
+        std::fs::rename(tmp, path)
+    }
 }
 
 /// Where reading a shard resumes when it has no live iterator.
@@ -108,11 +158,26 @@ pub struct StreamReader {
     /// In discovery order, which is DescribeStream's (oldest first).
     shards: Vec<ShardState>,
     discovered: bool,
+    /// Loaded from [`StreamOptions::checkpoint`], if set.
+    checkpoint: Option<Checkpoint>,
 }
 
 impl StreamReader {
     pub fn new(client: Client, stream_arn: impl Into<String>, options: StreamOptions) -> Self {
-        StreamReader { client, stream_arn: stream_arn.into(), options, shards: Vec::new(), discovered: false }
+        let stream_arn = stream_arn.into();
+        let checkpoint = options.checkpoint.as_deref().map(|path| Checkpoint::load(path, &stream_arn));
+        StreamReader { client, stream_arn, options, shards: Vec::new(), discovered: false, checkpoint }
+    }
+
+    /// Remembers that the handler took `shard`'s records up to `sequence_number`.
+    fn record_checkpoint(&mut self, shard: &str, sequence_number: &str) {
+        let (Some(path), Some(checkpoint)) = (self.options.checkpoint.as_deref(), self.checkpoint.as_mut()) else {
+            return;
+        };
+        checkpoint.shards.insert(shard.to_owned(), sequence_number.to_owned());
+        if let Err(error) = checkpoint.save(path) {
+            tracing::warn!(path = %path.display(), %error, "cannot write the stream checkpoint");
+        }
     }
 
     pub fn stream_arn(&self) -> &str {
@@ -186,8 +251,10 @@ impl StreamReader {
                     continue;
                 }
                 let closed = shard.sequence_number_range.as_ref().is_some_and(|r| r.ending_sequence_number.is_some());
-                let (resume, finished) = match (self.discovered, self.options.start) {
-                    (false, StartingPosition::Latest) => (Resume::Start(ShardIteratorType::Latest), closed),
+                let checkpointed = self.checkpoint.as_ref().and_then(|c| c.shards.get(&id)).cloned();
+                let (resume, finished) = match (checkpointed, self.discovered, self.options.start) {
+                    (Some(sequence_number), _, _) => (Resume::After(sequence_number), false),
+                    (None, false, StartingPosition::Latest) => (Resume::Start(ShardIteratorType::Latest), closed),
                     _ => (Resume::Start(ShardIteratorType::TrimHorizon), false),
                 };
                 tracing::debug!(shard_id = %id, parent = ?shard.parent_shard_id, "stream shard found");
@@ -279,7 +346,11 @@ impl StreamReader {
                 tracing::warn!(shard_id = %shard.id, failed_sequence_number = %failed, "batch failed; retrying from the failed record");
                 return Ok(ShardOutcome::Failed);
             }
-            shard.resume = Resume::After(sequence_numbers.last().cloned().unwrap_or_default());
+            let last = sequence_numbers.last().cloned().unwrap_or_default();
+            shard.resume = Resume::After(last.clone());
+            let shard_id = shard.id.clone();
+            self.record_checkpoint(&shard_id, &last);
+            let shard = &mut self.shards[index];
             match next_iterator {
                 Some(iterator) => shard.iterator = Some(iterator),
                 None => {
@@ -428,6 +499,21 @@ mod tests {
             })
             .collect();
         reader
+    }
+
+    #[test]
+    fn a_checkpoint_reads_back_only_for_its_own_stream() {
+        let path = std::env::temp_dir().join(format!("checkpoint-{}.json", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(Checkpoint::load(&path, "arn:a").shards.len(), 0, "no file: start afresh");
+        let mut checkpoint = Checkpoint::load(&path, "arn:a");
+        checkpoint.shards.insert("shard-1".into(), "400".into());
+        checkpoint.save(&path).unwrap();
+        assert_eq!(Checkpoint::load(&path, "arn:a"), checkpoint);
+        assert!(Checkpoint::load(&path, "arn:b").shards.is_empty(), "another stream's checkpoint is ignored");
+        std::fs::write(&path, "not json").unwrap();
+        assert!(Checkpoint::load(&path, "arn:a").shards.is_empty(), "an unreadable one too");
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

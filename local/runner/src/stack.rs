@@ -45,10 +45,10 @@ impl Names {
             inventory_table: var("INVENTORY_TABLE", "inventory"),
             fulfillment_table: var("FULFILLMENT_TABLE", "fulfillment"),
             topic_arn: var("ORDER_EVENTS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:order-events"),
-            inventory_queue: lane_queue(Lane::Standard).into(),
-            inventory_hot_queue: lane_queue(Lane::Hot).into(),
-            fulfillment_queue: "fulfillment".into(),
-            legacy_sync_queue: "legacy-sync".into(),
+            inventory_queue: var("INVENTORY_QUEUE", lane_queue(Lane::Standard)),
+            inventory_hot_queue: var("INVENTORY_HOT_QUEUE", lane_queue(Lane::Hot)),
+            fulfillment_queue: var("FULFILLMENT_QUEUE", "fulfillment"),
+            legacy_sync_queue: var("LEGACY_SYNC_QUEUE", "legacy-sync"),
             hot_list: HotList::configured(std::env::var(HOT_SKUS_VAR).ok().as_deref())?,
         })
     }
@@ -65,6 +65,18 @@ fn lane_queue(lane: Lane) -> &'static str {
         .find(|(l, _, _)| *l == lane)
         .map(|(_, queue, _)| *queue)
         .expect("every lane has a queue")
+}
+
+/// Where the stream reader remembers, per shard, the last record it handed
+/// to the publisher: `$STREAM_CHECKPOINT`, else
+/// `.local-stack/stream-checkpoints/<events table>.json` in the workspace.
+pub fn checkpoint_path(events_table: &str) -> std::path::PathBuf {
+    match std::env::var_os("STREAM_CHECKPOINT") {
+        Some(path) => path.into(),
+        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../.local-stack/stream-checkpoints")
+            .join(format!("{events_table}.json")),
+    }
 }
 
 pub fn is_configured() -> bool {
@@ -84,10 +96,12 @@ pub async fn start(names: &Names) -> Result<App, Box<dyn std::error::Error>> {
     let streams = aws_sdk_dynamodbstreams::Client::new(&config);
     let stream_arn = latest_stream_arn(&streams, &names.events_table).await?;
     let sns = Arc::new(SnsPublisher::new(aws_sdk_sns::Client::new(&config), &names.topic_arn));
+    let checkpoint = checkpoint_path(&names.events_table);
+    tracing::info!(checkpoint = %checkpoint.display(), "stream reader resumes from its checkpoint (delete it to replay the stream)");
     tokio::spawn(run_stream(
         streams,
         stream_arn,
-        StreamOptions::default(),
+        StreamOptions { checkpoint: Some(checkpoint), ..StreamOptions::default() },
         move |event| {
             let sns = sns.clone();
             async move { handle_stream_event(sns.as_ref(), event, None).await }

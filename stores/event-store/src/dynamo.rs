@@ -171,16 +171,11 @@ where
 }
 
 fn decode(item: HashMap<String, AttributeValue>) -> Result<Envelope, StoreError> {
-    decode_with_lane(item).map(|(envelope, _)| envelope)
+    decode_stored(item).map(|(stored, _)| stored.envelope)
 }
 
 fn decode_with_lane(item: HashMap<String, AttributeValue>) -> Result<(Envelope, Option<Lane>), StoreError> {
-    let order_id = item.get(ORDER_ID).cloned();
-    let read: AnyItem = serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let lane = read.lane().map_err(|e| StoreError::Corrupt(format!("{e}: {order_id:?}")))?;
-    let json = read.envelope.ok_or_else(|| StoreError::Corrupt(format!("item without an envelope: {order_id:?}")))?;
-    let envelope = Envelope::from_json(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    Ok((envelope, lane))
+    decode_stored(item).map(|(stored, lane)| (stored.envelope, lane))
 }
 
 impl DynamoEventStore {
@@ -242,6 +237,116 @@ impl EventStore for DynamoEventStore {
     async fn append_in_lane(&self, events: &[Envelope], lane: Lane) -> Result<(), StoreError> {
         self.append_items(events, Some(lane)).await
     }
+}
+
+/// An event as stored: the envelope and the exact JSON the item holds (what
+/// the publisher sends to SNS), for tools that must reproduce those bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub envelope: Envelope,
+    pub json: String,
+    /// The order's lane; events stored before lanes travel `standard`.
+    pub lane: Lane,
+}
+
+/// A page of [`DynamoEventStore::scan_stored`].
+#[derive(Clone, Debug, Default)]
+pub struct StoredPage {
+    /// In the table's order: one order's events together, by version.
+    pub events: Vec<StoredEvent>,
+    /// Where the next page starts (the same form as [`EventScan`]'s cursor); `None` when the segment is done.
+    pub cursor: Option<String>,
+}
+
+/// The event an item holds, and the lane it was stored in (`None`: before lanes).
+fn decode_stored(item: HashMap<String, AttributeValue>) -> Result<(StoredEvent, Option<Lane>), StoreError> {
+    let order_id = item.get(ORDER_ID).cloned();
+    let read: AnyItem = serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let lane = read.lane().map_err(|e| StoreError::Corrupt(format!("{e}: {order_id:?}")))?;
+    let json = read.envelope.ok_or_else(|| StoreError::Corrupt(format!("item without an envelope: {order_id:?}")))?;
+    let envelope = Envelope::from_json(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok((StoredEvent { envelope, json, lane: lane.unwrap_or(Lane::Standard) }, lane))
+}
+
+impl DynamoEventStore {
+    /// Every event of one order as stored, oldest first (strongly consistent).
+    pub async fn load_stored(&self, order_id: OrderId) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut events = Vec::new();
+        let mut start_key = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#o = :o")
+                .expression_attribute_names("#o", ORDER_ID)
+                .expression_attribute_values(":o", AttributeValue::S(order_id.to_string()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await;
+            self.counts.query.fetch_add(1, Ordering::Relaxed);
+            let page = page.map_err(|e| unavailable("Query", e))?;
+            for item in page.items.unwrap_or_default() {
+                events.push(decode_stored(item)?.0);
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start_key = Some(key),
+                _ => return Ok(events),
+            }
+        }
+    }
+
+    /// Like [`EventScan::scan_page`], with each event's stored JSON and at
+    /// most `limit` items read per page (`None`: DynamoDB's 1 MB pages).
+    pub async fn scan_stored(
+        &self,
+        segment: u32,
+        segments: u32,
+        cursor: Option<String>,
+        limit: Option<i32>,
+    ) -> Result<StoredPage, StoreError> {
+        let start_key = match cursor {
+            None => None,
+            Some(c) => Some(cursor_key(&c)?),
+        };
+        let page = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .segment(segment as i32)
+            .total_segments(segments as i32)
+            .filter_expression("#k = :event")
+            .expression_attribute_names("#k", KIND)
+            .expression_attribute_values(":event", AttributeValue::S(EVENT_KIND.to_owned()))
+            .set_exclusive_start_key(start_key)
+            .set_limit(limit)
+            .consistent_read(true)
+            .send()
+            .await;
+        self.counts.scan.fetch_add(1, Ordering::Relaxed);
+        let page = page.map_err(|e| unavailable("Scan", e))?;
+        let cursor = page.last_evaluated_key().filter(|k| !k.is_empty()).and_then(|k| {
+            let order_id = k.get(ORDER_ID)?.as_s().ok()?;
+            let version = k.get(VERSION)?.as_n().ok()?;
+            Some(format!("{order_id}/{version}"))
+        });
+        let events = page
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| decode_stored(item).map(|(stored, _)| stored))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(StoredPage { events, cursor })
+    }
+}
+
+fn cursor_key(c: &str) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    let (order_id, version) = c.split_once('/').ok_or_else(|| StoreError::Corrupt(format!("bad scan cursor {c:?}")))?;
+    Ok(HashMap::from([
+        (ORDER_ID.to_owned(), AttributeValue::S(order_id.to_owned())),
+        (VERSION.to_owned(), AttributeValue::N(version.to_owned())),
+    ]))
 }
 
 #[async_trait]

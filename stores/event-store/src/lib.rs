@@ -9,5 +9,5 @@
 mod dynamo;
 mod memory;
 
-pub use dynamo::{DynamoEventStore, RequestCounts, RequestTotals};
+pub use dynamo::{DynamoEventStore, RequestCounts, RequestTotals, StoredEvent, StoredPage};
 pub use memory::MemoryEventStore;

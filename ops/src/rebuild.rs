@@ -1,0 +1,256 @@
+//! `orders rebuild inventory|fulfillment|legacy`: a projection rebuilt from
+//! the event store through its live code, resumable, with progress.
+//!
+//! - **fulfillment**: every page of the scan goes through
+//!   [`fulfillment::FulfillmentProjection`] into the target table. Each
+//!   write is conditioned on the event being newer than the last applied,
+//!   so the scan's order across orders does not matter.
+//! - **inventory**: every page goes through the live saga,
+//!   [`inventory::InventoryProjection`], into the target table. The saga's
+//!   decisions are already in the store (OrderConfirmed / OrderRejected),
+//!   and the rebuild must follow them, not decide again: stock is primed
+//!   so that every order can reserve, the saga's ConfirmOrder/RejectOrder
+//!   runs against the store read-only (an order already settled makes it a
+//!   no-op, exactly as a redelivery does live), and an order the store
+//!   shows rejected or cancelled makes the saga give its stock back — its
+//!   own path for "order no longer wants its stock". So `reserved` and
+//!   `shipped` end as the live saga left them. Last, `available` is set to
+//!   the merchandiser's count (`available + reserved + shipped` of the
+//!   `--stock-from` table, which every saga step keeps constant) less
+//!   `reserved` and `shipped`. An order the live saga has not settled yet
+//!   stops the rebuild (the saga would have to decide it); run it again when
+//!   the pipeline is drained.
+//! - **legacy**: `legacy_sync::rebuild` (its progress is kept in
+//!   `order_sync.rebuild_segment`).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use event_store::{DynamoEventStore, StoredEvent};
+use inventory_store::{DynamoInventoryStore, InventoryStore, Stock};
+use order_commands::OrderService;
+use order_domain::ports::{EventStore, StoreError};
+use order_domain::{Envelope, OrderEvent, OrderId, Sku};
+use sqs_consumer::{Delivery, Projection};
+
+use crate::scan::PageHandler;
+use crate::stack::Error;
+
+/// What `available` is primed to while replaying: more than any order asks.
+const PRIMED: u64 = 1_000_000_000_000;
+
+fn deliveries(events: Vec<StoredEvent>) -> Vec<Delivery> {
+    events.into_iter().map(|e| Delivery { message_id: e.envelope.event_id.to_string(), envelope: e.envelope }).collect()
+}
+
+/// The events split into rounds: round k holds the k-th event (by version)
+/// of every order that has one.
+fn rounds(mut events: Vec<StoredEvent>) -> Vec<Vec<StoredEvent>> {
+    events.sort_by_key(|e| (e.envelope.order_id.0, e.envelope.version));
+    let mut rounds: Vec<Vec<StoredEvent>> = Vec::new();
+    let mut previous = None;
+    let mut k = 0;
+    for event in events {
+        k = if previous == Some(event.envelope.order_id) { k + 1 } else { 0 };
+        previous = Some(event.envelope.order_id);
+        if rounds.len() <= k {
+            rounds.push(Vec::new());
+        }
+        rounds[k].push(event);
+    }
+    rounds
+}
+
+/// The event store as the rebuilt saga sees it: reads as usual, never writes.
+pub struct ReadOnlyStore(pub Arc<dyn EventStore>);
+
+#[async_trait]
+impl EventStore for ReadOnlyStore {
+    async fn load(&self, order_id: OrderId) -> Result<Vec<Envelope>, StoreError> {
+        self.0.load(order_id).await
+    }
+
+    async fn append(&self, events: &[Envelope]) -> Result<(), StoreError> {
+        let order = events.first().map(|e| e.order_id.to_string()).unwrap_or_default();
+        Err(StoreError::Unavailable(
+            format!(
+                "order {order} has not been settled by the live saga yet (the rebuild never writes events): \
+                 run the rebuild again once the pipeline has drained"
+            )
+            .into(),
+        ))
+    }
+}
+
+pub struct FulfillmentRebuild {
+    pub projection: fulfillment::FulfillmentProjection,
+}
+
+#[async_trait]
+impl PageHandler for FulfillmentRebuild {
+    async fn page(&self, events: Vec<StoredEvent>) -> Result<u64, Error> {
+        let events: Vec<_> = events.into_iter().filter(|e| fulfillment::subscribed(e.envelope.event_type())).collect();
+        let count = events.len() as u64;
+        // The projection applies a batch's events side by side: one event per
+        // order per batch keeps each order's events in version order, as a
+        // live delivery in order would apply them.
+        for round in rounds(events) {
+            for chunk in deliveries(round).chunks(25) {
+                let failed = self.projection.apply(chunk.to_vec()).await;
+                if !failed.is_empty() {
+                    return Err(
+                        format!("fulfillment: {} events could not be applied (see the log)", failed.len()).into()
+                    );
+                }
+            }
+        }
+        Ok(count)
+    }
+}
+
+pub struct InventoryRebuild {
+    pub projection: inventory::InventoryProjection,
+    pub target: Arc<DynamoInventoryStore>,
+    /// SKUs primed by this run.
+    pub primed: Mutex<BTreeSet<Sku>>,
+}
+
+impl InventoryRebuild {
+    pub fn new(target: Arc<DynamoInventoryStore>, events: Arc<dyn EventStore>) -> Self {
+        let orders = OrderService::new(Arc::new(ReadOnlyStore(events)));
+        InventoryRebuild {
+            projection: inventory::InventoryProjection::new(target.clone(), orders),
+            target,
+            primed: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    async fn prime(&self, events: &[StoredEvent]) -> Result<(), Error> {
+        let skus: BTreeSet<Sku> = events
+            .iter()
+            .filter_map(|e| match &e.envelope.event {
+                OrderEvent::Placed(placed) => Some(placed.lines.iter().map(|l| l.sku.clone())),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        let new: Vec<Sku> = {
+            let primed = self.primed.lock().expect("primed lock");
+            skus.into_iter().filter(|s| !primed.contains(s)).collect()
+        };
+        for sku in new {
+            self.target.set_available(&sku, PRIMED).await?;
+            self.primed.lock().expect("primed lock").insert(sku);
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl PageHandler for InventoryRebuild {
+    async fn page(&self, events: Vec<StoredEvent>) -> Result<u64, Error> {
+        let events: Vec<_> = events.into_iter().filter(|e| inventory::subscribed(e.envelope.event_type())).collect();
+        self.prime(&events).await?;
+        let count = events.len() as u64;
+        for chunk in deliveries(events).chunks(25) {
+            let failed = self.projection.apply(chunk.to_vec()).await;
+            if !failed.is_empty() {
+                return Err(format!(
+                    "inventory: {} events could not be applied (see the log; RUST_LOG=warn shows why)",
+                    failed.len()
+                )
+                .into());
+            }
+        }
+        Ok(count)
+    }
+}
+
+/// Every SKU with a stock item in `table`.
+pub async fn stock_skus(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<Vec<Sku>, Error> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let mut skus = Vec::new();
+    let mut start = None;
+    loop {
+        let page = client
+            .scan()
+            .table_name(table)
+            .filter_expression("begins_with(pk, :p)")
+            .expression_attribute_values(":p", AttributeValue::S("sku#".into()))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| format!("Scan {table}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(&e)))?;
+        for item in page.items() {
+            if let Some(sku) = item.get("sku").and_then(|v| v.as_s().ok()).and_then(|s| Sku::parse(s).ok()) {
+                skus.push(sku);
+            }
+        }
+        match page.last_evaluated_key {
+            Some(key) if !key.is_empty() => start = Some(key),
+            _ => break,
+        }
+    }
+    Ok(skus)
+}
+
+/// One SKU's counters after the rebuild.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StockRow {
+    pub sku: String,
+    pub available: u64,
+    pub reserved: u64,
+    pub shipped: u64,
+    /// The merchandiser's count the rebuilt counters add up to.
+    pub total: u64,
+    /// `reserved + shipped` is more than the count: `available` is left at 0.
+    pub short: bool,
+}
+
+/// The last step: `available` = the count in `stock_from` less what the
+/// replay holds reserved and shipped.
+pub async fn settle_available(
+    client: &aws_sdk_dynamodb::Client,
+    stock_from: &DynamoInventoryStore,
+    stock_from_table: &str,
+    target: &DynamoInventoryStore,
+    target_table: &str,
+) -> Result<Vec<StockRow>, Error> {
+    let mut skus: BTreeSet<Sku> = stock_skus(client, stock_from_table).await?.into_iter().collect();
+    skus.extend(stock_skus(client, target_table).await?);
+    let skus: Vec<Sku> = skus.into_iter().collect();
+    let mut counts: HashMap<Sku, Stock> = HashMap::new();
+    let mut rebuilt: HashMap<Sku, Stock> = HashMap::new();
+    for chunk in skus.chunks(100) {
+        counts.extend(stock_from.stock(chunk).await?);
+        rebuilt.extend(target.stock(chunk).await?);
+    }
+    let mut rows = Vec::new();
+    for sku in skus {
+        let total = counts.get(&sku).map_or(0, |s| s.available + s.reserved + s.shipped);
+        let (reserved, shipped) = rebuilt.get(&sku).map_or((0, 0), |s| (s.reserved, s.shipped));
+        let held = reserved + shipped;
+        let available = total.saturating_sub(held);
+        let stock = target.set_available(&sku, available).await?;
+        rows.push(StockRow {
+            sku: sku.as_str().to_owned(),
+            available: stock.available,
+            reserved: stock.reserved,
+            shipped: stock.shipped,
+            total,
+            short: held > total,
+        });
+    }
+    Ok(rows)
+}
+
+pub fn new_fulfillment(
+    client: aws_sdk_dynamodb::Client,
+    into: &str,
+    events: Arc<DynamoEventStore>,
+) -> FulfillmentRebuild {
+    let store = Arc::new(fulfillment::DynamoFulfillmentStore::new(client, into));
+    FulfillmentRebuild { projection: fulfillment::FulfillmentProjection::new(store, events) }
+}
