@@ -30,7 +30,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use aws_sdk_dynamodb::Client;
 use event_store::{DynamoEventStore, RequestTotals};
 use order_commands::{CommandContext, Known, KnownStateTotals, OrderService, RetryPolicy};
-use order_domain::{Command, Currency, CustomerId, OrderId, OrderLine, PlaceOrder, Sku};
+use order_domain::{Command, Currency, CustomerId, Lane, OrderId, OrderLine, PlaceOrder, Sku};
 
 use crate::stats::{median, millis, quantile};
 use crate::EVENTS_TABLE;
@@ -214,7 +214,7 @@ async fn known_state_order(known: KnownState) -> [Duration; COMMANDS_PER_ORDER] 
         &Command::Confirm,
         &saga,
         RetryPolicy::INTERNAL,
-        Known::from_placed(&placed),
+        Known::from_placed(&placed, Lane::Standard),
     ))
     .await;
     confirmed.expect("confirm succeeds");

@@ -14,7 +14,7 @@ use local_aws::tables::create_events_table;
 use order_api::App;
 use order_commands::{CommandContext, Known, OrderService, RetryPolicy};
 use order_domain::ports::EventStore;
-use order_domain::{Command, OrderId};
+use order_domain::{Command, Lane, OrderId};
 
 const JSON: (&str, &str) = ("content-type", "application/json");
 const BODY: &str = r#"{"customerId":"customer-1842","currency":"USD",
@@ -42,9 +42,15 @@ async fn saga_confirms(store: &Arc<dyn EventStore>, order_id: OrderId) {
     let saga = OrderService::new(store.clone());
     let placed = store.load(order_id).await.unwrap().remove(0);
     let context = CommandContext::new("saga");
-    saga.execute_from(order_id, &Command::Confirm, &context, RetryPolicy::INTERNAL, Known::from_placed(&placed))
-        .await
-        .unwrap();
+    saga.execute_from(
+        order_id,
+        &Command::Confirm,
+        &context,
+        RetryPolicy::INTERNAL,
+        Known::from_placed(&placed, Lane::Standard),
+    )
+    .await
+    .unwrap();
 }
 
 fn key() -> String {

@@ -95,11 +95,11 @@ pub enum Known {
     /// The order does not exist yet: PlaceOrder of a fresh id appends
     /// version 1 without reading. Only a retry finds it taken.
     New,
-    /// The order as it was at `order.version`: a true past state, folded from
-    /// stored events (such as the OrderPlaced envelope the saga reacts to),
-    /// never made up. Whether it is still the current one, the conditional
-    /// append finds out.
-    State(Order),
+    /// The order as it was at `order.version`, and the lane its events are
+    /// stored in: a true past state, folded from stored events (such as an
+    /// OrderPlaced envelope), never made up. Whether it is still the current
+    /// one, the conditional append finds out.
+    State(Order, Lane),
     /// Whatever this service's [`OrderCache`] holds for the order (a miss reads).
     Cached,
 }
@@ -107,9 +107,13 @@ pub enum Known {
 impl Known {
     /// The state an OrderPlaced envelope proves: the order at version 1.
     /// Any other event (whose state needs the events before it) knows nothing.
-    pub fn from_placed(placed: &Envelope) -> Known {
+    /// `lane` is the lane the OrderPlaced was stored in (the caller must
+    /// know it: the envelope does not say).
+    pub fn from_placed(placed: &Envelope, lane: Lane) -> Known {
         match (&placed.event, placed.version) {
-            (OrderEvent::Placed(_), 1) => evolve(None, placed).map_or(Known::Nothing, Known::State),
+            (OrderEvent::Placed(_), 1) => {
+                evolve(None, placed).map_or(Known::Nothing, |order| Known::State(order, lane))
+            }
             _ => Known::Nothing,
         }
     }
@@ -118,7 +122,7 @@ impl Known {
         match self {
             Known::Nothing => "nothing",
             Known::New => "new",
-            Known::State(_) => "state",
+            Known::State(..) => "state",
             Known::Cached => "cached",
         }
     }
@@ -297,8 +301,8 @@ impl OrderService {
         let assumed = match known {
             Known::Nothing => None,
             Known::New => Some((None, None)),
-            Known::State(order) if order.order_id == order_id => Some((Some(order), None)),
-            Known::State(_) => None,
+            Known::State(order, lane) if order.order_id == order_id => Some((Some(order), Some(lane))),
+            Known::State(..) => None,
             Known::Cached => {
                 let cached = self.cache.get(order_id);
                 if cached.is_none() {
@@ -482,7 +486,9 @@ mod tests {
             causation_id: "c".into(),
             event: decide(None, &place).unwrap().remove(0),
         };
-        let Known::State(order) = Known::from_placed(&placed) else { panic!("OrderPlaced at version 1 is a state") };
+        let Known::State(order, _) = Known::from_placed(&placed, Lane::Standard) else {
+            panic!("OrderPlaced at version 1 is a state")
+        };
         let commands = [
             place,
             Command::Confirm,
@@ -514,8 +520,8 @@ mod tests {
             causation_id: "c".into(),
             event: OrderEvent::Confirmed(order_domain::event::OrderConfirmed {}),
         };
-        assert!(matches!(Known::from_placed(&envelope), Known::Nothing));
+        assert!(matches!(Known::from_placed(&envelope, Lane::Standard), Known::Nothing));
         envelope.version = 1;
-        assert!(matches!(Known::from_placed(&envelope), Known::Nothing), "not an OrderPlaced");
+        assert!(matches!(Known::from_placed(&envelope, Lane::Standard), Known::Nothing), "not an OrderPlaced");
     }
 }

@@ -15,8 +15,8 @@ use order_commands::{
 };
 use order_domain::ports::{EventStore, StoreError};
 use order_domain::{
-    Command, Currency, CustomerId, DomainError, Envelope, OrderEvent, OrderId, OrderLine, OrderStatus, PlaceOrder,
-    Reason, Sku, TrackingNumber,
+    Command, Currency, CustomerId, DomainError, Envelope, Lane, OrderEvent, OrderId, OrderLine, OrderStatus,
+    PlaceOrder, Reason, Sku, TrackingNumber,
 };
 use uuid::Uuid;
 
@@ -191,11 +191,11 @@ async fn eight_concurrent_retries_of_one_key_create_one_order_and_answer_alike(s
 async fn confirm_from_the_placed_envelope_appends_version_2_without_reading(store: Arc<dyn EventStore>) {
     let (api, saga) = (Instance::new(&store), Instance::new(&store));
     let (id, envelope) = placed(&api).await;
-    let confirmed = saga.run(id, Command::Confirm, Known::from_placed(&envelope)).await.unwrap();
+    let confirmed = saga.run(id, Command::Confirm, Known::from_placed(&envelope, Lane::Standard)).await.unwrap();
     assert_eq!((confirmed.order.status, confirmed.order.version), (OrderStatus::Confirmed, 2));
     assert_eq!(saga.counting.requests(), (0, 1));
     // Redelivered OrderPlaced: the append loses, the read finds it done.
-    let again = saga.run(id, Command::Confirm, Known::from_placed(&envelope)).await.unwrap();
+    let again = saga.run(id, Command::Confirm, Known::from_placed(&envelope, Lane::Standard)).await.unwrap();
     assert!(again.appended.is_empty());
     assert_eq!(again.order, confirmed.order);
     assert_eq!(history(&store, id).await.len(), 2);
@@ -205,7 +205,7 @@ async fn a_confirm_after_a_cancel_got_in_first_is_not_allowed(store: Arc<dyn Eve
     let (api, saga) = (Instance::new(&store), Instance::new(&store));
     let (id, envelope) = placed(&api).await;
     api.run(id, cancel(), Known::Cached).await.unwrap();
-    let confirm = saga.run(id, Command::Confirm, Known::from_placed(&envelope)).await;
+    let confirm = saga.run(id, Command::Confirm, Known::from_placed(&envelope, Lane::Standard)).await;
     assert!(
         matches!(confirm, Err(CommandError::Domain(DomainError::NotAllowed { status: OrderStatus::Cancelled, .. }))),
         "{confirm:?}"
@@ -213,7 +213,7 @@ async fn a_confirm_after_a_cancel_got_in_first_is_not_allowed(store: Arc<dyn Eve
     assert_eq!(answer(&confirm), fresh_answer(&store, id, Command::Confirm, None).await);
     assert_eq!(saga.totals().stale_conflicts, 1);
     let reject = Command::Reject { reason: Reason::parse("stock").unwrap(), unavailable: vec![] };
-    let rejected = saga.run(id, reject.clone(), Known::from_placed(&envelope)).await;
+    let rejected = saga.run(id, reject.clone(), Known::from_placed(&envelope, Lane::Standard)).await;
     assert_eq!(answer(&rejected), fresh_answer(&store, id, reject, None).await);
     assert_eq!(history(&store, id).await.len(), 2, "OrderPlaced, OrderCancelled");
 }
@@ -221,7 +221,7 @@ async fn a_confirm_after_a_cancel_got_in_first_is_not_allowed(store: Arc<dyn Eve
 async fn a_cancel_decided_on_a_stale_cached_state_answers_as_a_fresh_read(store: Arc<dyn EventStore>) {
     let (api, other) = (Instance::new(&store), Instance::new(&store));
     let (id, envelope) = placed(&api).await; // `api` caches version 1, PLACED
-    other.run(id, Command::Confirm, Known::from_placed(&envelope)).await.unwrap();
+    other.run(id, Command::Confirm, Known::from_placed(&envelope, Lane::Standard)).await.unwrap();
     other.run(id, ship(), Known::Cached).await.unwrap();
     // `api` still holds PLACED: a cancel looks allowed there, the append loses.
     let cancelled = api.run(id, cancel(), Known::Cached).await;
@@ -234,7 +234,7 @@ async fn a_cancel_decided_on_a_stale_cached_state_answers_as_a_fresh_read(store:
 async fn a_ship_refused_on_a_stale_cached_state_is_decided_again_and_ships(store: Arc<dyn EventStore>) {
     let (api, saga) = (Instance::new(&store), Instance::new(&store));
     let (id, envelope) = placed(&api).await; // `api` caches PLACED
-    saga.run(id, Command::Confirm, Known::from_placed(&envelope)).await.unwrap();
+    saga.run(id, Command::Confirm, Known::from_placed(&envelope, Lane::Standard)).await.unwrap();
     let (loads, appends) = api.counting.requests();
     let shipped = api.run(id, ship(), Known::Cached).await.unwrap();
     assert_eq!((shipped.order.status, shipped.order.version), (OrderStatus::Shipped, 3));
@@ -250,7 +250,7 @@ async fn a_ship_refused_on_a_stale_cached_state_is_decided_again_and_ships(store
 async fn a_no_op_on_a_stale_cached_state_is_checked_with_a_read(store: Arc<dyn EventStore>) {
     let (saga, other) = (Instance::new(&store), Instance::new(&store));
     let (id, envelope) = placed(&other).await;
-    saga.run(id, Command::Confirm, Known::from_placed(&envelope)).await.unwrap(); // caches CONFIRMED, v2
+    saga.run(id, Command::Confirm, Known::from_placed(&envelope, Lane::Standard)).await.unwrap(); // caches CONFIRMED, v2
     other.run(id, cancel(), Known::Nothing).await.unwrap();
     // Confirm is a no-op on the cached CONFIRMED, which is not final: read.
     let confirm = saga.run(id, Command::Confirm, Known::Cached).await;
@@ -262,13 +262,13 @@ async fn a_no_op_on_a_stale_cached_state_is_checked_with_a_read(store: Arc<dyn E
 async fn if_match_is_checked_against_the_true_version_not_the_cached_one(store: Arc<dyn EventStore>) {
     let (api, saga) = (Instance::new(&store), Instance::new(&store));
     let (id, envelope) = placed(&api).await; // `api` caches version 1
-    saga.run(id, Command::Confirm, Known::from_placed(&envelope)).await.unwrap(); // now version 2
-                                                                                  // The caller saw version 2: the cache's version 1 must not make it a 412.
+    saga.run(id, Command::Confirm, Known::from_placed(&envelope, Lane::Standard)).await.unwrap(); // now version 2
+                                                                                                  // The caller saw version 2: the cache's version 1 must not make it a 412.
     let cancelled = api.run_if_match(id, cancel(), Known::Cached, Some(2)).await.unwrap();
     assert_eq!((cancelled.order.status, cancelled.order.version), (OrderStatus::Cancelled, 3));
 
     let (id, envelope) = placed(&api).await;
-    saga.run(id, Command::Confirm, Known::from_placed(&envelope)).await.unwrap();
+    saga.run(id, Command::Confirm, Known::from_placed(&envelope, Lane::Standard)).await.unwrap();
     // The caller saw version 1, as the stale cache did: the order is at 2, so 412.
     let stale = api.run_if_match(id, cancel(), Known::Cached, Some(1)).await;
     assert!(matches!(stale, Err(CommandError::VersionMismatch { expected: 1 })), "{stale:?}");

@@ -105,9 +105,9 @@ impl Reactions {
         };
         let mut context = CommandContext::new(placed.correlation_id.clone());
         context.causation_id = placed.event_id.to_string();
-        // The OrderPlaced envelope is the order at version 1: append version 2
-        // without reading; a cancel that got in first makes it read and decide again.
-        let known = Known::from_placed(placed);
+        // The OrderPlaced envelope is the order at version 1, but not its
+        // lane, which every later event must keep: read, then decide.
+        let known = Known::Nothing;
         match self.orders.execute_from(record.order_id, &command, &context, RetryPolicy::INTERNAL, known).await {
             Ok(outcome) => {
                 tracing::info!(
