@@ -13,7 +13,7 @@ use std::ops::Range;
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use order_domain::{Envelope, OrderId};
+use order_domain::{Envelope, EventType, OrderId};
 use tracing::Instrument;
 
 use crate::decode::{decode_record, StreamItem};
@@ -33,6 +33,45 @@ pub struct BatchReport {
     /// The sequence number of the first record (in stream order) whose event
     /// is not on the topic: the stream is retried from there.
     pub first_failed: Option<String>,
+    /// The business counts of this batch (see [`OrderCounts`]).
+    pub orders: OrderCounts,
+}
+
+/// Orders placed, confirmed and rejected, counted from the events this batch
+/// published *before* its first failed record: the stream is retried from
+/// that record, so an event after it is counted when it is published again,
+/// and each stored event is counted once (barring a crash of the whole
+/// invocation). The publisher is the one place that sees every stored event
+/// exactly in this way — the API and the saga see only their own commands,
+/// and would count a command retried after a lost answer twice.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OrderCounts {
+    pub placed: u64,
+    pub confirmed: u64,
+    pub rejected: u64,
+}
+
+impl OrderCounts {
+    /// The metric names `template.yaml`'s dashboard reads.
+    pub const PLACED: &'static str = "OrdersPlaced";
+    pub const CONFIRMED: &'static str = "OrdersConfirmed";
+    pub const REJECTED: &'static str = "OrdersRejected";
+
+    fn add(&mut self, event_type: EventType) {
+        match event_type {
+            EventType::OrderPlaced => self.placed += 1,
+            EventType::OrderConfirmed => self.confirmed += 1,
+            EventType::OrderRejected => self.rejected += 1,
+            EventType::OrderCancelled | EventType::OrderShipped => {}
+        }
+    }
+
+    /// One Embedded Metric Format line per non-zero count, on stdout.
+    pub fn emit(&self) {
+        telemetry::metrics::emit_count(Self::PLACED, self.placed);
+        telemetry::metrics::emit_count(Self::CONFIRMED, self.confirmed);
+        telemetry::metrics::emit_count(Self::REJECTED, self.rejected);
+    }
 }
 
 impl BatchReport {
@@ -49,13 +88,16 @@ impl BatchReport {
 }
 
 /// The whole Lambda handler: `trace_header` is the invocation's X-Ray trace
-/// header (`Context::xray_trace_id`), passed on to SNS.
+/// header (`Context::xray_trace_id`), passed on to SNS. Emits the batch's
+/// order counts as metrics.
 pub async fn handle_stream_event(
     publisher: &dyn EventPublisher,
     event: Event,
     trace_header: Option<&str>,
 ) -> DynamoDbEventResponse {
-    publish_stream_batch(publisher, event, trace_header).await.response()
+    let report = publish_stream_batch(publisher, event, trace_header).await;
+    report.orders.emit();
+    report.response()
 }
 
 struct Pending {
@@ -161,14 +203,21 @@ async fn publish_records(
     }
 
     report.published = published.iter().filter(|p| **p).count();
-    report.first_failed = pending
+    let first_failed = pending
         .iter()
         .zip(&published)
         .filter(|(_, published)| !**published)
         .map(|(p, _)| p.record_index)
         .chain(undecodable)
-        .min()
-        .map(sequence_number);
+        .min();
+    for (p, _) in pending
+        .iter()
+        .zip(&published)
+        .filter(|(p, published)| **published && first_failed.is_none_or(|first_failed| p.record_index < first_failed))
+    {
+        report.orders.add(p.envelope.event_type());
+    }
+    report.first_failed = first_failed.map(sequence_number);
     tracing::info!(
         records = report.records,
         published = report.published,

@@ -14,7 +14,7 @@ pub mod message;
 pub mod publish;
 pub mod sns;
 
-pub use handler::{handle_stream_event, publish_stream_batch, BatchReport};
+pub use handler::{handle_stream_event, publish_stream_batch, BatchReport, OrderCounts};
 pub use message::{MessageAttribute, OutgoingMessage};
 pub use publish::{
     BatchEntry, EntryFailure, EntryOutcome, EventPublisher, PublishError, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES,

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use order_domain::{Envelope, OrderId};
 use publisher::message::{EVENT_TYPE, LANE, ORDER_ID, SCHEMA_VERSION_ATTRIBUTE, SKUS};
-use publisher::{handle_stream_event, publish_stream_batch, BatchReport, MessageAttribute};
+use publisher::{handle_stream_event, publish_stream_batch, BatchReport, MessageAttribute, OrderCounts};
 use support::{
     envelope, sample_event, sequence_numbers, stored_envelopes, stream_batch, Delivered, Fault, FaultyTopic,
     RecordingTopic,
@@ -42,7 +42,17 @@ async fn sample_batch_publishes_every_event_byte_for_byte_in_one_request() {
 
     let report = publish_stream_batch(&topic, event, None).await;
 
-    assert_eq!(report, BatchReport { records: 5, published: 5, skipped: 0, requests: 1, first_failed: None });
+    assert_eq!(
+        report,
+        BatchReport {
+            records: 5,
+            published: 5,
+            skipped: 0,
+            requests: 1,
+            first_failed: None,
+            orders: OrderCounts { placed: 2, confirmed: 1, rejected: 0 },
+        }
+    );
     assert!(report.response().batch_item_failures.is_empty());
     assert_eq!(bodies(&received(&mut all)), stored, "exact stored bytes, in stream order");
 }
@@ -254,6 +264,32 @@ async fn refused_entries_name_the_first_failed_record_and_redelivery_publishes_t
     }
     let duplicates = delivered.len() - envelopes.len();
     assert_eq!(duplicates, 5, "records 14, 15, 17, 18, 19 were published before the retry and again on it");
+}
+
+#[tokio::test]
+async fn each_order_is_counted_once_across_a_partial_failure_and_its_retry() {
+    let envelopes: Vec<Envelope> =
+        (0..25).map(|_| envelope(OrderId(uuid::Uuid::new_v4()), 1, "muskie-casting-rod")).collect();
+    let batch = stream_batch(&envelopes);
+    let topic = FaultyTopic::with_faults([None, Some(Fault::RejectEntries(vec![3, 6]))]);
+
+    let report = publish_stream_batch(&topic, batch.clone(), None).await;
+    assert_eq!(report.published, 18, "records 14, 15, 17, 18, 19 are on the topic too");
+    assert_eq!(report.orders.placed, 13, "only records 0..13: the retry starts at 13");
+
+    let mut redelivery = batch;
+    redelivery.records.drain(..13);
+    let report = publish_stream_batch(&topic, redelivery, None).await;
+    assert_eq!(report.orders.placed, 12);
+}
+
+#[test]
+fn the_counts_are_the_metrics_the_dashboard_reads() {
+    let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml")).unwrap();
+    for metric in [OrderCounts::PLACED, OrderCounts::CONFIRMED, OrderCounts::REJECTED] {
+        let series = format!(r#"["{}", "{metric}""#, telemetry::metrics::NAMESPACE);
+        assert!(template.contains(&series), "PipelineDashboard has no series {series}, ...]");
+    }
 }
 
 #[tokio::test]

@@ -1,7 +1,10 @@
 //! One logging setup for every binary: JSON lines on stdout (what CloudWatch
 //! and the Lambda JSON log format expect), filtered by `RUST_LOG` (default
 //! `info`). Handlers add `correlation_id` and `xray_trace_id` to their spans,
-//! so every line of a request carries them.
+//! so every line of a request carries them. [`metrics`] prints business
+//! counts as CloudWatch Embedded Metric Format lines on the same stdout.
+
+pub mod metrics;
 
 use tracing_subscriber::EnvFilter;
 
