@@ -348,3 +348,28 @@ fn the_saga_has_a_hot_lane_and_a_standard_lane() {
     assert_eq!(tagged(&api["HOT_SKUS"], "Ref"), "HotSkus", "the API decides lanes from the HotSkus parameter");
     assert_eq!(template["Parameters"]["HotSkus"]["Default"], order_domain::DEFAULT_HOT_SKUS);
 }
+
+/// Every route of the HTTP API needs a token the JWT authorizer validated:
+/// the API is authorizer-by-default, and no route opts out.
+#[test]
+fn every_route_has_the_jwt_authorizer() {
+    let template = sam_template();
+    let api = &template["Resources"]["OrdersHttpApi"]["Properties"]["Auth"];
+    let default = api["DefaultAuthorizer"].as_str().expect("the HTTP API has a default authorizer");
+    let authorizer = &api["Authorizers"][default];
+    assert_eq!(authorizer["IdentitySource"], "$request.header.Authorization");
+    let jwt = &authorizer["JwtConfiguration"];
+    assert_eq!(tagged(&jwt["issuer"], "Ref"), "OidcIssuer");
+    assert_eq!(tagged(&jwt["audience"], "Ref"), "OidcAudiences");
+    let mut routes = 0;
+    for (name, function) in of_type(&template, "AWS::Serverless::Function") {
+        let events = function["Properties"]["Events"].as_mapping().into_iter().flatten();
+        for (event, definition) in events.filter(|(_, d)| d["Type"] == "HttpApi") {
+            routes += 1;
+            let auth = &definition["Properties"]["Auth"];
+            assert!(auth.is_null(), "{name}.{event:?} overrides the default authorizer: {auth:?}");
+            assert_eq!(tagged(&definition["Properties"]["ApiId"], "Ref"), "OrdersHttpApi", "{name}.{event:?}");
+        }
+    }
+    assert_eq!(routes, 7, "the seven routes of DESIGN.md");
+}
