@@ -38,8 +38,11 @@ pub const SUBSCRIBED_EVENT_TYPES: [EventType; 3] =
 /// The SNS filter policy of the (standard lane's) `inventory` queue's
 /// subscription (the same in `template.yaml`, the local stack's provisioning
 /// and the embedded runner). SNS ANDs the keys: these event types, and only
-/// orders of the standard lane.
-pub const FILTER_POLICY: &str = r#"{"eventType":["OrderPlaced","OrderCancelled","OrderShipped"],"lane":["standard"]}"#;
+/// orders of the standard lane — or messages with no `lane` at all, which an
+/// older publisher sends during a deploy: a message no subscription matches
+/// is dropped by SNS, so they go where every order went before lanes.
+pub const FILTER_POLICY: &str =
+    r#"{"eventType":["OrderPlaced","OrderCancelled","OrderShipped"],"lane":["standard",{"exists":false}]}"#;
 
 /// The filter policy of the `inventory-hot` queue's subscription: the same
 /// event types of the hot lane's orders. The same function code consumes
