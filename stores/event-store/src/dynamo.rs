@@ -170,10 +170,6 @@ where
     StoreError::Unavailable(Box::new(AwsError::new(operation, e)))
 }
 
-fn decode(item: HashMap<String, AttributeValue>) -> Result<Envelope, StoreError> {
-    decode_stored(item).map(|(stored, _)| stored.envelope)
-}
-
 fn decode_with_lane(item: HashMap<String, AttributeValue>) -> Result<(Envelope, Option<Lane>), StoreError> {
     decode_stored(item).map(|(stored, lane)| (stored.envelope, lane))
 }
@@ -201,33 +197,12 @@ impl EventStore for DynamoEventStore {
     async fn load_with_lane(&self, order_id: OrderId) -> Result<(Vec<Envelope>, Option<Lane>), StoreError> {
         let mut events = Vec::new();
         let mut order_lane = None;
-        let mut start_key = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#o = :o")
-                .expression_attribute_names("#o", ORDER_ID)
-                .expression_attribute_values(":o", AttributeValue::S(order_id.to_string()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start_key)
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .send()
-                .await;
-            self.counts.query.fetch_add(1, Ordering::Relaxed);
-            let page = page.map_err(|e| unavailable("Query", e))?;
-            self.counts.consumed(page.consumed_capacity(), &self.counts.read_milliunits);
-            for item in page.items.unwrap_or_default() {
-                let (event, lane) = decode_with_lane(item)?;
-                order_lane = order_lane.or(lane);
-                events.push(event);
-            }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start_key = Some(key),
-                _ => return Ok((events, order_lane)),
-            }
+        for item in self.query_order(order_id).await? {
+            let (event, lane) = decode_with_lane(item)?;
+            order_lane = order_lane.or(lane);
+            events.push(event);
         }
+        Ok((events, order_lane))
     }
 
     async fn append(&self, events: &[Envelope]) -> Result<(), StoreError> {
@@ -271,7 +246,14 @@ fn decode_stored(item: HashMap<String, AttributeValue>) -> Result<(StoredEvent, 
 impl DynamoEventStore {
     /// Every event of one order as stored, oldest first (strongly consistent).
     pub async fn load_stored(&self, order_id: OrderId) -> Result<Vec<StoredEvent>, StoreError> {
-        let mut events = Vec::new();
+        let items = self.query_order(order_id).await?;
+        items.into_iter().map(|item| decode_stored(item).map(|(stored, _)| stored)).collect()
+    }
+
+    /// The items of one order, oldest first: one strongly consistent
+    /// `Query`, following `LastEvaluatedKey` across pages.
+    async fn query_order(&self, order_id: OrderId) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        let mut items = Vec::new();
         let mut start_key = None;
         loop {
             let page = self
@@ -283,16 +265,16 @@ impl DynamoEventStore {
                 .expression_attribute_values(":o", AttributeValue::S(order_id.to_string()))
                 .consistent_read(true)
                 .set_exclusive_start_key(start_key)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
                 .await;
             self.counts.query.fetch_add(1, Ordering::Relaxed);
             let page = page.map_err(|e| unavailable("Query", e))?;
-            for item in page.items.unwrap_or_default() {
-                events.push(decode_stored(item)?.0);
-            }
+            self.counts.consumed(page.consumed_capacity(), &self.counts.read_milliunits);
+            items.extend(page.items.unwrap_or_default());
             match page.last_evaluated_key {
                 Some(key) if !key.is_empty() => start_key = Some(key),
-                _ => return Ok(events),
+                _ => return Ok(items),
             }
         }
     }
@@ -322,10 +304,12 @@ impl DynamoEventStore {
             .set_exclusive_start_key(start_key)
             .set_limit(limit)
             .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
         self.counts.scan.fetch_add(1, Ordering::Relaxed);
         let page = page.map_err(|e| unavailable("Scan", e))?;
+        self.counts.consumed(page.consumed_capacity(), &self.counts.read_milliunits);
         let cursor = page.last_evaluated_key().filter(|k| !k.is_empty()).and_then(|k| {
             let order_id = k.get(ORDER_ID)?.as_s().ok()?;
             let version = k.get(VERSION)?.as_n().ok()?;
@@ -352,40 +336,7 @@ fn cursor_key(c: &str) -> Result<HashMap<String, AttributeValue>, StoreError> {
 #[async_trait]
 impl EventScan for DynamoEventStore {
     async fn scan_page(&self, segment: u32, segments: u32, cursor: Option<String>) -> Result<ScanPage, StoreError> {
-        let start_key = match cursor {
-            None => None,
-            Some(c) => {
-                let (order_id, version) =
-                    c.split_once('/').ok_or_else(|| StoreError::Corrupt(format!("bad scan cursor {c:?}")))?;
-                Some(HashMap::from([
-                    (ORDER_ID.to_owned(), AttributeValue::S(order_id.to_owned())),
-                    (VERSION.to_owned(), AttributeValue::N(version.to_owned())),
-                ]))
-            }
-        };
-        let page = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .segment(segment as i32)
-            .total_segments(segments as i32)
-            .filter_expression("#k = :event")
-            .expression_attribute_names("#k", KIND)
-            .expression_attribute_values(":event", AttributeValue::S(EVENT_KIND.to_owned()))
-            .set_exclusive_start_key(start_key)
-            .consistent_read(true)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        self.counts.scan.fetch_add(1, Ordering::Relaxed);
-        let page = page.map_err(|e| unavailable("Scan", e))?;
-        self.counts.consumed(page.consumed_capacity(), &self.counts.read_milliunits);
-        let cursor = page.last_evaluated_key().filter(|k| !k.is_empty()).and_then(|k| {
-            let order_id = k.get(ORDER_ID)?.as_s().ok()?;
-            let version = k.get(VERSION)?.as_n().ok()?;
-            Some(format!("{order_id}/{version}"))
-        });
-        let events = page.items.unwrap_or_default().into_iter().map(decode).collect::<Result<Vec<_>, _>>()?;
-        Ok(ScanPage { events, cursor })
+        let page = self.scan_stored(segment, segments, cursor, None).await?;
+        Ok(ScanPage { events: page.events.into_iter().map(|stored| stored.envelope).collect(), cursor: page.cursor })
     }
 }
