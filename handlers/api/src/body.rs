@@ -3,7 +3,7 @@
 
 use axum::body::Bytes;
 use axum::http::{header, HeaderMap};
-use serde::de::DeserializeOwned;
+use serde::de::{self, Deserialize, DeserializeOwned, Deserializer, Visitor};
 
 use crate::problem::{FieldError, Problem};
 
@@ -52,10 +52,52 @@ fn type_error(error: &serde_path_to_error::Error<serde_json::Error>) -> Problem 
     let field = missing_field(&message)
         .map(|name| if path == "." { name.to_owned() } else { format!("{path}.{name}") })
         .unwrap_or(if path == "." { "body".to_owned() } else { path });
-    let message = message.split(" at line ").next().unwrap_or(&message).replace("expected i64", "expected an integer");
+    let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
     Problem::invalid(vec![FieldError::new(field, message)])
 }
 
 fn missing_field(message: &str) -> Option<&str> {
     message.strip_prefix("missing field `")?.split('`').next()
+}
+
+/// An integer field as JSON Schema's `integer` defines it: any number with
+/// no fractional part, so `3.0` is the integer 3 (the OpenAPI document says
+/// `integer`, and clients that only have floats send such numbers).
+pub fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    deserializer.deserialize_any(WholeNumber)
+}
+
+struct WholeNumber;
+
+impl Visitor<'_> for WholeNumber {
+    type Value = i64;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("an integer")
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<i64, E> {
+        Ok(value)
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<i64, E> {
+        // Beyond i64 is beyond every limit: saturate, and the range check
+        // names the field.
+        Ok(i64::try_from(value).unwrap_or(i64::MAX))
+    }
+
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<i64, E> {
+        if value.fract() != 0.0 || !value.is_finite() {
+            return Err(E::invalid_type(de::Unexpected::Float(value), &self));
+        }
+        // `as` saturates, which the range check then reports.
+        Ok(value as i64)
+    }
+}
+
+/// An optional field which, when sent, must hold a value: the document does
+/// not declare these fields nullable, so `null` is refused, not read as
+/// "left out". Used with `#[serde(default)]`.
+pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
 }

@@ -7,6 +7,7 @@ use order_domain::{Currency, CustomerId, LinesError, OrderLine, PlaceOrder, Reas
 use serde::Deserialize;
 use uuid::Uuid;
 
+use crate::body::{present, whole_number};
 use crate::problem::FieldError;
 
 /// The body of `POST /orders`. Numbers are signed so that a negative
@@ -15,9 +16,9 @@ use crate::problem::FieldError;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PlaceOrderInput {
     /// Optional for a customer, whose own id it is; required for a service.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub customer_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub basket_id: Option<String>,
     pub currency: String,
     pub lines: Vec<LineInput>,
@@ -27,7 +28,9 @@ pub struct PlaceOrderInput {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LineInput {
     pub sku: String,
+    #[serde(deserialize_with = "whole_number")]
     pub quantity: i64,
+    #[serde(deserialize_with = "whole_number")]
     pub unit_price_cents: i64,
 }
 
@@ -35,7 +38,7 @@ pub struct LineInput {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CancelInput {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub reason: Option<String>,
 }
 
@@ -43,7 +46,7 @@ pub struct CancelInput {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ShipInput {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub tracking_number: Option<String>,
 }
 

@@ -40,6 +40,9 @@ pub async fn place(
         Principal::Customer(id) => Some(id),
         Principal::Service { .. } => None,
     };
+    if own_id.is_none() && input.customer_id.is_none() {
+        return Err(Problem::customer_required());
+    }
     let place = input.validate(own_id).map_err(Problem::invalid)?;
     authorize(&caller, Action::PlaceOrder { for_customer: &place.customer_id })?;
     let command = Command::Place(place);

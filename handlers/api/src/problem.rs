@@ -78,6 +78,24 @@ impl Problem {
         Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
     }
 
+    /// A service placing an order without `customerId`: the body is what the
+    /// document allows (a customer may leave it out), but a service must say
+    /// whose order it is.
+    pub fn customer_required() -> Self {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "customer-required",
+            "Customer required",
+            "customerId: a service must name the customer it places the order for",
+        )
+    }
+
+    /// A path the API serves, with a method it does not (the router adds
+    /// `Allow`).
+    pub fn method_not_allowed(detail: impl Into<String>) -> Self {
+        Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed", detail)
+    }
+
     pub fn too_large(limit: usize) -> Self {
         Problem::new(
             StatusCode::PAYLOAD_TOO_LARGE,

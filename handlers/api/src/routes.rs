@@ -56,7 +56,7 @@ pub fn router(app: App) -> Router {
         .into_iter()
         .fold(Router::new(), |router, (route, handler)| router.route(route.path, handler))
         .fallback(no_route)
-        .method_not_allowed_fallback(no_route)
+        .method_not_allowed_fallback(no_method)
         .layer(from_fn(require_json))
         .layer(from_fn(limit_body))
         .layer(from_fn(correlate))
@@ -65,4 +65,8 @@ pub fn router(app: App) -> Router {
 
 async fn no_route(State(_): State<App>, request: Request) -> Problem {
     Problem::not_found(format!("no route {} {}", request.method(), request.uri().path()))
+}
+
+async fn no_method(State(_): State<App>, request: Request) -> Problem {
+    Problem::method_not_allowed(format!("{} does not answer {}", request.uri().path(), request.method()))
 }

@@ -22,6 +22,7 @@ use crate::App;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SetStockInput {
+    #[serde(deserialize_with = "crate::body::whole_number")]
     available: i64,
 }
 

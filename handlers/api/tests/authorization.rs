@@ -17,23 +17,12 @@ use order_commands::{CommandContext, RetryPolicy};
 use order_domain::ports::EventScan;
 use order_domain::{Command, OrderId, Sku};
 use serde_json::{json, Value};
+use testkit::access::{cases, with_signature_of, Token, PLACE_FOR_OTHER, PLACE_OWN, SKU, STOCK};
 use tower::ServiceExt;
 
 const ISSUER: &str = "https://issuer.test";
 const AUDIENCE: &str = "order-platform";
 const JSON: (&str, &str) = ("content-type", "application/json");
-const SKU: &str = "muskie-casting-rod";
-
-/// What a request carries in `Authorization`.
-#[derive(Clone, Copy, Debug)]
-enum Token {
-    None,
-    BadSignature,
-    Expired,
-    WrongAudience,
-    Customer(&'static str),
-    Service(&'static [&'static str]),
-}
 
 struct Tokens {
     issuer: LocalIssuer,
@@ -65,11 +54,7 @@ impl Tokens {
                 "iss": ISSUER, "aud": "another-api", "sub": "customer-1", "iat": now, "exp": now + 300,
             })),
             Token::BadSignature => {
-                // Our key id and claims, another key's signature.
-                let ours = self.mint("customer-1", &[]);
-                let theirs = mint(&self.other, "customer-1", &[]);
-                let (body, _) = ours.rsplit_once('.').unwrap();
-                format!("{body}.{}", theirs.rsplit_once('.').unwrap().1)
+                with_signature_of(&self.mint("customer-1", &[]), &mint(&self.other, "customer-1", &[]))
             }
         };
         Some(format!("Bearer {bearer}"))
@@ -79,145 +64,6 @@ impl Tokens {
 fn mint(issuer: &LocalIssuer, subject: &str, scopes: &[&str]) -> String {
     let scopes = scopes.iter().map(|s| s.to_string()).collect();
     issuer.mint(&TokenRequest { subject: subject.into(), scopes, lifetime: Duration::from_secs(300) })
-}
-
-struct Case {
-    name: &'static str,
-    method: &'static str,
-    path: String,
-    body: Option<&'static str>,
-    token: Token,
-    status: u16,
-}
-
-fn case(
-    name: &'static str,
-    method: &'static str,
-    path: String,
-    body: Option<&'static str>,
-    token: Token,
-    status: u16,
-) -> Case {
-    Case { name, method, path, body, token, status }
-}
-
-const PLACE_OWN: &str =
-    r#"{"currency":"USD","lines":[{"sku":"muskie-casting-rod","quantity":1,"unitPriceCents":24900}]}"#;
-const PLACE_FOR_OTHER: &str = r#"{"customerId":"customer-2","currency":"USD","lines":[{"sku":"muskie-casting-rod","quantity":1,"unitPriceCents":24900}]}"#;
-const STOCK: &str = r#"{"available":7}"#;
-
-/// Every route with each kind of bad token, then each kind of caller.
-fn cases(own: OrderId, confirmed: OrderId) -> Vec<Case> {
-    let routes: Vec<(&str, String, Option<&str>)> = vec![
-        ("POST", "/orders".into(), Some(PLACE_FOR_OTHER)),
-        ("GET", format!("/orders/{own}"), None),
-        ("GET", format!("/orders/{own}/events"), None),
-        ("POST", format!("/orders/{own}/cancel"), Some("{}")),
-        ("POST", format!("/orders/{confirmed}/ship"), Some("{}")),
-        ("GET", format!("/inventory/{SKU}"), None),
-        ("PUT", format!("/inventory/{SKU}"), Some(STOCK)),
-    ];
-    let mut cases = Vec::new();
-    for (method, path, body) in &routes {
-        for (name, token) in [
-            ("no token", Token::None),
-            ("bad signature", Token::BadSignature),
-            ("expired", Token::Expired),
-            ("wrong audience", Token::WrongAudience),
-        ] {
-            cases.push(case(name, method, path.clone(), *body, token, 401));
-        }
-    }
-    let order = format!("/orders/{own}");
-    let events = format!("/orders/{own}/events");
-    let cancel = format!("/orders/{own}/cancel");
-    let ship = format!("/orders/{confirmed}/ship");
-    let stock = format!("/inventory/{SKU}");
-    cases.extend([
-        case(
-            "customer places for another",
-            "POST",
-            "/orders".into(),
-            Some(PLACE_FOR_OTHER),
-            Token::Customer("customer-1"),
-            403,
-        ),
-        case(
-            "service without orders:write places",
-            "POST",
-            "/orders".into(),
-            Some(PLACE_FOR_OTHER),
-            Token::Service(&["orders:read"]),
-            403,
-        ),
-        case("another customer reads", "GET", order.clone(), None, Token::Customer("customer-2"), 404),
-        case(
-            "service without orders:read reads",
-            "GET",
-            order.clone(),
-            None,
-            Token::Service(&["orders:write", "orders:ship"]),
-            403,
-        ),
-        case("another customer lists events", "GET", events.clone(), None, Token::Customer("customer-2"), 404),
-        case(
-            "service without orders:read lists events",
-            "GET",
-            events.clone(),
-            None,
-            Token::Service(&["inventory:read"]),
-            403,
-        ),
-        case("another customer cancels", "POST", cancel.clone(), Some("{}"), Token::Customer("customer-2"), 404),
-        case(
-            "service without orders:write cancels",
-            "POST",
-            cancel.clone(),
-            Some("{}"),
-            Token::Service(&["orders:read"]),
-            403,
-        ),
-        case("a customer ships", "POST", ship.clone(), Some("{}"), Token::Customer("customer-1"), 403),
-        case(
-            "service without orders:ship ships",
-            "POST",
-            ship.clone(),
-            Some("{}"),
-            Token::Service(&["orders:write"]),
-            403,
-        ),
-        case(
-            "service without inventory:read reads stock",
-            "GET",
-            stock.clone(),
-            None,
-            Token::Service(&["inventory:write"]),
-            403,
-        ),
-        case("a customer sets stock", "PUT", stock.clone(), Some(STOCK), Token::Customer("customer-1"), 403),
-        case(
-            "service without inventory:write sets stock",
-            "PUT",
-            stock.clone(),
-            Some(STOCK),
-            Token::Service(&["inventory:read"]),
-            403,
-        ),
-        // Allowed: these change nothing (reads) or are checked after the table.
-        case("the customer reads its own order", "GET", order, None, Token::Customer("customer-1"), 200),
-        case("the customer lists its own events", "GET", events, None, Token::Customer("customer-1"), 200),
-        case("a customer reads stock", "GET", stock.clone(), None, Token::Customer("customer-9"), 200),
-        case("service with inventory:read reads stock", "GET", stock, None, Token::Service(&["inventory:read"]), 200),
-        case(
-            "service with orders:read reads any order",
-            "GET",
-            format!("/orders/{own}"),
-            None,
-            Token::Service(&["orders:read"]),
-            200,
-        ),
-    ]);
-    cases
 }
 
 fn router(app: &App, tokens: &Tokens) -> axum::Router {

@@ -66,7 +66,20 @@ fn cases(placed: OrderId, shipped: OrderId) -> Vec<Case> {
             400,
             Some("admin"),
         ),
+        place("a service leaves out customerId", format!(r#"{{"currency":"USD","lines":[{ok_line}]}}"#), 422, None),
         place("customerId a number", r#"{"customerId":7,"currency":"USD","lines":[]}"#.into(), 400, Some("customerId")),
+        place(
+            "customerId null",
+            format!(r#"{{"customerId":null,"currency":"USD","lines":[{ok_line}]}}"#),
+            400,
+            Some("customerId"),
+        ),
+        place(
+            "basketId null",
+            order_body(&format!("[{ok_line}]")).replace("{\"customerId\"", "{\"basketId\":null,\"customerId\""),
+            400,
+            Some("basketId"),
+        ),
         place("lines an object", order_body("{}"), 400, Some("lines")),
         place("no lines", order_body("[]"), 400, Some("lines")),
         place("101 lines", order_body(&format!("[{many_lines}]")), 400, Some("lines")),
@@ -151,10 +164,29 @@ fn cases(placed: OrderId, shipped: OrderId) -> Vec<Case> {
             .at("/orders/42".into()),
         Case { method: "GET", body: None, ..place("events of an unknown order", String::new(), 404, None) }
             .at(format!("/orders/{}/events", uuid::Uuid::new_v4())),
-        Case { method: "DELETE", body: None, ..place("unknown route", String::new(), 404, None) }
+        Case { method: "DELETE", body: None, ..place("a method the order does not answer", String::new(), 405, None) }
             .at(format!("/orders/{placed}")),
+        Case { method: "TRACE", body: None, ..place("TRACE", String::new(), 405, None) },
+        Case { method: "GET", body: None, ..place("unknown route", String::new(), 404, None) }
+            .at(format!("/orders/{placed}/refunds")),
         command("cancel an unknown order", format!("/orders/{}/cancel", uuid::Uuid::new_v4()), vec![], None, 404, None),
         command("cancel after ship", format!("/orders/{shipped}/cancel"), vec![], None, 409, None),
+        command(
+            "cancel with a null reason",
+            format!("/orders/{placed}/cancel"),
+            json(),
+            Some(r#"{"reason":null}"#),
+            400,
+            Some("reason"),
+        ),
+        command(
+            "ship with a null tracking number",
+            format!("/orders/{shipped}/ship"),
+            json(),
+            Some(r#"{"trackingNumber":null}"#),
+            400,
+            Some("trackingNumber"),
+        ),
         command("ship before confirmation", format!("/orders/{placed}/ship"), vec![], None, 409, None),
         command(
             "If-Match mismatch",
@@ -317,4 +349,20 @@ async fn bad_requests_get_a_precise_problem_and_change_nothing() {
         assert_eq!(all_events(store.as_ref()).await, before, "{} changed the event store", case.name);
         assert_eq!(app.inventory.get(&hot).await.unwrap(), stock_before, "{} changed the stock", case.name);
     }
+}
+
+/// JSON Schema's `integer` is any number without a fraction, and the
+/// OpenAPI document says `integer`: `2.0` and `1e2` are integers.
+#[tokio::test]
+async fn integral_numbers_in_any_notation_are_integers() {
+    let (app, _store) = memory_app();
+    let body = order_body(&format!("[{}]", line("lure-7", "2.0", "4.5e2")));
+    let placed = send(&app, to_request(&payload("POST", "/orders", &[JSON], Some(&body)))).await;
+    assert_eq!(placed.status, 201, "{}", placed.json);
+    assert_eq!(placed.json["lines"][0]["quantity"], 2);
+    assert_eq!(placed.json["lines"][0]["unitPriceCents"], 450);
+    let stock = payload("PUT", "/inventory/lure-7", &[JSON], Some(r#"{"available":7.0}"#));
+    let set = send(&app, to_request(&stock)).await;
+    assert_eq!(set.status, 200, "{}", set.json);
+    assert_eq!(set.json["available"], 7);
 }

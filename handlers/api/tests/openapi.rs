@@ -4,11 +4,16 @@
 use std::path::PathBuf;
 
 use order_api::routes;
+use order_domain::values::is_printable;
+
+fn document() -> serde_yaml::Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../schemas/openapi.yaml");
+    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
 
 #[test]
 fn every_route_and_status_is_documented() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../schemas/openapi.yaml");
-    let doc: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let doc = document();
     assert_eq!(doc["openapi"].as_str(), Some("3.1.0"));
     let mut missing = Vec::new();
     for route in routes::table() {
@@ -29,8 +34,7 @@ fn every_route_and_status_is_documented() {
 
 #[test]
 fn every_documented_operation_is_served() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../schemas/openapi.yaml");
-    let doc: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let doc = document();
     let table = routes::table();
     for (path, item) in doc["paths"].as_mapping().unwrap() {
         const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
@@ -43,4 +47,40 @@ fn every_documented_operation_is_served() {
             );
         }
     }
+}
+
+/// A stateful tester reaches an order's routes with a real id only through
+/// the links of `POST /orders`: each of them must be linked.
+#[test]
+fn placing_links_to_every_route_of_an_order() {
+    let doc = document();
+    let links = doc["paths"]["/orders"]["post"]["responses"]["201"]["links"].as_mapping().expect("links on 201");
+    let linked: Vec<&str> = links.values().filter_map(|link| link["operationId"].as_str()).collect();
+    for route in routes::table().iter().filter(|r| r.path.starts_with("/orders/{id}")) {
+        let method = route.method.as_str().to_ascii_lowercase();
+        let operation_id = doc["paths"][route.path][method.as_str()]["operationId"].as_str().unwrap();
+        assert!(linked.contains(&operation_id), "POST /orders does not link to {operation_id}");
+        let link = links.values().find(|l| l["operationId"].as_str() == Some(operation_id)).unwrap();
+        assert_eq!(link["parameters"]["id"].as_str(), Some("$response.body#/orderId"));
+    }
+}
+
+/// The document's "printable" pattern (on customerId, reason and
+/// trackingNumber) is the domain's rule, character for character.
+#[test]
+fn the_printable_pattern_is_the_domains_rule() {
+    let doc = document();
+    let place = &doc["components"]["schemas"]["PlaceOrder"]["properties"]["customerId"]["pattern"];
+    let cancel = &doc["paths"]["/orders/{id}/cancel"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        ["properties"]["reason"]["pattern"];
+    let ship = &doc["paths"]["/orders/{id}/ship"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        ["properties"]["trackingNumber"]["pattern"];
+    assert_eq!((place, place), (cancel, ship), "one pattern for the three fields");
+    let regex = regex::Regex::new(place.as_str().unwrap()).unwrap();
+    let disagree: Vec<String> = (0..=0x10FFFF)
+        .filter_map(char::from_u32)
+        .filter(|&c| regex.is_match(c.encode_utf8(&mut [0; 4])) != is_printable(c))
+        .map(|c| format!("U+{:04X}", u32::from(c)))
+        .collect();
+    assert!(disagree.is_empty(), "the pattern and is_printable disagree on {disagree:?}");
 }

@@ -2,6 +2,7 @@
 //! (`scripts/local-stack up`). Tests that need it fail loudly without it:
 //! a silently skipped adapter test would prove nothing.
 
+pub mod access;
 pub mod template;
 
 use aws_config::{BehaviorVersion, SdkConfig};

@@ -64,13 +64,21 @@ pub async fn send(app: &App, request: Request) -> Answer {
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
     let response = order_api::router(app.clone()).oneshot(request).await.expect("the router never fails");
     let status = response.status().as_u16();
-    let route = routes::table().into_iter().find(|r| r.method == method && matches_template(r.path, &path));
-    if let Some(route) = route {
-        assert!(route.statuses.contains(&status), "{method} {path} answered {status}, not in the route table");
-    } else {
-        assert_eq!(status, 404, "unrouted {method} {path}");
-    }
+    let same_path: Vec<_> = routes::table().into_iter().filter(|r| matches_template(r.path, &path)).collect();
     let headers = response.headers().clone();
+    if let Some(route) = same_path.iter().find(|r| r.method == method) {
+        assert!(route.statuses.contains(&status), "{method} {path} answered {status}, not in the route table");
+    } else if same_path.is_empty() {
+        assert_eq!(status, 404, "unrouted {method} {path}");
+    } else {
+        assert_eq!(status, 405, "{method} on the route {path}");
+        // A GET route answers HEAD too.
+        let mut allowed: Vec<&str> = same_path.iter().map(|r| r.method.as_str()).collect();
+        if allowed.contains(&"GET") {
+            allowed.push("HEAD");
+        }
+        assert_eq!(headers["allow"], allowed.join(","), "405 names the methods of {path}");
+    }
     let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
     let json: Value = serde_json::from_slice(&body).unwrap_or_else(|e| panic!("expected a JSON body ({e}): {body:?}"));
     if status >= 400 {
