@@ -179,6 +179,10 @@ async fn cold_start(f: &Function) -> Result<Sample, Box<dyn Error>> {
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
         .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", f.name))
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "cold-start")
+        // Lambda sets no CA bundle; a shell that does (some set it to the
+        // machine's whole store) would make the functions load it at init
+        // (`sdk-config` adds `AWS_CA_BUNDLE` to its trusted roots).
+        .env_remove("AWS_CA_BUNDLE")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

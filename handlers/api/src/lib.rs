@@ -45,7 +45,7 @@ impl App {
         let (events_table, inventory_table) = (var("EVENTS_TABLE")?, var("INVENTORY_TABLE")?);
         let hot_skus = std::env::var(order_domain::HOT_SKUS_VAR).ok();
         let hot_list = order_domain::HotList::configured(hot_skus.as_deref()).map_err(|e| e.to_string())?;
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let config = sdk_config::load().await.map_err(|e| e.to_string())?;
         let dynamodb = aws_sdk_dynamodb::Client::new(&config);
         let events = event_store::DynamoEventStore::new(dynamodb.clone(), events_table);
         let stock = inventory_store::DynamoInventoryStore::new(dynamodb, inventory_table);

@@ -47,7 +47,7 @@ impl DatabaseSource {
             return Ok(Some(ConnectionSettings::from_url(&url)?.into()));
         }
         let Ok(arn) = std::env::var(SECRET_ARN_VAR) else { return Ok(None) };
-        let aws = aws_config::load_from_env().await;
+        let aws = sdk_config::load().await?;
         Ok(Some(DatabaseSource::Secret {
             arn,
             client: aws_sdk_secretsmanager::Client::new(&aws),

@@ -38,6 +38,8 @@ pub enum SettingsError {
     Url(tokio_postgres::Error),
     #[error("the legacy database secret is not RDS credentials JSON {{username, password, host, port, dbname}}: {0}")]
     Secret(serde_json::Error),
+    #[error("AWS SDK configuration (to read the secret): {0}")]
+    AwsConfig(#[from] sdk_config::ConfigError),
 }
 
 /// How TLS is used on the connection.

@@ -10,7 +10,7 @@ use publisher::{handle_stream_event, SnsPublisher};
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let topic_arn = std::env::var("ORDER_EVENTS_TOPIC_ARN").map_err(|_| "ORDER_EVENTS_TOPIC_ARN is not set")?;
-    let config = aws_config::load_from_env().await;
+    let config = sdk_config::load().await?;
     let sns = SnsPublisher::new(aws_sdk_sns::Client::new(&config), topic_arn);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Event>| {
         let sns = &sns;

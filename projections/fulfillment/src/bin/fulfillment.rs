@@ -14,7 +14,7 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     let fulfillment_table = std::env::var("FULFILLMENT_TABLE").map_err(|_| "FULFILLMENT_TABLE is not set")?;
     let events_table = std::env::var("EVENTS_TABLE").map_err(|_| "EVENTS_TABLE is not set")?;
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let config = sdk_config::load().await?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
     let events = Arc::new(DynamoEventStore::new(dynamodb.clone(), events_table));
     let store = Arc::new(DynamoFulfillmentStore::new(dynamodb, fulfillment_table));

@@ -15,7 +15,7 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     let inventory_table = std::env::var("INVENTORY_TABLE").map_err(|_| "INVENTORY_TABLE is not set")?;
     let events_table = std::env::var("EVENTS_TABLE").map_err(|_| "EVENTS_TABLE is not set")?;
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let config = sdk_config::load().await?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
     let orders = OrderService::new(Arc::new(DynamoEventStore::new(dynamodb.clone(), events_table)));
     let projection = InventoryProjection::new(Arc::new(DynamoInventoryStore::new(dynamodb, inventory_table)), orders);

@@ -13,7 +13,7 @@ use legacy_sync::LegacySync;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let aws = aws_config::load_from_env().await;
+    let aws = sdk_config::load().await?;
     let table = std::env::var("EVENTS_TABLE").map_err(|_| "EVENTS_TABLE is not set")?;
     let store = Arc::new(DynamoEventStore::new(aws_sdk_dynamodb::Client::new(&aws), table));
     let sync = Arc::new(
