@@ -40,8 +40,14 @@ use crate::stack::Error;
 /// What `available` is primed to while replaying: more than any order asks.
 const PRIMED: u64 = 1_000_000_000_000;
 
+/// Without their lane: the saga then settles an order on a read, which
+/// finds it settled (a no-op), where a known state would first try an
+/// append that [`ReadOnlyStore`] refuses.
 fn deliveries(events: Vec<StoredEvent>) -> Vec<Delivery> {
-    events.into_iter().map(|e| Delivery { message_id: e.envelope.event_id.to_string(), envelope: e.envelope }).collect()
+    events
+        .into_iter()
+        .map(|e| Delivery { message_id: e.envelope.event_id.to_string(), envelope: e.envelope, lane: None })
+        .collect()
 }
 
 /// The events split into rounds: round k holds the k-th event (by version)

@@ -65,7 +65,7 @@ impl FulfillmentProjection {
 #[async_trait]
 impl Projection for FulfillmentProjection {
     async fn apply(&self, batch: Vec<Delivery>) -> Vec<String> {
-        let steps = batch.into_iter().map(|Delivery { message_id, envelope }| async move {
+        let steps = batch.into_iter().map(|Delivery { message_id, envelope, .. }| async move {
             if !SUBSCRIBED_EVENT_TYPES.contains(&envelope.event_type()) {
                 tracing::debug!(%message_id, event_type = envelope.event_type().as_str(), "not a fulfillment event; ignored");
                 return None;

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use inventory_store::store::{Reservation, StockLine};
 use order_domain::event::OrderPlaced;
-use order_domain::{Envelope, OrderEvent, OrderId};
+use order_domain::{Envelope, Lane, OrderEvent, OrderId};
 use sqs_consumer::Delivery;
 
 use crate::plan::{self, NewOrder};
@@ -23,6 +23,8 @@ use crate::SUBSCRIBED_EVENT_TYPES;
 pub struct Step {
     pub envelope: Envelope,
     pub message_ids: Vec<String>,
+    /// The lane the event is stored in, if a message of it said.
+    pub lane: Option<Lane>,
 }
 
 /// The steps of one order in a batch, oldest first.
@@ -76,7 +78,7 @@ impl Group {
 pub fn group_by_order(batch: Vec<Delivery>) -> Vec<OrderSteps> {
     let mut orders: Vec<OrderSteps> = Vec::new();
     let mut index: HashMap<OrderId, usize> = HashMap::new();
-    for Delivery { message_id, envelope } in batch {
+    for Delivery { message_id, envelope, lane } in batch {
         if !SUBSCRIBED_EVENT_TYPES.contains(&envelope.event_type()) {
             tracing::debug!(%message_id, event_type = envelope.event_type().as_str(), "not an inventory event; ignored");
             continue;
@@ -87,8 +89,11 @@ pub fn group_by_order(batch: Vec<Delivery>) -> Vec<OrderSteps> {
         });
         let steps = &mut orders[i].steps;
         match steps.iter_mut().find(|s| s.envelope.event_id == envelope.event_id) {
-            Some(step) => step.message_ids.push(message_id),
-            None => steps.push(Step { envelope, message_ids: vec![message_id] }),
+            Some(step) => {
+                step.message_ids.push(message_id);
+                step.lane = step.lane.or(lane);
+            }
+            None => steps.push(Step { envelope, message_ids: vec![message_id], lane }),
         }
     }
     for order in &mut orders {

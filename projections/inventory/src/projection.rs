@@ -88,7 +88,7 @@ impl InventoryProjection {
                             Some(result) => result?,
                             None => self.reactions.on_placed(order_id, placed, record.clone()).await?,
                         };
-                        self.reactions.settle(envelope, reservation).await
+                        self.reactions.settle(envelope, step.lane, reservation).await
                     }
                     OrderEvent::Cancelled(_) => self.reactions.on_cancelled(order_id, record.clone()).await,
                     OrderEvent::Shipped(_) => self.reactions.on_shipped(order_id, record.clone()).await,
