@@ -4,11 +4,15 @@
 //! (poison) fails alone, is logged, and reaches the DLQ after the queue's
 //! `maxReceiveCount` retries; the rest of the batch goes on.
 
+pub mod by_order;
+
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
 use order_domain::{Envelope, Lane, LANE_ATTRIBUTE};
+
+pub use by_order::{group_by_order, OrderSteps, Step};
 
 /// One readable message of a batch.
 #[derive(Clone, Debug)]

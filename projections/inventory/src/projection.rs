@@ -17,10 +17,10 @@ use futures_util::future::join_all;
 use inventory_store::store::{InventoryStore, Reservation};
 use order_commands::OrderService;
 use order_domain::OrderEvent;
-use sqs_consumer::{Delivery, Projection};
+use sqs_consumer::{Delivery, OrderSteps, Projection};
 use tracing::Instrument;
 
-use crate::intake::{self, Group, OrderSteps};
+use crate::intake::{self, Group};
 use crate::reactions::Reactions;
 use crate::reservation::{Engine, Outcome, ReservationStrategy};
 
