@@ -69,11 +69,16 @@ async fn queue_with_dlq(client: &Client, name: &str) -> (String, String) {
     (url, dlq_url)
 }
 
+/// A client of moto's SQS and a new queue (its URL and its DLQ's).
+async fn client_and_queue(prefix: &str) -> (Client, String, String) {
+    let client = Client::new(&testkit::local_stack_config("AWS_ENDPOINT_URL_SQS").await);
+    let (url, dlq_url) = queue_with_dlq(&client, &testkit::unique_name(prefix)).await;
+    (client, url, dlq_url)
+}
+
 #[tokio::test]
 async fn good_messages_are_deleted_and_poison_reaches_the_dlq() {
-    let config = testkit::local_stack_config("AWS_ENDPOINT_URL_SQS").await;
-    let client = Client::new(&config);
-    let (url, dlq_url) = queue_with_dlq(&client, &testkit::unique_name("poller")).await;
+    let (client, url, dlq_url) = client_and_queue("poller").await;
     let (first, second) = (envelope(), envelope());
     for body in [first.to_json(), "not an envelope".to_owned(), second.to_json()] {
         client.send_message().queue_url(&url).message_body(body).send().await.unwrap();
@@ -103,9 +108,7 @@ async fn good_messages_are_deleted_and_poison_reaches_the_dlq() {
 
 #[tokio::test]
 async fn the_lane_attribute_reaches_the_projection() {
-    let config = testkit::local_stack_config("AWS_ENDPOINT_URL_SQS").await;
-    let client = Client::new(&config);
-    let (url, _) = queue_with_dlq(&client, &testkit::unique_name("poller-lane")).await;
+    let (client, url, _) = client_and_queue("poller-lane").await;
     let (hot, unlaned) = (envelope(), envelope());
     let lane = MessageAttributeValue::builder().data_type("String").string_value(Lane::Hot.as_str()).build().unwrap();
     client

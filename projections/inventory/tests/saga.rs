@@ -140,28 +140,29 @@ async fn confirm_is_decided_on_the_placed_state_without_a_read(f: Fixture) {
     assert_eq!(f.lanes(placed.order_id).await, [Lane::Standard, Lane::Standard]);
 }
 
-async fn a_confirm_after_a_cancel_got_in_first_loses_its_append_and_decides_on_a_read(f: Fixture) {
-    f.set("muskie-casting-rod", 5).await;
+/// An order for 2 rods, `rods` in stock, cancelled before its OrderPlaced
+/// reaches the saga: the saga's command, decided on the OrderPlaced state,
+/// loses its append, reads, and records nothing after the cancel.
+async fn settle_after_a_cancel_got_in_first(f: &Fixture, rods: u64) -> OrderId {
+    f.set("muskie-casting-rod", rods).await;
     let placed = f.place(&[("muskie-casting-rod", 2)]).await;
     f.command(placed.order_id, Command::Cancel { reason: None }).await;
     let counts = known_state_counts(&f.orders, async { assert!(f.deliver(&[&placed]).await.is_empty()) }).await;
     assert_eq!(counts, (0, 1, 0), "the append on version 1 lost, then the order was read");
     let history: Vec<_> = f.history(placed.order_id).await.into_iter().map(|e| e.event_type()).collect();
     assert_eq!(history, [order_domain::EventType::OrderPlaced, order_domain::EventType::OrderCancelled]);
-    assert_eq!(f.stock("muskie-casting-rod").await, (5, 0, 0), "the refused confirm gave the stock back");
-    assert_eq!(state(&f, placed.order_id).await, Some(ReservationState::Released));
+    assert_eq!(f.stock("muskie-casting-rod").await, (rods, 0, 0), "no stock held");
+    placed.order_id
+}
+
+async fn a_confirm_after_a_cancel_got_in_first_loses_its_append_and_decides_on_a_read(f: Fixture) {
+    let order_id = settle_after_a_cancel_got_in_first(&f, 5).await;
+    assert_eq!(state(&f, order_id).await, Some(ReservationState::Released), "the refused confirm gave the stock back");
 }
 
 async fn a_reject_after_a_cancel_got_in_first_loses_its_append_and_decides_on_a_read(f: Fixture) {
-    f.set("muskie-casting-rod", 1).await;
-    let placed = f.place(&[("muskie-casting-rod", 2)]).await;
-    f.command(placed.order_id, Command::Cancel { reason: None }).await;
-    let counts = known_state_counts(&f.orders, async { assert!(f.deliver(&[&placed]).await.is_empty()) }).await;
-    assert_eq!(counts, (0, 1, 0), "the append on version 1 lost, then the order was read");
-    assert_eq!(f.history(placed.order_id).await.len(), 2, "nothing after the cancel");
-    assert_eq!(f.status(placed.order_id).await, OrderStatus::Cancelled);
-    assert_eq!(f.stock("muskie-casting-rod").await, (1, 0, 0));
-    assert_eq!(state(&f, placed.order_id).await, Some(ReservationState::Rejected));
+    let order_id = settle_after_a_cancel_got_in_first(&f, 1).await;
+    assert_eq!(state(&f, order_id).await, Some(ReservationState::Rejected));
 }
 
 async fn a_message_without_a_lane_is_settled_on_a_read(f: Fixture) {
