@@ -38,6 +38,29 @@ impl FulfillmentProjection {
         FulfillmentProjection { store, events }
     }
 
+    /// Applies one order's events oldest first: an OrderShipped applied
+    /// before the OrderConfirmed of the same batch would close a request
+    /// that has no lines, and the OrderConfirmed, now older, could not add
+    /// them. Answers the messages to retry: a failed event's, and every
+    /// later event's of the order, which must not be applied before it.
+    async fn apply_order(&self, order: &OrderSteps) -> Vec<String> {
+        for (i, step) in order.steps.iter().enumerate() {
+            let envelope = &step.envelope;
+            let span = tracing::info_span!(
+                "event",
+                order_id = %envelope.order_id,
+                event_id = %envelope.event_id,
+                event_type = envelope.event_type().as_str(),
+                correlation_id = %envelope.correlation_id,
+            );
+            if let Err(error) = self.apply_one(envelope).instrument(span.clone()).await {
+                span.in_scope(|| tracing::error!(%error, "fulfillment step failed; it and the order's later events will be retried"));
+                return order.message_ids_from(i);
+            }
+        }
+        Vec::new()
+    }
+
     async fn apply_one(&self, envelope: &Envelope) -> Result<(), StepError> {
         let (status, lines) = match &envelope.event {
             OrderEvent::Confirmed(_) => {
@@ -69,30 +92,5 @@ impl Projection for FulfillmentProjection {
     async fn apply(&self, batch: Vec<Delivery>) -> Vec<String> {
         let orders = sqs_consumer::group_by_order(batch, &SUBSCRIBED_EVENT_TYPES);
         join_all(orders.iter().map(|order| self.apply_order(order))).await.into_iter().flatten().collect()
-    }
-}
-
-impl FulfillmentProjection {
-    /// Applies one order's events oldest first: an OrderShipped applied
-    /// before the OrderConfirmed of the same batch would close a request
-    /// that has no lines, and the OrderConfirmed, now older, could not add
-    /// them. Answers the messages to retry: a failed event's, and every
-    /// later event's of the order, which must not be applied before it.
-    async fn apply_order(&self, order: &OrderSteps) -> Vec<String> {
-        for (i, step) in order.steps.iter().enumerate() {
-            let envelope = &step.envelope;
-            let span = tracing::info_span!(
-                "event",
-                order_id = %envelope.order_id,
-                event_id = %envelope.event_id,
-                event_type = envelope.event_type().as_str(),
-                correlation_id = %envelope.correlation_id,
-            );
-            if let Err(error) = self.apply_one(envelope).instrument(span.clone()).await {
-                span.in_scope(|| tracing::error!(%error, "fulfillment step failed; it and the order's later events will be retried"));
-                return order.message_ids_from(i);
-            }
-        }
-        Vec::new()
     }
 }

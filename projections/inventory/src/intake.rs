@@ -1,12 +1,13 @@
 //! A batch as the saga works on it, decided without I/O.
 //!
-//! The deliveries are grouped by order: each order's events oldest first,
-//! one step per eventId however often it was delivered ([`sqs_consumer::group_by_order`]). The orders are
-//! then split into [`Group`]s that share no stock write, so that an order
-//! for a quiet SKU never waits on the hot one: with
-//! [`ReservationStrategy::Coalesced`], the orders seen for the first time
-//! fall into groups by the SKUs they share ([`plan::independent_groups`]) and
-//! every other order is a group of its own.
+//! The deliveries are grouped by order ([`sqs_consumer::group_by_order`]):
+//! each order's events oldest first, one step per eventId however often it
+//! was delivered. The orders are then split into [`Group`]s that share no
+//! stock write, so that an order for a quiet SKU never waits on the hot
+//! one: with [`ReservationStrategy::Coalesced`], the orders seen for the
+//! first time fall into groups by the SKUs they share
+//! ([`plan::independent_groups`]) and every other order is a group of its
+//! own.
 
 use std::collections::HashMap;
 
