@@ -19,6 +19,9 @@ use crate::values::{OrderLine, Sku};
 pub const HOT_SKUS_VAR: &str = "HOT_SKUS";
 /// The hot list when [`HOT_SKUS_VAR`] is not set.
 pub const DEFAULT_HOT_SKUS: &str = "muskie-casting-rod";
+/// The SNS (and, delivered raw, SQS) message attribute that carries an
+/// event's lane: [`Lane::as_str`] of the lane stored with the event.
+pub const LANE_ATTRIBUTE: &str = "lane";
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Lane {

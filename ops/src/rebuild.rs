@@ -40,26 +40,14 @@ use crate::stack::Error;
 /// What `available` is primed to while replaying: more than any order asks.
 const PRIMED: u64 = 1_000_000_000_000;
 
+/// Without their lane: the saga then settles an order on a read, which
+/// finds it settled (a no-op), where a known state would first try an
+/// append that [`ReadOnlyStore`] refuses.
 fn deliveries(events: Vec<StoredEvent>) -> Vec<Delivery> {
-    events.into_iter().map(|e| Delivery { message_id: e.envelope.event_id.to_string(), envelope: e.envelope }).collect()
-}
-
-/// The events split into rounds: round k holds the k-th event (by version)
-/// of every order that has one.
-fn rounds(mut events: Vec<StoredEvent>) -> Vec<Vec<StoredEvent>> {
-    events.sort_by_key(|e| (e.envelope.order_id.0, e.envelope.version));
-    let mut rounds: Vec<Vec<StoredEvent>> = Vec::new();
-    let mut previous = None;
-    let mut k = 0;
-    for event in events {
-        k = if previous == Some(event.envelope.order_id) { k + 1 } else { 0 };
-        previous = Some(event.envelope.order_id);
-        if rounds.len() <= k {
-            rounds.push(Vec::new());
-        }
-        rounds[k].push(event);
-    }
-    rounds
+    events
+        .into_iter()
+        .map(|e| Delivery { message_id: e.envelope.event_id.to_string(), envelope: e.envelope, lane: None })
+        .collect()
 }
 
 /// The event store as the rebuilt saga sees it: reads as usual, never writes.
@@ -92,17 +80,12 @@ impl PageHandler for FulfillmentRebuild {
     async fn page(&self, events: Vec<StoredEvent>) -> Result<u64, Error> {
         let events: Vec<_> = events.into_iter().filter(|e| fulfillment::subscribed(e.envelope.event_type())).collect();
         let count = events.len() as u64;
-        // The projection applies a batch's events side by side: one event per
-        // order per batch keeps each order's events in version order, as a
-        // live delivery in order would apply them.
-        for round in rounds(events) {
-            for chunk in deliveries(round).chunks(25) {
-                let failed = self.projection.apply(chunk.to_vec()).await;
-                if !failed.is_empty() {
-                    return Err(
-                        format!("fulfillment: {} events could not be applied (see the log)", failed.len()).into()
-                    );
-                }
+        // The page holds each order's events together, by version, and the
+        // projection applies an order's events of a batch in version order.
+        for chunk in deliveries(events).chunks(25) {
+            let failed = self.projection.apply(chunk.to_vec()).await;
+            if !failed.is_empty() {
+                return Err(format!("fulfillment: {} events could not be applied (see the log)", failed.len()).into());
             }
         }
         Ok(count)

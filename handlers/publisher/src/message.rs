@@ -13,7 +13,7 @@ pub const ORDER_ID: &str = "orderId";
 /// Only on OrderPlaced: the distinct SKUs of the order's lines.
 pub const SKUS: &str = "skus";
 /// On every event: `hot` or `standard`, the lane its order was placed in.
-pub const LANE: &str = "lane";
+pub const LANE: &str = order_domain::LANE_ATTRIBUTE;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MessageAttribute {

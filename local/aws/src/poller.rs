@@ -1,6 +1,7 @@
 //! Drives a [`Projection`] from a real SQS queue the way Lambda's event
 //! source mapping does, for the local runner on the local stack:
-//! `ReceiveMessage` (up to 10), the same Lambda [`SqsEvent`] payload into
+//! `ReceiveMessage` (up to 10, with their message attributes), the same
+//! Lambda [`SqsEvent`] payload into
 //! [`handle_sqs_event`], `DeleteMessageBatch` for every message not named
 //! in the partial batch failures. Failed messages stay in the queue and
 //! come back after the visibility timeout, until the queue's redrive
@@ -10,9 +11,11 @@ use std::future::Future;
 use std::time::Duration;
 
 use aws_error::AwsError;
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName,
+};
 use aws_sdk_sqs::Client;
 
 use sqs_consumer::{handle_sqs_event, Projection};
@@ -92,6 +95,7 @@ impl QueuePoller {
             .wait_time_seconds(self.wait_seconds)
             .set_visibility_timeout(self.visibility_timeout)
             .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
             .send()
             .await
             .map_err(sqs_error("ReceiveMessage"))?;
@@ -112,6 +116,10 @@ impl QueuePoller {
                 record.attributes = m
                     .attributes()
                     .map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect())
+                    .unwrap_or_default();
+                record.message_attributes = m
+                    .message_attributes()
+                    .map(|a| a.iter().map(|(k, v)| (k.clone(), lambda_attribute(v))).collect())
                     .unwrap_or_default();
                 record.event_source = Some("aws:sqs".to_owned());
                 record.event_source_arn = Some(self.queue_arn.clone());
@@ -165,4 +173,13 @@ impl QueuePoller {
             }
         }
     }
+}
+
+/// A message attribute as Lambda's SQS event carries it (the platform's
+/// are all strings; binary values have no use here and are left out).
+fn lambda_attribute(value: &MessageAttributeValue) -> SqsMessageAttribute {
+    let mut attribute = SqsMessageAttribute::default();
+    attribute.string_value = value.string_value.clone();
+    attribute.data_type = Some(value.data_type.clone());
+    attribute
 }

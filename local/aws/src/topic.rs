@@ -2,10 +2,12 @@
 //! every subscriber gets the messages its filter policy accepts, in publish
 //! order, like an SNS subscription with raw message delivery.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use aws_lambda_events::event::sqs::SqsMessageAttribute;
 use order_domain::{Envelope, Lane};
 use tokio::sync::mpsc;
 
@@ -18,6 +20,23 @@ use publisher::publish::{BatchEntry, EntryOutcome, EventPublisher, PublishError}
 pub struct Delivered {
     pub message_id: String,
     pub message: OutgoingMessage,
+}
+
+impl Delivered {
+    /// The message attributes as Lambda's SQS event carries them after a
+    /// raw delivery.
+    pub fn lambda_attributes(&self) -> HashMap<String, SqsMessageAttribute> {
+        self.message
+            .attributes
+            .iter()
+            .map(|(name, value)| {
+                let mut attribute = SqsMessageAttribute::default();
+                attribute.string_value = Some(value.string_value());
+                attribute.data_type = Some(value.data_type().to_owned());
+                (name.clone(), attribute)
+            })
+            .collect()
+    }
 }
 
 #[derive(Default)]

@@ -1,28 +1,31 @@
 //! The queue poller against moto's SQS (`scripts/local-stack up`): good
 //! messages are applied and deleted, a poison message is retried and ends
-//! in the dead-letter queue through the queue's redrive policy.
+//! in the dead-letter queue through the queue's redrive policy; the `lane`
+//! message attribute reaches the projection.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use aws_sdk_sqs::types::QueueAttributeName;
+use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
 use aws_sdk_sqs::Client;
 use chrono::{TimeZone, Utc};
 use local_aws::poller::QueuePoller;
 use order_domain::event::OrderConfirmed;
-use order_domain::{Envelope, OrderEvent, OrderId};
+use order_domain::{Envelope, Lane, OrderEvent, OrderId, LANE_ATTRIBUTE};
 use sqs_consumer::{Delivery, Projection};
 
 /// Records what it is given and accepts it all.
 #[derive(Default)]
 struct Recorder {
     seen: Mutex<Vec<Envelope>>,
+    lanes: Mutex<Vec<(uuid::Uuid, Option<Lane>)>>,
 }
 
 #[async_trait]
 impl Projection for Recorder {
     async fn apply(&self, batch: Vec<Delivery>) -> Vec<String> {
+        self.lanes.lock().unwrap().extend(batch.iter().map(|d| (d.envelope.event_id, d.lane)));
         self.seen.lock().unwrap().extend(batch.into_iter().map(|d| d.envelope));
         Vec::new()
     }
@@ -66,11 +69,16 @@ async fn queue_with_dlq(client: &Client, name: &str) -> (String, String) {
     (url, dlq_url)
 }
 
+/// A client of moto's SQS and a new queue (its URL and its DLQ's).
+async fn client_and_queue(prefix: &str) -> (Client, String, String) {
+    let client = Client::new(&testkit::local_stack_config("AWS_ENDPOINT_URL_SQS").await);
+    let (url, dlq_url) = queue_with_dlq(&client, &testkit::unique_name(prefix)).await;
+    (client, url, dlq_url)
+}
+
 #[tokio::test]
 async fn good_messages_are_deleted_and_poison_reaches_the_dlq() {
-    let config = testkit::local_stack_config("AWS_ENDPOINT_URL_SQS").await;
-    let client = Client::new(&config);
-    let (url, dlq_url) = queue_with_dlq(&client, &testkit::unique_name("poller")).await;
+    let (client, url, dlq_url) = client_and_queue("poller").await;
     let (first, second) = (envelope(), envelope());
     for body in [first.to_json(), "not an envelope".to_owned(), second.to_json()] {
         client.send_message().queue_url(&url).message_body(body).send().await.unwrap();
@@ -96,4 +104,33 @@ async fn good_messages_are_deleted_and_poison_reaches_the_dlq() {
     assert_eq!(seen, sent, "each good message applied once, then deleted");
     let left = poller.poll_once(&recorder).await.unwrap();
     assert_eq!(left.received, 0, "nothing left in the queue");
+}
+
+#[tokio::test]
+async fn the_lane_attribute_reaches_the_projection() {
+    let (client, url, _) = client_and_queue("poller-lane").await;
+    let (hot, unlaned) = (envelope(), envelope());
+    let lane = MessageAttributeValue::builder().data_type("String").string_value(Lane::Hot.as_str()).build().unwrap();
+    client
+        .send_message()
+        .queue_url(&url)
+        .message_body(hot.to_json())
+        .message_attributes(LANE_ATTRIBUTE, lane)
+        .send()
+        .await
+        .unwrap();
+    client.send_message().queue_url(&url).message_body(unlaned.to_json()).send().await.unwrap();
+
+    let poller = QueuePoller::new(client.clone(), &url).await.unwrap().with_wait_seconds(1);
+    let recorder = Recorder::default();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while recorder.lanes.lock().unwrap().len() < 2 {
+        assert!(Instant::now() < deadline, "the messages never arrived");
+        poller.poll_once(&recorder).await.unwrap();
+    }
+    let mut lanes = recorder.lanes.into_inner().unwrap();
+    lanes.sort();
+    let mut expected = vec![(hot.event_id, Some(Lane::Hot)), (unlaned.event_id, None)];
+    expected.sort();
+    assert_eq!(lanes, expected);
 }

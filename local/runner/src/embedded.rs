@@ -117,6 +117,7 @@ fn sqs_event(queue: &str, batch: &[(Delivered, u32)]) -> SqsEvent {
             message.receipt_handle = Some(delivered.message_id.clone());
             message.body = Some(delivered.message.body.clone());
             message.attributes.insert("ApproximateReceiveCount".into(), receives.to_string());
+            message.message_attributes = delivered.lambda_attributes();
             message.event_source = Some("aws:sqs".into());
             message.event_source_arn = Some(format!("arn:aws:sqs:local:000000000000:{queue}"));
             message
@@ -253,16 +254,20 @@ mod tests {
     }
 
     #[test]
-    fn each_receive_is_the_lambda_sqs_record_with_its_receive_count() {
+    fn each_receive_is_the_lambda_sqs_record_with_its_receive_count_and_message_attributes() {
+        let lane = publisher::message::MessageAttribute::String("hot".into());
+        let attributes = [(publisher::message::LANE.to_owned(), lane)].into();
         let message = Delivered {
             message_id: "m0".into(),
-            message: publisher::OutgoingMessage { body: "{}".into(), attributes: Default::default() },
+            message: publisher::OutgoingMessage { body: "{}".into(), attributes },
         };
         let event = sqs_event("inventory", &[(message, 3)]);
         let record = &event.records[0];
         assert_eq!(record.message_id.as_deref(), Some("m0"));
         assert_eq!(record.body.as_deref(), Some("{}"));
         assert_eq!(record.attributes["ApproximateReceiveCount"], "3");
+        assert_eq!(record.message_attributes["lane"].string_value.as_deref(), Some("hot"));
+        assert_eq!(record.message_attributes["lane"].data_type.as_deref(), Some("String"));
         assert_eq!(record.event_source_arn.as_deref(), Some("arn:aws:sqs:local:000000000000:inventory"));
     }
 }

@@ -1,8 +1,9 @@
 //! The fulfillment consumer: OrderConfirmed opens a pick request (with the
 //! order's lines, read from the event store: OrderConfirmed carries none),
-//! OrderCancelled cancels it, OrderShipped closes it. Each message is one
+//! OrderCancelled cancels it, OrderShipped closes it. Each event is one
 //! conditional write; its queue's bounded concurrency is what paces the
-//! warehouse.
+//! warehouse. A batch's orders are applied side by side, each order's
+//! events in version order.
 
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use async_trait::async_trait;
 use futures_util::future::join_all;
 use order_domain::ports::{EventStore, StoreError};
 use order_domain::{fold, Envelope, OrderEvent};
-use sqs_consumer::{Delivery, Projection};
+use sqs_consumer::{Delivery, OrderSteps, Projection};
 use tracing::Instrument;
 
 use crate::store::{FulfillmentError, FulfillmentStore, PickLine, PickStatus, PickUpdate};
@@ -35,6 +36,29 @@ pub struct FulfillmentProjection {
 impl FulfillmentProjection {
     pub fn new(store: Arc<dyn FulfillmentStore>, events: Arc<dyn EventStore>) -> Self {
         FulfillmentProjection { store, events }
+    }
+
+    /// Applies one order's events oldest first: an OrderShipped applied
+    /// before the OrderConfirmed of the same batch would close a request
+    /// that has no lines, and the OrderConfirmed, now older, could not add
+    /// them. Answers the messages to retry: a failed event's, and every
+    /// later event's of the order, which must not be applied before it.
+    async fn apply_order(&self, order: &OrderSteps) -> Vec<String> {
+        for (i, step) in order.steps.iter().enumerate() {
+            let envelope = &step.envelope;
+            let span = tracing::info_span!(
+                "event",
+                order_id = %envelope.order_id,
+                event_id = %envelope.event_id,
+                event_type = envelope.event_type().as_str(),
+                correlation_id = %envelope.correlation_id,
+            );
+            if let Err(error) = self.apply_one(envelope).instrument(span.clone()).await {
+                span.in_scope(|| tracing::error!(%error, "fulfillment step failed; it and the order's later events will be retried"));
+                return order.message_ids_from(i);
+            }
+        }
+        Vec::new()
     }
 
     async fn apply_one(&self, envelope: &Envelope) -> Result<(), StepError> {
@@ -64,27 +88,9 @@ impl FulfillmentProjection {
 
 #[async_trait]
 impl Projection for FulfillmentProjection {
+    /// Orders side by side, each order's events one after the other.
     async fn apply(&self, batch: Vec<Delivery>) -> Vec<String> {
-        let steps = batch.into_iter().map(|Delivery { message_id, envelope }| async move {
-            if !SUBSCRIBED_EVENT_TYPES.contains(&envelope.event_type()) {
-                tracing::debug!(%message_id, event_type = envelope.event_type().as_str(), "not a fulfillment event; ignored");
-                return None;
-            }
-            let span = tracing::info_span!(
-                "event",
-                order_id = %envelope.order_id,
-                event_id = %envelope.event_id,
-                event_type = envelope.event_type().as_str(),
-                correlation_id = %envelope.correlation_id,
-            );
-            match self.apply_one(&envelope).instrument(span.clone()).await {
-                Ok(()) => None,
-                Err(error) => {
-                    span.in_scope(|| tracing::error!(%error, "fulfillment step failed; the message will be retried"));
-                    Some(message_id)
-                }
-            }
-        });
-        join_all(steps).await.into_iter().flatten().collect()
+        let orders = sqs_consumer::group_by_order(batch, &SUBSCRIBED_EVENT_TYPES);
+        join_all(orders.iter().map(|order| self.apply_order(order))).await.into_iter().flatten().collect()
     }
 }

@@ -3,10 +3,47 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
 use common::Fixture;
-use fulfillment::{PickLine, PickStatus};
-use order_domain::{Command, Sku};
+use fulfillment::{FulfillmentProjection, PickLine, PickStatus};
+use order_domain::ports::{EventStore, StoreError};
+use order_domain::{Command, Envelope, OrderId, Sku};
 use sqs_consumer::deliver_bodies;
+
+/// The event store as the projection reads it, slowed down (so that an
+/// event applied without a read would overtake one that reads) or down.
+struct Reads {
+    inner: Arc<dyn EventStore>,
+    delay: Duration,
+    down: AtomicBool,
+}
+
+#[async_trait]
+impl EventStore for Reads {
+    async fn load(&self, order_id: OrderId) -> Result<Vec<Envelope>, StoreError> {
+        tokio::time::sleep(self.delay).await;
+        if self.down.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("connection reset".into()));
+        }
+        self.inner.load(order_id).await
+    }
+
+    async fn append(&self, events: &[Envelope]) -> Result<(), StoreError> {
+        self.inner.append(events).await
+    }
+}
+
+impl Fixture {
+    /// This fixture's projection, reading the event store through [`Reads`].
+    fn reading(&self, delay: Duration, down: bool) -> (Arc<Reads>, FulfillmentProjection) {
+        let reads = Arc::new(Reads { inner: self.events.clone(), delay, down: AtomicBool::new(down) });
+        (reads.clone(), FulfillmentProjection::new(self.store.clone(), reads))
+    }
+}
 
 async fn a_confirmed_order_gets_an_open_pick_request(f: Fixture) {
     let events = f.order(&[("jig-head", 3), ("soft-bait", 12)], &[Command::Confirm]).await;
@@ -49,6 +86,40 @@ async fn duplicates_and_reordering_change_nothing(f: Fixture) {
     assert_eq!(request.status, PickStatus::Cancelled, "a late OrderConfirmed does not reopen a cancelled request");
 }
 
+/// OrderConfirmed reads the order's lines; OrderShipped does not, so
+/// applied side by side it would win and leave a closed request without
+/// lines. In one batch, an order's events go in version order.
+async fn confirmed_and_shipped_in_one_batch_keep_the_lines(f: Fixture) {
+    let events = f.order(&[("jig-head", 2)], &[Command::Confirm, Command::Ship { tracking_number: None }]).await;
+    let (_, projection) = f.reading(Duration::from_millis(50), false);
+    let bodies = [events[2].to_json(), events[1].to_json()];
+    assert!(deliver_bodies(&projection, &bodies).await.is_empty());
+    let request = f.store.get(events[0].order_id).await.unwrap().unwrap();
+    assert_eq!((request.status, request.version), (PickStatus::Closed, 3));
+    assert_eq!(request.lines, vec![PickLine { sku: Sku::parse("jig-head").unwrap(), quantity: 2 }]);
+}
+
+/// A failed event fails its order's later events of the batch with it (and
+/// every message of each): none is applied before the one it follows. Other
+/// orders go on.
+async fn a_failed_event_fails_the_orders_later_events(f: Fixture) {
+    let events = f.order(&[("jig-head", 2)], &[Command::Confirm, Command::Ship { tracking_number: None }]).await;
+    let other = f.order(&[("jig-head", 1)], &[Command::Confirm, Command::Cancel { reason: None }]).await;
+    let (reads, projection) = f.reading(Duration::ZERO, true);
+    let bodies = [events[2].to_json(), other[2].to_json(), events[1].to_json(), events[2].to_json()];
+    let mut failed = deliver_bodies(&projection, &bodies).await;
+    failed.sort();
+    assert_eq!(failed, ["0", "2", "3"], "the Confirmed that could not read, and both deliveries of the Shipped");
+    assert_eq!(f.store.get(events[0].order_id).await.unwrap(), None, "the Shipped was not applied first");
+    assert_eq!(f.store.get(other[0].order_id).await.unwrap().unwrap().status, PickStatus::Cancelled);
+
+    reads.down.store(false, Ordering::SeqCst);
+    let retried: Vec<String> = failed.iter().map(|id| bodies[id.parse::<usize>().unwrap()].clone()).collect();
+    assert!(deliver_bodies(&projection, &retried).await.is_empty());
+    let request = f.store.get(events[0].order_id).await.unwrap().unwrap();
+    assert_eq!((request.status, request.lines.len()), (PickStatus::Closed, 1));
+}
+
 async fn other_events_are_acknowledged_untouched(f: Fixture) {
     let events = f.order(&[("jig-head", 2)], &[]).await;
     assert!(f.deliver(&[&events[0]]).await.is_empty());
@@ -75,6 +146,8 @@ testkit::against_both_adapters!(
     a_confirmed_order_gets_an_open_pick_request,
     cancel_cancels_and_ship_closes,
     duplicates_and_reordering_change_nothing,
+    confirmed_and_shipped_in_one_batch_keep_the_lines,
+    a_failed_event_fails_the_orders_later_events,
     other_events_are_acknowledged_untouched,
     poison_messages_fail_alone,
 );

@@ -17,10 +17,10 @@ use futures_util::future::join_all;
 use inventory_store::store::{InventoryStore, Reservation};
 use order_commands::OrderService;
 use order_domain::OrderEvent;
-use sqs_consumer::{Delivery, Projection};
+use sqs_consumer::{Delivery, OrderSteps, Projection};
 use tracing::Instrument;
 
-use crate::intake::{self, Group, OrderSteps};
+use crate::intake::{self, Group};
 use crate::reactions::Reactions;
 use crate::reservation::{Engine, Outcome, ReservationStrategy};
 
@@ -88,7 +88,7 @@ impl InventoryProjection {
                             Some(result) => result?,
                             None => self.reactions.on_placed(order_id, placed, record.clone()).await?,
                         };
-                        self.reactions.settle(envelope, reservation).await
+                        self.reactions.settle(envelope, step.lane, reservation).await
                     }
                     OrderEvent::Cancelled(_) => self.reactions.on_cancelled(order_id, record.clone()).await,
                     OrderEvent::Shipped(_) => self.reactions.on_shipped(order_id, record.clone()).await,

@@ -16,7 +16,7 @@
 use inventory_store::store::{Reservation, ReservationState, StockDelta};
 use order_commands::{CommandContext, CommandError, Known, OrderService, RetryPolicy};
 use order_domain::event::OrderPlaced;
-use order_domain::{Command, DomainError, Envelope, OrderId, OrderStatus, Reason};
+use order_domain::{Command, DomainError, Envelope, Lane, OrderId, OrderStatus, Reason};
 
 use crate::error::SagaError;
 use crate::intake::stock_lines;
@@ -94,7 +94,10 @@ impl Reactions {
 
     /// The saga's step: tell the order what inventory decided. Re-issued on
     /// every delivery of OrderPlaced; the order service makes a repeat a no-op.
-    pub async fn settle(&self, placed: &Envelope, record: Option<Reservation>) -> Outcome {
+    /// `lane`: where the order's events are stored (the message's `lane`
+    /// attribute), which lets the command be decided on the OrderPlaced
+    /// state without a read; unknown, the order service reads first.
+    pub async fn settle(&self, placed: &Envelope, lane: Option<Lane>, record: Option<Reservation>) -> Outcome {
         let Some(record) = record else { return Ok(None) };
         let command = match record.state {
             ReservationState::Reserved => Command::Confirm,
@@ -105,9 +108,10 @@ impl Reactions {
         };
         let mut context = CommandContext::new(placed.correlation_id.clone());
         context.causation_id = placed.event_id.to_string();
-        // The OrderPlaced envelope is the order at version 1, but not its
-        // lane, which every later event must keep: read, then decide.
-        let known = Known::Nothing;
+        // The OrderPlaced envelope is the order at version 1: decide on it
+        // and append version 2; a cancel that got in first makes the append
+        // lose, and the order service reads and decides again.
+        let known = lane.map_or(Known::Nothing, |lane| Known::from_placed(placed, lane));
         match self.orders.execute_from(record.order_id, &command, &context, RetryPolicy::INTERNAL, known).await {
             Ok(outcome) => {
                 tracing::info!(

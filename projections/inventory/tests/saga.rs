@@ -9,14 +9,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use common::{sku, Fixture};
+use common::{place, sku, Fixture};
 use inventory::{InventoryProjection, ReservationState, ReservationStrategy, REJECT_REASON};
 use inventory_store::InventoryService;
 use order_commands::OrderService;
 use order_domain::event::{OrderCancelled, UnavailableLine};
 use order_domain::ports::{EventStore, StoreError};
-use order_domain::{Command, Envelope, OrderEvent, OrderId, OrderStatus, Reason, TrackingNumber};
-use sqs_consumer::deliver_bodies;
+use order_domain::{Command, Envelope, HotList, Lane, OrderEvent, OrderId, OrderStatus, Reason, TrackingNumber};
+use sqs_consumer::{deliver_bodies, deliver_in_lane};
 
 async fn state(f: &Fixture, order_id: OrderId) -> Option<ReservationState> {
     f.inventory.reservations(&[order_id]).await.unwrap().remove(&order_id).map(|r| r.state)
@@ -120,6 +120,80 @@ async fn order_cancelled_before_it_could_be_confirmed_gets_its_stock_back(f: Fix
     assert_eq!(state(&f, placed.order_id).await, Some(ReservationState::Released));
     assert!(f.deliver(&[&cancelled[0]]).await.is_empty());
     assert_eq!(f.stock("muskie-casting-rod").await, (5, 0, 0), "and the cancel releases nothing twice");
+}
+
+/// The counters of the saga's order service while `run` runs:
+/// `(requests_saved, stale_conflicts, rechecks)`.
+async fn known_state_counts(orders: &OrderService, run: impl std::future::Future<Output = ()>) -> (u64, u64, u64) {
+    let before = orders.counters().snapshot();
+    run.await;
+    let during = orders.counters().snapshot() - before;
+    (during.requests_saved, during.stale_conflicts, during.rechecks)
+}
+
+async fn confirm_is_decided_on_the_placed_state_without_a_read(f: Fixture) {
+    f.set("muskie-casting-rod", 5).await;
+    let placed = f.place(&[("muskie-casting-rod", 2)]).await;
+    let counts = known_state_counts(&f.orders, async { assert!(f.deliver(&[&placed]).await.is_empty()) }).await;
+    assert_eq!(counts, (1, 0, 0), "appended on the OrderPlaced state: no read");
+    assert_eq!(f.status(placed.order_id).await, OrderStatus::Confirmed);
+    assert_eq!(f.lanes(placed.order_id).await, [Lane::Standard, Lane::Standard]);
+}
+
+/// An order for 2 rods, `rods` in stock, cancelled before its OrderPlaced
+/// reaches the saga: the saga's command, decided on the OrderPlaced state,
+/// loses its append, reads, and records nothing after the cancel.
+async fn settle_after_a_cancel_got_in_first(f: &Fixture, rods: u64) -> OrderId {
+    f.set("muskie-casting-rod", rods).await;
+    let placed = f.place(&[("muskie-casting-rod", 2)]).await;
+    f.command(placed.order_id, Command::Cancel { reason: None }).await;
+    let counts = known_state_counts(&f.orders, async { assert!(f.deliver(&[&placed]).await.is_empty()) }).await;
+    assert_eq!(counts, (0, 1, 0), "the append on version 1 lost, then the order was read");
+    let history: Vec<_> = f.history(placed.order_id).await.into_iter().map(|e| e.event_type()).collect();
+    assert_eq!(history, [order_domain::EventType::OrderPlaced, order_domain::EventType::OrderCancelled]);
+    assert_eq!(f.stock("muskie-casting-rod").await, (rods, 0, 0), "no stock held");
+    placed.order_id
+}
+
+async fn a_confirm_after_a_cancel_got_in_first_loses_its_append_and_decides_on_a_read(f: Fixture) {
+    let order_id = settle_after_a_cancel_got_in_first(&f, 5).await;
+    assert_eq!(state(&f, order_id).await, Some(ReservationState::Released), "the refused confirm gave the stock back");
+}
+
+async fn a_reject_after_a_cancel_got_in_first_loses_its_append_and_decides_on_a_read(f: Fixture) {
+    let order_id = settle_after_a_cancel_got_in_first(&f, 1).await;
+    assert_eq!(state(&f, order_id).await, Some(ReservationState::Rejected));
+}
+
+async fn a_message_without_a_lane_is_settled_on_a_read(f: Fixture) {
+    f.set("muskie-casting-rod", 5).await;
+    let placed = f.place(&[("muskie-casting-rod", 2)]).await;
+    let run = async { assert!(deliver_bodies(&f.projection, &[placed.to_json()]).await.is_empty()) };
+    assert_eq!(known_state_counts(&f.orders, run).await, (0, 0, 0), "decided on a read, as before lanes");
+    assert_eq!(f.status(placed.order_id).await, OrderStatus::Confirmed);
+    assert_eq!(f.lanes(placed.order_id).await, [Lane::Standard, Lane::Standard]);
+}
+
+async fn a_hot_order_is_settled_in_the_lane_its_message_names(f: Fixture) {
+    f.set("muskie-casting-rod", 5).await;
+    let api = OrderService::new(f.events.clone()).with_hot_list(HotList::parse("muskie-casting-rod").unwrap());
+    let placed = place(&api, &[("muskie-casting-rod", 1)]).await;
+    let cancelled_first = place(&api, &[("muskie-casting-rod", 1)]).await;
+    api.execute(
+        cancelled_first.order_id,
+        &Command::Cancel { reason: None },
+        &order_commands::CommandContext::new("test"),
+        order_commands::RetryPolicy::NONE,
+    )
+    .await
+    .unwrap();
+    let bodies = [placed.to_json(), cancelled_first.to_json()];
+    let run = async { assert!(deliver_in_lane(&f.projection, &bodies, Lane::Hot).await.is_empty()) };
+    assert_eq!(known_state_counts(&f.orders, run).await, (1, 1, 0));
+    assert_eq!(f.status(placed.order_id).await, OrderStatus::Confirmed);
+    assert_eq!(f.lanes(placed.order_id).await, [Lane::Hot, Lane::Hot], "confirmed in the order's lane");
+    assert_eq!(f.lanes(cancelled_first.order_id).await, [Lane::Hot, Lane::Hot]);
+    assert_eq!(f.stock("muskie-casting-rod").await, (4, 1, 0));
 }
 
 async fn ship_turns_reserved_into_shipped(f: Fixture) {
@@ -282,6 +356,11 @@ testkit::against_both_adapters!(
     cancel_of_a_rejected_order_releases_nothing,
     cancelled_seen_before_placed_reserves_nothing,
     order_cancelled_before_it_could_be_confirmed_gets_its_stock_back,
+    confirm_is_decided_on_the_placed_state_without_a_read,
+    a_confirm_after_a_cancel_got_in_first_loses_its_append_and_decides_on_a_read,
+    a_reject_after_a_cancel_got_in_first_loses_its_append_and_decides_on_a_read,
+    a_message_without_a_lane_is_settled_on_a_read,
+    a_hot_order_is_settled_in_the_lane_its_message_names,
     ship_turns_reserved_into_shipped,
     redelivery_after_a_crash_between_reserve_and_confirm_confirms_once,
     a_hundred_line_order_is_reserved_all_or_nothing,

@@ -39,7 +39,7 @@ impl OrderEvents {
 /// consumers lock the bookkeeping rows in one order (no deadlocks).
 pub fn group(batch: Vec<Delivery>) -> Vec<OrderEvents> {
     let mut orders: BTreeMap<OrderId, OrderEvents> = BTreeMap::new();
-    for Delivery { message_id, envelope } in batch {
+    for Delivery { message_id, envelope, .. } in batch {
         let order = orders.entry(envelope.order_id).or_insert_with(|| OrderEvents {
             order_id: envelope.order_id,
             events: BTreeMap::new(),
@@ -170,7 +170,7 @@ mod tests {
         let (ha, hb) = (history(a), history(b));
         let batch = [(&ha[1], "m1"), (&hb[0], "m2"), (&ha[1], "m3"), (&ha[0], "m4")]
             .into_iter()
-            .map(|(e, id)| Delivery { message_id: id.into(), envelope: e.clone() })
+            .map(|(e, id)| Delivery { message_id: id.into(), envelope: e.clone(), lane: None })
             .collect();
         let grouped = group(batch);
         assert_eq!(grouped.iter().map(|g| g.order_id).collect::<Vec<_>>(), vec![b, a]);

@@ -214,7 +214,7 @@ impl Worker {
                 let batch = page
                     .events
                     .into_iter()
-                    .map(|e| Delivery { message_id: e.event_id.to_string(), envelope: e })
+                    .map(|e| Delivery { message_id: e.event_id.to_string(), envelope: e, lane: None })
                     .collect();
                 let failed = self.sync.apply_batch(batch).await;
                 if !failed.is_empty() {

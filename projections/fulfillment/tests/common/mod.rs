@@ -14,6 +14,7 @@ use order_domain::{Command, Currency, CustomerId, Envelope, OrderId, OrderLine, 
 
 pub struct Fixture {
     pub store: Arc<dyn FulfillmentStore>,
+    pub events: Arc<dyn EventStore>,
     pub orders: OrderService,
     pub projection: FulfillmentProjection,
 }
@@ -21,8 +22,8 @@ pub struct Fixture {
 impl Fixture {
     pub fn new(store: Arc<dyn FulfillmentStore>, events: Arc<dyn EventStore>) -> Self {
         let orders = OrderService::new(events.clone());
-        let projection = FulfillmentProjection::new(store.clone(), events);
-        Fixture { store, orders, projection }
+        let projection = FulfillmentProjection::new(store.clone(), events.clone());
+        Fixture { store, events, orders, projection }
     }
 
     pub fn memory() -> Self {

@@ -4,14 +4,15 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 use local_aws::tables::{create_events_table, create_inventory_table};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use event_store::{DynamoEventStore, MemoryEventStore};
 use inventory::InventoryProjection;
 use inventory_store::{DynamoInventoryStore, InventoryStore, MemoryInventoryStore};
 use order_commands::{CommandContext, OrderService, RetryPolicy};
 use order_domain::ports::EventStore;
-use order_domain::{Command, Currency, CustomerId, Envelope, OrderId, OrderLine, OrderStatus, PlaceOrder, Sku};
+use order_domain::{Command, Currency, CustomerId, Envelope, Lane, OrderId, OrderLine, OrderStatus, PlaceOrder, Sku};
+use tokio::sync::mpsc::UnboundedReceiver;
 
 pub fn sku(s: &str) -> Sku {
     Sku::parse(s).unwrap()
@@ -22,22 +23,51 @@ pub struct Fixture {
     pub events: Arc<dyn EventStore>,
     pub orders: OrderService,
     pub projection: InventoryProjection,
+    lanes: StoredLanes,
+}
+
+/// Where each event's own lane is read: `load_with_lane` answers the
+/// order's, which is its first event's.
+enum StoredLanes {
+    /// The memory store's stream of appended events with their lanes.
+    Memory(Mutex<UnboundedReceiver<(Envelope, Lane)>>, Mutex<Vec<(Envelope, Lane)>>),
+    Dynamo(DynamoEventStore),
 }
 
 impl Fixture {
-    pub fn new(inventory: Arc<dyn InventoryStore>, events: Arc<dyn EventStore>) -> Self {
+    fn new(inventory: Arc<dyn InventoryStore>, events: Arc<dyn EventStore>, lanes: StoredLanes) -> Self {
         let orders = OrderService::new(events.clone());
         let projection = InventoryProjection::new(inventory.clone(), orders.clone());
-        Fixture { inventory, events, orders, projection }
+        Fixture { inventory, events, orders, projection, lanes }
     }
 
     pub fn memory() -> Self {
-        Fixture::new(Arc::new(MemoryInventoryStore::new()), Arc::new(MemoryEventStore::new()))
+        let events = Arc::new(MemoryEventStore::new());
+        let lanes = StoredLanes::Memory(Mutex::new(events.subscribe_with_lanes()), Mutex::default());
+        Fixture::new(Arc::new(MemoryInventoryStore::new()), events, lanes)
     }
 
     pub async fn dynamodb() -> Self {
         let (inventory, events) = dynamodb_stores().await;
-        Fixture::new(Arc::new(inventory), Arc::new(events))
+        Fixture::new(Arc::new(inventory), Arc::new(events.clone()), StoredLanes::Dynamo(events))
+    }
+
+    /// The lane each event of the order is stored in, oldest first.
+    pub async fn lanes(&self, order_id: OrderId) -> Vec<Lane> {
+        match &self.lanes {
+            StoredLanes::Memory(stream, seen) => {
+                let mut seen = seen.lock().unwrap();
+                while let Ok(appended) = stream.lock().unwrap().try_recv() {
+                    seen.push(appended);
+                }
+                let mut lanes: Vec<_> = seen.iter().filter(|(e, _)| e.order_id == order_id).collect();
+                lanes.sort_by_key(|(e, _)| e.version);
+                lanes.into_iter().map(|(_, lane)| *lane).collect()
+            }
+            StoredLanes::Dynamo(store) => {
+                store.load_stored(order_id).await.unwrap().into_iter().map(|e| e.lane).collect()
+            }
+        }
     }
 
     pub async fn set(&self, sku_name: &str, available: u64) {
@@ -69,10 +99,12 @@ impl Fixture {
         self.events.load(order_id).await.unwrap()
     }
 
-    /// Delivers `envelopes` as one SQS batch; returns the failed message ids.
+    /// Delivers `envelopes` as one SQS batch of the standard lane's queue
+    /// (this fixture's orders are all standard), each message with its
+    /// `lane` attribute as the topic sends it; returns the failed message ids.
     pub async fn deliver(&self, envelopes: &[&Envelope]) -> Vec<String> {
         let bodies: Vec<String> = envelopes.iter().map(|e| e.to_json()).collect();
-        sqs_consumer::deliver_bodies(&self.projection, &bodies).await
+        sqs_consumer::deliver_in_lane(&self.projection, &bodies, Lane::Standard).await
     }
 }
 
