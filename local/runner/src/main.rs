@@ -43,6 +43,10 @@ struct ServeArgs {
     /// lane (queue `inventory-hot`). Empty: no hot lane traffic.
     #[arg(long, env = "HOT_SKUS", default_value = order_domain::DEFAULT_HOT_SKUS)]
     hot_skus: String,
+    /// Embedded mode: start with no stock instead of the demo stock
+    /// (100 `muskie-casting-rod`, 500 `tourney-casting-rod`).
+    #[arg(long)]
+    no_seed: bool,
 }
 
 #[derive(Subcommand)]
@@ -81,7 +85,7 @@ async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         stack::start(&names).await?
     } else {
         tracing::info!("embedded mode: in-memory adapters (set AWS_ENDPOINT_URL_DYNAMODB for the local stack)");
-        embedded::start(&names).await?
+        embedded::start(&names, !args.no_seed).await?
     };
     http::serve(args.addr, app, authorizer).await
 }
