@@ -6,6 +6,7 @@
 //! the same handlers against DynamoDB Local and moto.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
@@ -15,6 +16,7 @@ mod http;
 mod legacy;
 mod provision;
 mod stack;
+mod storefront;
 
 #[derive(Parser)]
 #[command(
@@ -87,5 +89,15 @@ async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         tracing::info!("embedded mode: in-memory adapters (set AWS_ENDPOINT_URL_DYNAMODB for the local stack)");
         embedded::start(&names, !args.no_seed).await?
     };
-    http::serve(args.addr, app, authorizer).await
+    let sign_in = match args.auth.mode {
+        auth::AuthMode::Oidc => http::SignIn::External {
+            authority: args.auth.issuer.clone().expect("clap requires --issuer with --auth oidc"),
+            client_id: args.auth.audience.clone(),
+        },
+        auth::AuthMode::Embedded | auth::AuthMode::Off => {
+            let issuer = auth::embedded_issuer(&args.auth)?;
+            http::SignIn::Embedded(Arc::new(local_oidc::Provider::new(issuer, storefront::CLIENT_ID)))
+        }
+    };
+    http::serve(args.addr, http::router(app, authorizer, sign_in)).await
 }
