@@ -192,6 +192,9 @@
       client_id: config.clientId,
       redirect_uri: page,
       response_type: "code",
+      // No hidden-iframe renewals: a token outlives a shopping visit, and
+      // the page asks to sign in again when one has expired.
+      automaticSilentRenew: false,
       scope: config.scope || "openid",
       userStore: new oidc.WebStorageStateStore({ store: window.sessionStorage }),
     });
