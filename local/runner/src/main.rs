@@ -11,6 +11,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 
 mod auth;
+mod demo;
 mod embedded;
 mod http;
 mod legacy;
@@ -60,6 +61,18 @@ enum Commands {
     /// Print a token the runner accepts (`--auth embedded`):
     /// `token --customer customer-1842`, `token --scope orders:ship`.
     Token(auth::TokenArgs),
+    /// Demonstrations against a running platform (start it first: `cargo run`).
+    #[command(subcommand)]
+    Demo(Demo),
+}
+
+#[derive(Subcommand)]
+enum Demo {
+    /// A flash sale: many buyers rush the hot rod (`muskie-casting-rod`)
+    /// while quiet orders for another product (`tourney-casting-rod`) keep
+    /// coming; sets both stocks, follows every order to its decision, then
+    /// prints a summary per SKU and checks it (exit 1 if a check fails).
+    FlashSale(demo::FlashSaleArgs),
 }
 
 #[tokio::main]
@@ -71,6 +84,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(Commands::Token(args)) => {
             println!("{}", auth::mint(&args)?);
             Ok(())
+        }
+        Some(Commands::Demo(Demo::FlashSale(args))) => {
+            demo::flash_sale(&args).await.map_err(|e| e as Box<dyn std::error::Error>)
         }
         Some(Commands::Serve(args)) => serve(args).await,
         None => serve(cli.serve).await,

@@ -416,7 +416,10 @@ fn the_storefront_distribution_splits_the_shop_in_three() {
     let default = &config["DefaultCacheBehavior"];
     assert_eq!(default["TargetOriginId"], "legacy-shop");
     assert_eq!(default["ViewerProtocolPolicy"], "redirect-to-https");
-    assert_eq!((default["CachePolicyId"].as_str(), default["OriginRequestPolicyId"].as_str()), (Some(CACHING_DISABLED), Some(ALL_VIEWER)));
+    assert_eq!(
+        (default["CachePolicyId"].as_str(), default["OriginRequestPolicyId"].as_str()),
+        (Some(CACHING_DISABLED), Some(ALL_VIEWER))
+    );
 
     let behaviors = config["CacheBehaviors"].as_sequence().expect("cache behaviours");
     let behavior = |pattern: &str| -> &Value {
@@ -451,8 +454,8 @@ fn the_storefront_distribution_splits_the_shop_in_three() {
     for behavior in [page, api] {
         assert_eq!(tagged(&behavior["ResponseHeadersPolicyId"], "Ref"), "StorefrontSecurityHeadersPolicy");
     }
-    let headers = &template["Resources"]["StorefrontSecurityHeadersPolicy"]["Properties"]["ResponseHeadersPolicyConfig"]
-        ["SecurityHeadersConfig"];
+    let headers = &template["Resources"]["StorefrontSecurityHeadersPolicy"]["Properties"]
+        ["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"];
     assert!(headers["StrictTransportSecurity"]["AccessControlMaxAgeSec"].as_u64().unwrap() >= 31_536_000);
     assert_eq!(headers["ContentTypeOptions"]["Override"], true);
     assert_eq!(headers["FrameOptions"]["FrameOption"], "DENY");
