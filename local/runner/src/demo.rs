@@ -4,7 +4,9 @@
 //! rod while quiet orders for another product keep coming; each order is
 //! followed until the saga decides it. The summary checks what a sale must
 //! keep: as many confirmed as there was stock, the rest rejected, stock
-//! never below zero, and every quiet order confirmed.
+//! never below zero, and every quiet order confirmed; with a legacy
+//! database configured (`LEGACY_DATABASE_URL`), the legacy shop's rows of
+//! the sale's orders too.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -22,6 +24,8 @@ const HOT_SKU: &str = "muskie-casting-rod";
 const QUIET_SKU: &str = "tourney-casting-rod";
 /// How long one order may stay PLACED before the demo gives up on it.
 const DECISION_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the legacy sync may take to catch up with the decided orders.
+const LEGACY_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(clap::Args, Debug)]
 pub struct FlashSaleArgs {
@@ -51,6 +55,7 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 struct Outcome {
     sku: &'static str,
+    order_id: uuid::Uuid,
     status: String,
     decided_after: Duration,
 }
@@ -105,6 +110,7 @@ impl Client {
             )
             .await?;
         let id = placed["orderId"].as_str().ok_or("the order has no orderId")?.to_owned();
+        let order_id = uuid::Uuid::parse_str(&id)?;
         let mut pause = Duration::from_millis(5);
         while placed_at.elapsed() < DECISION_TIMEOUT {
             tokio::time::sleep(pause).await;
@@ -112,7 +118,7 @@ impl Client {
             let order = self.send(self.http.get(format!("{}/orders/{id}", self.base)).bearer_auth(&token)).await?;
             let status = order["status"].as_str().unwrap_or_default();
             if status != "PLACED" {
-                return Ok(Outcome { sku, status: status.to_owned(), decided_after: placed_at.elapsed() });
+                return Ok(Outcome { sku, order_id, status: status.to_owned(), decided_after: placed_at.elapsed() });
             }
         }
         Err(format!("order {id} still PLACED after {DECISION_TIMEOUT:?}").into())
@@ -231,7 +237,7 @@ pub async fn flash_sale(args: &FlashSaleArgs) -> Result<(), Error> {
 
     let [(hot_confirmed, hot_rejected), (quiet_confirmed, _)] = [counts[0], counts[1]];
     let sold = args.stock.min(args.orders);
-    let checks = [
+    let mut checks = vec![
         (format!("confirmed {HOT_SKU} = min(stock, buyers) = {sold}"), hot_confirmed == sold),
         (format!("the other {} buyers rejected", args.orders - sold), hot_rejected == args.orders - sold),
         ("stock never below zero".to_owned(), lowest >= 0),
@@ -243,6 +249,18 @@ pub async fn flash_sale(args: &FlashSaleArgs) -> Result<(), Error> {
         (format!("every quiet order ({QUIET_SKU}) confirmed"), quiet_confirmed == args.quiet_orders),
         ("every order placed and decided".to_owned(), failures.is_empty()),
     ];
+    if let Some(source) = legacy_sync::DatabaseSource::from_env().await? {
+        let rows = legacy_rows(&source, &decided).await?;
+        let expected = [("confirmed", hot_confirmed + quiet_confirmed), ("rejected", hot_rejected)];
+        let shown: Vec<String> = rows.iter().map(|(status, count)| format!("{count} {status}")).collect();
+        println!(
+            "legacy shop_order rows of this sale: {}",
+            if shown.is_empty() { "none".to_owned() } else { shown.join(", ") }
+        );
+        let matches = expected.iter().all(|(status, n)| rows.iter().any(|(s, c)| s == status && *c == *n as i64))
+            && rows.iter().map(|(_, c)| c).sum::<i64>() == decided.len() as i64;
+        checks.push(("the legacy shop has every order with its status".to_owned(), matches));
+    }
     for (check, held) in &checks {
         println!("  {} {check}", if *held { "ok  " } else { "FAIL" });
     }
@@ -253,6 +271,29 @@ pub async fn flash_sale(args: &FlashSaleArgs) -> Result<(), Error> {
         Ok(())
     } else {
         Err("the flash sale broke a check (above)".into())
+    }
+}
+
+/// The legacy shop's `shop_order` rows of the decided orders, per status,
+/// once the sync has written them all with their decision (or after
+/// [`LEGACY_TIMEOUT`], as they are then).
+async fn legacy_rows(source: &legacy_sync::DatabaseSource, decided: &[Outcome]) -> Result<Vec<(String, i64)>, Error> {
+    let client = source.connect().await?;
+    let ids: Vec<uuid::Uuid> = decided.iter().map(|o| o.order_id).collect();
+    let started = Instant::now();
+    loop {
+        let rows = client
+            .query(
+                "SELECT status, count(*) FROM shop_order WHERE id = ANY($1) GROUP BY status ORDER BY status",
+                &[&ids],
+            )
+            .await?;
+        let rows: Vec<(String, i64)> = rows.iter().map(|row| (row.get(0), row.get(1))).collect();
+        let written: i64 = rows.iter().filter(|(status, _)| status != "placed").map(|(_, n)| n).sum();
+        if written == ids.len() as i64 || started.elapsed() > LEGACY_TIMEOUT {
+            return Ok(rows);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
