@@ -16,6 +16,7 @@ use inventory_store::{InventoryService, MemoryInventoryStore};
 use local_aws::{Delivered, FilterPolicy, InMemoryTopic};
 use order_api::App;
 use order_commands::OrderService;
+use order_domain::Sku;
 use sqs_consumer::{handle_sqs_event, Projection};
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -26,7 +27,11 @@ const BATCH: usize = 10;
 /// Stands in for the visibility timeout before a failed message returns.
 const RETRY_DELAY: Duration = Duration::from_secs(1);
 
-pub async fn start(names: &Names) -> Result<App, Box<dyn std::error::Error>> {
+/// What the embedded runner has on its shelves at start (`--no-seed`: none),
+/// so the README's first order is confirmed.
+pub const DEMO_STOCK: [(&str, u64); 2] = [("muskie-casting-rod", 100), ("tourney-casting-rod", 500)];
+
+pub async fn start(names: &Names, seed: bool) -> Result<App, Box<dyn std::error::Error>> {
     let events = Arc::new(MemoryEventStore::new());
     let orders = OrderService::new(events.clone()).with_hot_list(names.hot_list.clone());
     let topic = Arc::new(InMemoryTopic::new());
@@ -50,7 +55,14 @@ pub async fn start(names: &Names) -> Result<App, Box<dyn std::error::Error>> {
     if let Some(sync) = crate::legacy::sync(events.clone()).await? {
         consume(&names.legacy_sync_queue, subscribe(&topic, legacy_sync::FILTER_POLICY)?, Arc::new(sync));
     }
-    Ok(App::new(orders, InventoryService::new(stock)))
+    let app = App::new(orders, InventoryService::new(stock));
+    if seed {
+        for (sku, available) in DEMO_STOCK {
+            app.inventory.set_available(&Sku::parse(sku)?, available).await?;
+        }
+        tracing::info!(?DEMO_STOCK, "demo stock set (--no-seed starts empty)");
+    }
+    Ok(app)
 }
 
 fn subscribe(topic: &InMemoryTopic, policy: &str) -> Result<UnboundedReceiver<Delivered>, Box<dyn std::error::Error>> {

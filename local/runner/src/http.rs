@@ -1,22 +1,71 @@
 //! Serves the API Lambda's router over plain HTTP: the same routes, layers
 //! and handlers API Gateway reaches through `lambda_http`, behind the local
-//! stand-in for API Gateway's JWT authorizer.
+//! stand-in for API Gateway's JWT authorizer. Paths are CloudFront's: the
+//! API under `/api` (prefix stripped) and the hot product's page under
+//! [`storefront::PATH`]; the API also answers at the root, as API Gateway
+//! does. The embedded issuer's sign-in endpoints are under [`OIDC_PATH`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::middleware::from_fn_with_state;
 use local_aws::authorizer::{authorize, Authorizer};
+use local_oidc::Provider;
 use order_api::App;
 
-pub fn router(app: App, authorizer: Arc<Authorizer>) -> axum::Router {
-    order_api::router(app).layer(from_fn_with_state(authorizer, authorize))
+use crate::storefront::{self, PageConfig};
+
+/// The API's prefix behind CloudFront, and so here.
+pub const API_PATH: &str = "/api";
+/// Where the embedded issuer's OpenID endpoints are mounted.
+pub const OIDC_PATH: &str = "/oidc";
+
+/// Who signs the page's customers in.
+pub enum SignIn {
+    /// The embedded issuer, with its endpoints served here.
+    Embedded(Arc<Provider>),
+    /// An OIDC issuer elsewhere (`--auth oidc`): its URL and the client id.
+    External { authority: String, client_id: String },
 }
 
-pub async fn serve(addr: SocketAddr, app: App, authorizer: Arc<Authorizer>) -> Result<(), Box<dyn std::error::Error>> {
+pub fn router(app: App, authorizer: Arc<Authorizer>, sign_in: SignIn) -> axum::Router {
+    let api = order_api::router(app).layer(from_fn_with_state(authorizer, authorize));
+    let (page, oidc) = match sign_in {
+        SignIn::Embedded(provider) => {
+            let config = page_config(OIDC_PATH, provider.client_id());
+            (config, Some(local_oidc::router(provider, OIDC_PATH)))
+        }
+        SignIn::External { authority, client_id } => (page_config(&authority, &client_id), None),
+    };
+    let router = axum::Router::new()
+        .nest_service(API_PATH, api.clone())
+        .nest_service(storefront::PATH, storefront::router(page));
+    let router = match oidc {
+        Some(oidc) => router.nest_service(OIDC_PATH, oidc),
+        None => router,
+    };
+    router.fallback_service(api)
+}
+
+fn page_config(authority: &str, client_id: &str) -> PageConfig {
+    PageConfig {
+        api_base: API_PATH.to_owned(),
+        authority: authority.to_owned(),
+        client_id: client_id.to_owned(),
+        scope: "openid".to_owned(),
+    }
+}
+
+pub async fn serve(addr: SocketAddr, router: axum::Router) -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
     tracing::info!(%addr, "HTTP API listening");
-    axum::serve(listener, router(app, authorizer)).with_graceful_shutdown(shutdown()).await?;
+    // The banner is for people (and the browser test, which reads the
+    // storefront line to learn the port).
+    println!("order platform on http://{addr}");
+    println!("  storefront: http://{addr}{}/", storefront::PATH);
+    println!("  API:        http://{addr}{API_PATH}/ (and at the root)");
+    axum::serve(listener, router).with_graceful_shutdown(shutdown()).await?;
     Ok(())
 }
 

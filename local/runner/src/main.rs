@@ -6,15 +6,18 @@
 //! the same handlers against DynamoDB Local and moto.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
 mod auth;
+mod demo;
 mod embedded;
 mod http;
 mod legacy;
 mod provision;
 mod stack;
+mod storefront;
 
 #[derive(Parser)]
 #[command(
@@ -43,6 +46,10 @@ struct ServeArgs {
     /// lane (queue `inventory-hot`). Empty: no hot lane traffic.
     #[arg(long, env = "HOT_SKUS", default_value = order_domain::DEFAULT_HOT_SKUS)]
     hot_skus: String,
+    /// Embedded mode: start with no stock instead of the demo stock
+    /// (100 `muskie-casting-rod`, 500 `tourney-casting-rod`).
+    #[arg(long)]
+    no_seed: bool,
 }
 
 #[derive(Subcommand)]
@@ -54,6 +61,18 @@ enum Commands {
     /// Print a token the runner accepts (`--auth embedded`):
     /// `token --customer customer-1842`, `token --scope orders:ship`.
     Token(auth::TokenArgs),
+    /// Demonstrations against a running platform (start it first: `cargo run`).
+    #[command(subcommand)]
+    Demo(Demo),
+}
+
+#[derive(Subcommand)]
+enum Demo {
+    /// A flash sale: many buyers rush the hot rod (`muskie-casting-rod`)
+    /// while quiet orders for another product (`tourney-casting-rod`) keep
+    /// coming; sets both stocks, follows every order to its decision, then
+    /// prints a summary per SKU and checks it (exit 1 if a check fails).
+    FlashSale(demo::FlashSaleArgs),
 }
 
 #[tokio::main]
@@ -65,6 +84,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(Commands::Token(args)) => {
             println!("{}", auth::mint(&args)?);
             Ok(())
+        }
+        Some(Commands::Demo(Demo::FlashSale(args))) => {
+            demo::flash_sale(&args).await.map_err(|e| e as Box<dyn std::error::Error>)
         }
         Some(Commands::Serve(args)) => serve(args).await,
         None => serve(cli.serve).await,
@@ -81,7 +103,17 @@ async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         stack::start(&names).await?
     } else {
         tracing::info!("embedded mode: in-memory adapters (set AWS_ENDPOINT_URL_DYNAMODB for the local stack)");
-        embedded::start(&names).await?
+        embedded::start(&names, !args.no_seed).await?
     };
-    http::serve(args.addr, app, authorizer).await
+    let sign_in = match args.auth.mode {
+        auth::AuthMode::Oidc => http::SignIn::External {
+            authority: args.auth.issuer.clone().expect("clap requires --issuer with --auth oidc"),
+            client_id: args.auth.audience.clone(),
+        },
+        auth::AuthMode::Embedded | auth::AuthMode::Off => {
+            let issuer = auth::embedded_issuer(&args.auth)?;
+            http::SignIn::Embedded(Arc::new(local_oidc::Provider::new(issuer, storefront::CLIENT_ID)))
+        }
+    };
+    http::serve(args.addr, http::router(app, authorizer, sign_in)).await
 }

@@ -373,3 +373,110 @@ fn every_route_has_the_jwt_authorizer() {
     }
     assert_eq!(routes, 7, "the seven routes of DESIGN.md");
 }
+
+/// CloudFront's managed policies the distribution uses, by id.
+const CACHING_DISABLED: &str = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad";
+const CACHING_OPTIMIZED: &str = "658327ea-f89d-4fab-a63d-7e88639e58f6";
+const ALL_VIEWER: &str = "216adef6-5c7f-47e4-b989-5492eafa07d3";
+const ALL_VIEWER_EXCEPT_HOST: &str = "b689b0a8-53d0-40ab-baf2-68738e2966ac";
+
+#[test]
+fn the_storefront_distribution_splits_the_shop_in_three() {
+    let template = sam_template();
+    let parameter = &template["Parameters"]["EnableStorefront"];
+    assert_eq!(parameter["Default"], "false", "off unless asked for");
+    let names: Vec<String> = resources(&template)
+        .into_iter()
+        .filter(|(name, _)| name.starts_with("Storefront"))
+        .map(|(name, resource)| {
+            assert_eq!(resource["Condition"], "StorefrontEnabled", "{name} is behind the parameter");
+            name
+        })
+        .collect();
+    assert!(names.len() >= 7, "{names:?}");
+
+    let config = &template["Resources"]["StorefrontDistribution"]["Properties"]["DistributionConfig"];
+    let origin = |id: &str| -> &Value {
+        let origins = config["Origins"].as_sequence().expect("origins");
+        origins.iter().find(|o| o["Id"] == id).unwrap_or_else(|| panic!("origin {id}"))
+    };
+    assert_eq!(tagged(&origin("legacy-shop")["DomainName"], "Ref"), "LegacyShopOriginDomain");
+    let page = origin("storefront-page");
+    assert_eq!(get_att_target(&page["DomainName"]), "StorefrontBucket");
+    assert_eq!(get_att_target(&page["OriginAccessControlId"]), "StorefrontOriginAccessControl");
+    assert_eq!(page["S3OriginConfig"]["OriginAccessIdentity"], "", "origin access control, not the legacy identity");
+    let api = origin("orders-api");
+    assert!(tagged(&api["DomainName"], "Sub").as_str().unwrap().starts_with("${OrdersHttpApi}.execute-api."));
+    for id in ["legacy-shop", "orders-api"] {
+        let custom = &origin(id)["CustomOriginConfig"];
+        assert_eq!(custom["OriginProtocolPolicy"], "https-only", "{id}");
+        assert_eq!(custom["OriginSSLProtocols"], Value::Sequence(vec!["TLSv1.2".into()]), "{id}");
+    }
+
+    let default = &config["DefaultCacheBehavior"];
+    assert_eq!(default["TargetOriginId"], "legacy-shop");
+    assert_eq!(default["ViewerProtocolPolicy"], "redirect-to-https");
+    assert_eq!(
+        (default["CachePolicyId"].as_str(), default["OriginRequestPolicyId"].as_str()),
+        (Some(CACHING_DISABLED), Some(ALL_VIEWER))
+    );
+
+    let behaviors = config["CacheBehaviors"].as_sequence().expect("cache behaviours");
+    let behavior = |pattern: &str| -> &Value {
+        behaviors.iter().find(|b| b["PathPattern"] == pattern).unwrap_or_else(|| panic!("behaviour {pattern}"))
+    };
+    let function_of = |behavior: &Value| -> String {
+        let associations = behavior["FunctionAssociations"].as_sequence().expect("function associations");
+        assert_eq!(associations.len(), 1);
+        assert_eq!(associations[0]["EventType"], "viewer-request");
+        let arn = tagged(&associations[0]["FunctionARN"], "GetAtt").as_str().expect("Resource.Attribute");
+        arn.strip_suffix(".FunctionMetadata.FunctionARN").expect("a function's ARN").to_owned()
+    };
+
+    let page = behavior("/shop/rods/muskie-casting-rod/*");
+    assert_eq!(page["TargetOriginId"], "storefront-page");
+    assert_eq!(page["ViewerProtocolPolicy"], "redirect-to-https");
+    assert_eq!(page["CachePolicyId"], CACHING_OPTIMIZED);
+    assert_eq!(page["AllowedMethods"], Value::Sequence(vec!["GET".into(), "HEAD".into()]), "the page is read-only");
+    assert_eq!(function_of(page), "StorefrontIndexFunction");
+
+    let api = behavior("/api/*");
+    assert_eq!(api["TargetOriginId"], "orders-api");
+    assert_eq!(api["ViewerProtocolPolicy"], "https-only");
+    assert_eq!(api["CachePolicyId"], CACHING_DISABLED, "the API is never cached");
+    assert_eq!(api["OriginRequestPolicyId"], ALL_VIEWER_EXCEPT_HOST, "Authorization and the API's headers reach it");
+    assert_eq!(api["AllowedMethods"].as_sequence().map(Vec::len), Some(7));
+    assert_eq!(function_of(api), "StorefrontApiPrefixFunction");
+    let strip = &template["Resources"]["StorefrontApiPrefixFunction"]["Properties"];
+    assert!(strip["FunctionCode"].as_str().unwrap().contains("request.uri.substring('/api'.length) || '/'"));
+    assert_eq!(behaviors.len(), 2, "every other path is the legacy shop's");
+
+    for behavior in [page, api] {
+        assert_eq!(tagged(&behavior["ResponseHeadersPolicyId"], "Ref"), "StorefrontSecurityHeadersPolicy");
+    }
+    let headers = &template["Resources"]["StorefrontSecurityHeadersPolicy"]["Properties"]
+        ["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"];
+    assert!(headers["StrictTransportSecurity"]["AccessControlMaxAgeSec"].as_u64().unwrap() >= 31_536_000);
+    assert_eq!(headers["ContentTypeOptions"]["Override"], true);
+    assert_eq!(headers["FrameOptions"]["FrameOption"], "DENY");
+    assert_eq!(headers["ReferrerPolicy"]["ReferrerPolicy"], "same-origin");
+    let csp = tagged(&headers["ContentSecurityPolicy"]["ContentSecurityPolicy"], "Sub").as_str().unwrap();
+    for directive in ["default-src 'none'", "script-src 'self';", "frame-ancestors 'none'", "connect-src 'self' "] {
+        assert!(csp.contains(directive), "CSP has {directive}: {csp}");
+    }
+    assert_eq!(config["ViewerCertificate"]["MinimumProtocolVersion"], "TLSv1.2_2021");
+
+    let statements = template["Resources"]["StorefrontBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .expect("bucket policy statements");
+    let reads: Vec<&Value> = statements.iter().filter(|s| s["Effect"] == "Allow").collect();
+    assert_eq!(reads.len(), 1, "one reader");
+    assert_eq!(reads[0]["Principal"]["Service"], "cloudfront.amazonaws.com");
+    assert_eq!(reads[0]["Action"], "s3:GetObject");
+    let source = tagged(&reads[0]["Condition"]["StringEquals"]["AWS:SourceArn"], "Sub").as_str().unwrap();
+    assert!(source.ends_with(":distribution/${StorefrontDistribution}"), "only this distribution: {source}");
+    let block = &template["Resources"]["StorefrontBucket"]["Properties"]["PublicAccessBlockConfiguration"];
+    for setting in ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"] {
+        assert_eq!(block[setting], true, "{setting}");
+    }
+}

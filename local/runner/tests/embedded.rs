@@ -1,0 +1,112 @@
+//! The embedded runner as a user meets it: started on a free port, it
+//! prints where the page is, has the demo stock (or none with `--no-seed`),
+//! and takes a flash sale (`demo flash-sale`) with every check held, twice
+//! in a row. Needs no service: the runner's AWS variables are removed.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_order-platform");
+
+struct Runner {
+    child: Child,
+    base: String,
+    key: PathBuf,
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.key);
+    }
+}
+
+fn command(key: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    for var in ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "LEGACY_DATABASE_URL"] {
+        command.env_remove(var);
+    }
+    command.env("ORDER_PLATFORM_ISSUER_KEY", key).env("RUST_LOG", "warn");
+    command
+}
+
+/// Starts the runner on a free port; its base URL from the banner.
+fn start(args: &[&str]) -> Runner {
+    let key = std::env::temp_dir().join(format!("embedded-runner-{}.pem", uuid::Uuid::new_v4()));
+    let mut child = command(&key)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let page = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| line.strip_prefix("  storefront: ").map(str::to_owned))
+        .expect("the banner names the storefront");
+    // Keep reading stdout, so the runner never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    let base = page.strip_suffix("/shop/rods/muskie-casting-rod/").expect("the page's path").to_owned();
+    Runner { child, base, key }
+}
+
+fn run(runner: &Runner, args: &[&str]) -> Output {
+    command(&runner.key).args(args).output().unwrap()
+}
+
+async fn stock(runner: &Runner, sku: &str) -> (u16, serde_json::Value) {
+    let token = String::from_utf8(run(runner, &["token", "--scope", "inventory:read"]).stdout).unwrap();
+    let response = reqwest::Client::new()
+        .get(format!("{}/api/inventory/{sku}", runner.base))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn starts_with_the_demo_stock_and_under_no_seed_with_none() {
+    let runner = start(&[]);
+    let (status, muskie) = stock(&runner, "muskie-casting-rod").await;
+    assert_eq!(status, 200, "{muskie}");
+    assert_eq!((muskie["available"].as_u64(), muskie["reserved"].as_u64()), (Some(100), Some(0)));
+    assert_eq!(stock(&runner, "tourney-casting-rod").await.1["available"], 500);
+
+    let empty = start(&["--no-seed"]);
+    let (status, problem) = stock(&empty, "muskie-casting-rod").await;
+    assert_eq!(status, 404, "no stock was ever set: {problem}");
+}
+
+#[test]
+fn a_flash_sale_keeps_every_check_twice_in_a_row() {
+    let runner = start(&[]);
+    for _ in 0..2 {
+        let output = run(
+            &runner,
+            &[
+                "demo",
+                "flash-sale",
+                "--url",
+                &runner.base,
+                "--orders",
+                "60",
+                "--stock",
+                "20",
+                "--quiet-orders",
+                "20",
+                "--concurrency",
+                "8",
+            ],
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+        assert!(stdout.contains("ok   confirmed muskie-casting-rod = min(stock, buyers) = 20"), "{stdout}");
+        assert!(stdout.contains("ok   every quiet order (tourney-casting-rod) confirmed"), "{stdout}");
+        assert!(!stdout.contains("FAIL"), "{stdout}");
+    }
+}

@@ -1,0 +1,227 @@
+// The muskie rod's page: sign-in through the issuer the API trusts
+// (oidc-client-ts, authorization code with PKCE), live stock, and a purchase
+// that is safe to retry. Its settings come from config.json beside it, so
+// these files are the same locally and in AWS.
+"use strict";
+
+(function () {
+  const product = document.getElementById("product");
+  const sku = product.dataset.sku;
+  const buyButton = document.getElementById("buy");
+  const statusLine = document.getElementById("status");
+  const stockLine = document.getElementById("stock");
+  const who = document.getElementById("who");
+  const signInButton = document.getElementById("sign-in");
+  const signOutButton = document.getElementById("sign-out");
+
+  const STOCK_REFRESH_MS = 3000;
+  const PLACE_TRIES = 4;
+  const FOLLOW_LIMIT_MS = 60000;
+
+  let config;
+  let users;
+  let busy = false;
+  let soldOut = false;
+  // One purchase attempt: its Idempotency-Key is made once and sent again
+  // on every retry, so a retry after a lost answer finds the same order.
+  let attempt = null;
+
+  class SignInNeeded extends Error {}
+  class NetworkTrouble extends Error {}
+  class Refused extends Error {
+    constructor(status, message) {
+      super(message);
+      this.status = status;
+    }
+  }
+
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  function say(message, tone) {
+    statusLine.textContent = message;
+    statusLine.className = "status" + (tone ? " " + tone : "");
+  }
+
+  function showBuyButton() {
+    buyButton.disabled = busy || soldOut;
+    buyButton.setAttribute("aria-busy", String(busy));
+    buyButton.textContent = soldOut ? "Sold out" : attempt ? "Retry purchase" : "Buy now";
+  }
+
+  async function signedInUser() {
+    const user = await users.getUser();
+    return user && !user.expired ? user : null;
+  }
+
+  async function api(path, user, init) {
+    const headers = Object.assign({ Authorization: "Bearer " + user.access_token }, (init && init.headers) || {});
+    let response;
+    try {
+      response = await fetch(config.apiBase + path, Object.assign({}, init, { headers, cache: "no-store" }));
+    } catch (error) {
+      throw new NetworkTrouble(error.message);
+    }
+    if (response.status === 401) throw new SignInNeeded();
+    if (response.status >= 500 || response.status === 429) throw new NetworkTrouble("HTTP " + response.status);
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Refused(response.status, body.detail || body.title || "HTTP " + response.status);
+    return body;
+  }
+
+  async function refreshStock() {
+    const user = await signedInUser();
+    if (!user) {
+      stockLine.textContent = "Sign in to see live stock";
+      return;
+    }
+    try {
+      const stock = await api("/inventory/" + encodeURIComponent(sku), user);
+      soldOut = stock.available <= 0;
+      stockLine.textContent = soldOut ? "Sold out" : stock.available + " left";
+    } catch (error) {
+      if (error instanceof Refused && error.status === 404) {
+        soldOut = true;
+        stockLine.textContent = "Sold out";
+      } else if (!(error instanceof NetworkTrouble)) {
+        stockLine.textContent = "Sign in to see live stock";
+      }
+    }
+    showBuyButton();
+  }
+
+  async function place(user) {
+    const body = JSON.stringify({
+      currency: product.dataset.currency,
+      lines: [{ sku, quantity: 1, unitPriceCents: Number(product.dataset.unitPriceCents) }],
+    });
+    let lastTrouble;
+    for (let tryNumber = 0; tryNumber < PLACE_TRIES; tryNumber += 1) {
+      if (tryNumber > 0) await sleep(500 * 2 ** (tryNumber - 1));
+      try {
+        return await api("/orders", user, {
+          method: "POST",
+          headers: { "Content-Type": "application/json", "Idempotency-Key": attempt.key },
+          body,
+        });
+      } catch (error) {
+        if (!(error instanceof NetworkTrouble)) throw error;
+        lastTrouble = error;
+      }
+    }
+    throw lastTrouble;
+  }
+
+  // Follows the order until the inventory saga decides, with backoff.
+  async function follow(orderId, user) {
+    const started = Date.now();
+    let delay = 250;
+    while (Date.now() - started < FOLLOW_LIMIT_MS) {
+      await sleep(delay);
+      delay = Math.min(delay * 1.6, 3000);
+      try {
+        const order = await api("/orders/" + encodeURIComponent(orderId), user);
+        if (order.status !== "PLACED") return order;
+      } catch (error) {
+        if (!(error instanceof NetworkTrouble)) throw error;
+        say("Network trouble while checking your order; still trying…", "bad");
+      }
+    }
+    return null;
+  }
+
+  async function buy() {
+    if (busy) return;
+    busy = true;
+    showBuyButton();
+    try {
+      const user = await signedInUser();
+      if (!user) throw new SignInNeeded();
+      if (!attempt) attempt = { key: crypto.randomUUID() };
+      say("Placing your order…");
+      const placed = await place(user);
+      say("Order placed. Waiting for the warehouse to confirm…");
+      const order = await follow(placed.orderId, user);
+      attempt = null;
+      if (!order) {
+        say("Your order is placed and still being processed. We will e-mail you when it is confirmed.");
+      } else if (order.status === "CONFIRMED") {
+        say("Confirmed! Your muskie rod is reserved (order " + order.orderId.slice(0, 8) + ").", "ok");
+      } else if (order.status === "REJECTED") {
+        soldOut = true;
+        say("Sold out: the last rods went while you were buying. You have not been charged.", "bad");
+      } else {
+        say("Your order is " + order.status.toLowerCase() + ".");
+      }
+    } catch (error) {
+      if (error instanceof SignInNeeded) {
+        attempt = null;
+        say("Please sign in to buy.", "bad");
+        signInButton.hidden = false;
+        signInButton.focus();
+      } else if (error instanceof NetworkTrouble) {
+        say("Network trouble: we could not reach the shop. Retrying is safe: you will not get two rods.", "bad");
+      } else {
+        attempt = null;
+        say("We could not take this order: " + error.message, "bad");
+      }
+    } finally {
+      busy = false;
+      showBuyButton();
+      refreshStock();
+    }
+  }
+
+  async function showAccount() {
+    const user = await signedInUser();
+    who.textContent = user ? "Signed in as " + user.profile.sub : "Not signed in";
+    signInButton.hidden = Boolean(user);
+    signOutButton.hidden = !user;
+  }
+
+  async function start() {
+    try {
+      const answer = await fetch("config.json", { cache: "no-store" });
+      config = await answer.json();
+    } catch (error) {
+      say("The shop is unreachable right now (network trouble). Reload to try again.", "bad");
+      return;
+    }
+    const page = location.origin + location.pathname;
+    users = new oidc.UserManager({
+      authority: new URL(config.authority, location.href).href,
+      client_id: config.clientId,
+      redirect_uri: page,
+      response_type: "code",
+      // No hidden-iframe renewals: a token outlives a shopping visit, and
+      // the page asks to sign in again when one has expired.
+      automaticSilentRenew: false,
+      scope: config.scope || "openid",
+      userStore: new oidc.WebStorageStateStore({ store: window.sessionStorage }),
+    });
+    const query = new URLSearchParams(location.search);
+    if (query.has("code") || query.has("error")) {
+      try {
+        await users.signinRedirectCallback();
+      } catch (error) {
+        say("Sign-in did not complete: " + error.message, "bad");
+      }
+      history.replaceState(null, "", page);
+    }
+    signInButton.addEventListener("click", () => users.signinRedirect());
+    signOutButton.addEventListener("click", async () => {
+      await users.removeUser();
+      await showAccount();
+      await refreshStock();
+      signInButton.focus();
+    });
+    buyButton.addEventListener("click", buy);
+    await showAccount();
+    await refreshStock();
+    showBuyButton();
+    setInterval(() => {
+      if (!busy) refreshStock();
+    }, STOCK_REFRESH_MS);
+  }
+
+  start();
+})();
