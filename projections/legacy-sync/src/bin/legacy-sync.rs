@@ -21,11 +21,6 @@ async fn main() -> Result<(), Error> {
             .await?
             .ok_or("set LEGACY_DB_SECRET_ARN (or LEGACY_DATABASE_URL) to the legacy database")?,
     );
-    // In the init phase, so the first batch does not pay for it; a failure
-    // here is retried by the first batch.
-    if let Err(error) = sync.connect().await {
-        tracing::warn!(%error, "legacy database not reachable at start-up");
-    }
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let sync = sync.clone();
         async move { Ok::<SqsBatchResponse, Error>(sqs_consumer::handle_sqs_event(&*sync, event.payload).await) }
