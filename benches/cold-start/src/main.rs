@@ -75,6 +75,19 @@ struct Sample {
     peak_rss_kb: u64,
 }
 
+/// A function's built `bootstrap`: in its own folder, or, when functions
+/// share one build (the two inventory lanes), in the first one's
+/// `<Function>-Shared` folder, as `sam build` lays them out.
+fn bootstrap(build_dir: &Path, name: &str) -> PathBuf {
+    let own = build_dir.join(name).join("bootstrap");
+    let shared = build_dir.join(format!("{name}-Shared")).join("bootstrap");
+    if !own.is_file() && shared.is_file() {
+        shared
+    } else {
+        own
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
     let args = <Args as clap::Parser>::parse();
@@ -83,7 +96,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     }
     let mut functions: Vec<Function> = FUNCTIONS
         .iter()
-        .map(|(name, event)| Function { name, bootstrap: args.build_dir.join(name).join("bootstrap"), event })
+        .map(|(name, event)| Function { name, bootstrap: bootstrap(&args.build_dir, name), event })
         .collect();
     functions.push(Function { name: FLOOR, bootstrap: args.floor.clone(), event: "events/api-place-order.json" });
     for f in &functions {
