@@ -92,7 +92,7 @@ impl FulfillmentStore for DynamoFulfillmentStore {
             .key(ORDER_ID, AttributeValue::S(update.order_id.to_string()))
             .update_expression(format!(
                 "SET #status = :status, #version = :version, #updatedAt = :at, \
-                 #createdAt = if_not_exists(#createdAt, :at), {}",
+                 #createdAt = if_not_exists(#createdAt, :createdAt), {}",
                 lines.0
             ))
             .condition_expression("attribute_not_exists(#orderId) OR #version < :version")
@@ -105,6 +105,7 @@ impl FulfillmentStore for DynamoFulfillmentStore {
             .expression_attribute_values(":status", AttributeValue::S(update.status.as_str().to_owned()))
             .expression_attribute_values(":version", AttributeValue::N(update.version.to_string()))
             .expression_attribute_values(":at", timestamp(update.at))
+            .expression_attribute_values(":createdAt", timestamp(update.created_at))
             .expression_attribute_values(":lines", lines.1)
             .send()
             .await;

@@ -30,7 +30,7 @@ impl FulfillmentStore for MemoryFulfillmentStore {
             order_id: update.order_id,
             status: update.status,
             lines: update.lines.clone().or_else(|| current.map(|r| r.lines.clone())).unwrap_or_default(),
-            created_at: current.map_or(update.at, |r| r.created_at),
+            created_at: current.map_or(update.created_at, |r| r.created_at),
             updated_at: update.at,
             version: update.version,
         };

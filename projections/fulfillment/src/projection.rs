@@ -1,7 +1,7 @@
 //! The fulfillment consumer: OrderConfirmed opens a pick request (with the
-//! order's lines, read from the event store: OrderConfirmed carries none),
-//! OrderCancelled cancels it, OrderShipped closes it. Each event is one
-//! conditional write; its queue's bounded concurrency is what paces the
+//! order's lines, read from the event store: the events carry none),
+//! OrderCancelled cancels it, OrderShipped closes it. Each event is one read
+//! of the order and one conditional write; its queue's bounded concurrency is what paces the
 //! warehouse. A batch's orders are applied side by side, each order's
 //! events in version order.
 
@@ -23,7 +23,7 @@ enum StepError {
     Store(#[from] FulfillmentError),
     #[error("cannot read the order: {0}")]
     Orders(#[from] StoreError),
-    #[error("OrderConfirmed for an order the event store does not hold")]
+    #[error("an event of an order the event store does not hold")]
     UnknownOrder,
 }
 
@@ -61,23 +61,33 @@ impl FulfillmentProjection {
         Vec::new()
     }
 
+    /// The pick request as of `envelope`, from the order's history up to
+    /// it: the same whichever of the order's events arrives first (SQS keeps
+    /// no order across batches), so an OrderShipped or OrderCancelled that
+    /// overtakes the OrderConfirmed still carries its lines and its time,
+    /// and the late OrderConfirmed, refused as older, has nothing to add.
     async fn apply_one(&self, envelope: &Envelope) -> Result<(), StepError> {
-        let (status, lines) = match &envelope.event {
-            OrderEvent::Confirmed(_) => {
-                let history = self.events.load(envelope.order_id).await?;
-                let order = fold(&history).ok_or(StepError::UnknownOrder)?;
-                let lines = order.lines.iter().map(|l| PickLine { sku: l.sku.clone(), quantity: l.quantity });
-                (PickStatus::Open, Some(lines.collect()))
-            }
-            OrderEvent::Cancelled(_) => (PickStatus::Cancelled, None),
-            OrderEvent::Shipped(_) => (PickStatus::Closed, None),
+        let status = match &envelope.event {
+            OrderEvent::Confirmed(_) => PickStatus::Open,
+            OrderEvent::Cancelled(_) => PickStatus::Cancelled,
+            OrderEvent::Shipped(_) => PickStatus::Closed,
             OrderEvent::Placed(_) | OrderEvent::Rejected(_) => return Ok(()),
+        };
+        let mut history = self.events.load(envelope.order_id).await?;
+        history.retain(|e| e.version <= envelope.version);
+        let order = fold(&history).ok_or(StepError::UnknownOrder)?;
+        let confirmed_at =
+            history.iter().find(|e| matches!(e.event, OrderEvent::Confirmed(_))).map(|e| e.occurred_at);
+        let lines = match confirmed_at {
+            Some(_) => order.lines.iter().map(|l| PickLine { sku: l.sku.clone(), quantity: l.quantity }).collect(),
+            None => Vec::new(),
         };
         let update = PickUpdate {
             order_id: envelope.order_id,
             version: envelope.version,
             status,
-            lines,
+            lines: Some(lines),
+            created_at: confirmed_at.unwrap_or(envelope.occurred_at),
             at: envelope.occurred_at,
         };
         let applied = self.store.apply(&update).await?;

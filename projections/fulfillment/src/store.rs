@@ -45,8 +45,8 @@ pub struct PickLine {
 pub struct PickRequest {
     pub order_id: OrderId,
     pub status: PickStatus,
-    /// The order's lines. Empty when the order was cancelled or shipped
-    /// before its OrderConfirmed was seen: nothing is left to pick.
+    /// The order's lines; empty when the order was cancelled before it was
+    /// confirmed: nothing is to be picked.
     pub lines: Vec<PickLine>,
     /// When the first event of the request happened (OrderConfirmed's `occurredAt`).
     pub created_at: DateTime<Utc>,
@@ -63,6 +63,8 @@ pub struct PickUpdate {
     pub status: PickStatus,
     /// Set by OrderConfirmed; the other events leave the lines as they are.
     pub lines: Option<Vec<PickLine>>,
+    /// The request's `created_at` if this update creates it.
+    pub created_at: DateTime<Utc>,
     pub at: DateTime<Utc>,
 }
 

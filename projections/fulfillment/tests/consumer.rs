@@ -3,8 +3,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,19 +13,20 @@ use order_domain::ports::{EventStore, StoreError};
 use order_domain::{Command, Envelope, OrderId, Sku};
 use sqs_consumer::deliver_bodies;
 
-/// The event store as the projection reads it, slowed down (so that an
-/// event applied without a read would overtake one that reads) or down.
+/// The event store as the projection reads it, slowed down (so that events
+/// of one order applied side by side would finish out of order) or down for
+/// one order.
 struct Reads {
     inner: Arc<dyn EventStore>,
     delay: Duration,
-    down: AtomicBool,
+    down_for: Mutex<Option<OrderId>>,
 }
 
 #[async_trait]
 impl EventStore for Reads {
     async fn load(&self, order_id: OrderId) -> Result<Vec<Envelope>, StoreError> {
         tokio::time::sleep(self.delay).await;
-        if self.down.load(Ordering::SeqCst) {
+        if *self.down_for.lock().unwrap() == Some(order_id) {
             return Err(StoreError::Unavailable("connection reset".into()));
         }
         self.inner.load(order_id).await
@@ -39,8 +39,8 @@ impl EventStore for Reads {
 
 impl Fixture {
     /// This fixture's projection, reading the event store through [`Reads`].
-    fn reading(&self, delay: Duration, down: bool) -> (Arc<Reads>, FulfillmentProjection) {
-        let reads = Arc::new(Reads { inner: self.events.clone(), delay, down: AtomicBool::new(down) });
+    fn reading(&self, delay: Duration, down_for: Option<OrderId>) -> (Arc<Reads>, FulfillmentProjection) {
+        let reads = Arc::new(Reads { inner: self.events.clone(), delay, down_for: Mutex::new(down_for) });
         (reads.clone(), FulfillmentProjection::new(self.store.clone(), reads))
     }
 }
@@ -79,19 +79,36 @@ async fn duplicates_and_reordering_change_nothing(f: Fixture) {
     let request = f.store.get(events[0].order_id).await.unwrap().unwrap();
     assert_eq!((request.status, request.version), (PickStatus::Closed, 3));
 
+    // Shipped overtakes Confirmed across batches (a redelivery after a
+    // visibility timeout): the request is the one in-order delivery gives.
+    let late = f.order(&[("jig-head", 2)], &[Command::Confirm, Command::Ship { tracking_number: None }]).await;
+    assert!(f.deliver(&[&late[2]]).await.is_empty());
+    assert!(f.deliver(&[&late[1]]).await.is_empty());
+    let in_order = f.order(&[("jig-head", 2)], &[Command::Confirm, Command::Ship { tracking_number: None }]).await;
+    assert!(f.deliver(&[&in_order[1]]).await.is_empty());
+    assert!(f.deliver(&[&in_order[2]]).await.is_empty());
+    let (late_request, in_order_request) = (
+        f.store.get(late[0].order_id).await.unwrap().unwrap(),
+        f.store.get(in_order[0].order_id).await.unwrap().unwrap(),
+    );
+    assert_eq!(late_request.lines, in_order_request.lines, "the lines, though the ship came first");
+    assert_eq!(late_request.created_at, late[1].occurred_at, "created when the order was confirmed");
+
     let cancelled = f.order(&[("jig-head", 2)], &[Command::Confirm, Command::Cancel { reason: None }]).await;
     assert!(f.deliver(&[&cancelled[2]]).await.is_empty());
     assert!(f.deliver(&[&cancelled[1]]).await.is_empty());
     let request = f.store.get(cancelled[0].order_id).await.unwrap().unwrap();
     assert_eq!(request.status, PickStatus::Cancelled, "a late OrderConfirmed does not reopen a cancelled request");
+    assert_eq!(request.lines, late_request.lines, "a cancel after the confirm keeps the lines");
+    assert_eq!(request.created_at, cancelled[1].occurred_at);
 }
 
-/// OrderConfirmed reads the order's lines; OrderShipped does not, so
-/// applied side by side it would win and leave a closed request without
-/// lines. In one batch, an order's events go in version order.
+/// Applied side by side, an order's OrderConfirmed and OrderShipped of one
+/// batch would race to write; in one batch an order's events go in version
+/// order.
 async fn confirmed_and_shipped_in_one_batch_keep_the_lines(f: Fixture) {
     let events = f.order(&[("jig-head", 2)], &[Command::Confirm, Command::Ship { tracking_number: None }]).await;
-    let (_, projection) = f.reading(Duration::from_millis(50), false);
+    let (_, projection) = f.reading(Duration::from_millis(50), None);
     let bodies = [events[2].to_json(), events[1].to_json()];
     assert!(deliver_bodies(&projection, &bodies).await.is_empty());
     let request = f.store.get(events[0].order_id).await.unwrap().unwrap();
@@ -105,7 +122,7 @@ async fn confirmed_and_shipped_in_one_batch_keep_the_lines(f: Fixture) {
 async fn a_failed_event_fails_the_orders_later_events(f: Fixture) {
     let events = f.order(&[("jig-head", 2)], &[Command::Confirm, Command::Ship { tracking_number: None }]).await;
     let other = f.order(&[("jig-head", 1)], &[Command::Confirm, Command::Cancel { reason: None }]).await;
-    let (reads, projection) = f.reading(Duration::ZERO, true);
+    let (reads, projection) = f.reading(Duration::ZERO, Some(events[0].order_id));
     let bodies = [events[2].to_json(), other[2].to_json(), events[1].to_json(), events[2].to_json()];
     let mut failed = deliver_bodies(&projection, &bodies).await;
     failed.sort();
@@ -113,7 +130,7 @@ async fn a_failed_event_fails_the_orders_later_events(f: Fixture) {
     assert_eq!(f.store.get(events[0].order_id).await.unwrap(), None, "the Shipped was not applied first");
     assert_eq!(f.store.get(other[0].order_id).await.unwrap().unwrap().status, PickStatus::Cancelled);
 
-    reads.down.store(false, Ordering::SeqCst);
+    *reads.down_for.lock().unwrap() = None;
     let retried: Vec<String> = failed.iter().map(|id| bodies[id.parse::<usize>().unwrap()].clone()).collect();
     assert!(deliver_bodies(&projection, &retried).await.is_empty());
     let request = f.store.get(events[0].order_id).await.unwrap().unwrap();

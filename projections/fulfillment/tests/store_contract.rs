@@ -22,6 +22,7 @@ fn update(
         version,
         status,
         lines: lines.map(|l| l.iter().map(|(s, q)| PickLine { sku: Sku::parse(s).unwrap(), quantity: *q }).collect()),
+        created_at: Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, second).unwrap(),
         at: Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, second).unwrap(),
     }
 }
