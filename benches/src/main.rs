@@ -34,6 +34,8 @@ enum Benchmark {
     FlashSale(flash_sale::Args),
     /// Legacy sync: one transaction per batch vs one statement per event.
     LegacySync(legacy_sync::Args),
+    /// The runner on the local stack under steady load while faults are injected; then nothing may be lost.
+    Soak(soak::Args),
 }
 
 #[tokio::main]
@@ -43,5 +45,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Benchmark::Publisher(args) => publisher::run(args).await,
         Benchmark::FlashSale(args) => flash_sale::run(args).await,
         Benchmark::LegacySync(args) => legacy_sync::run(args).await,
+        Benchmark::Soak(args) => {
+            let runner = match &args.runner {
+                Some(path) => path.clone(),
+                None => soak::stack::build_runner()?,
+            };
+            let report = soak::run(&args, runner).await?;
+            println!("{report}");
+            if !report.passed() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
 }
