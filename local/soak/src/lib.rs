@@ -127,6 +127,13 @@ async fn soak(args: &Args, stack: &stack::Stack) -> Result<Report, SoakError> {
     let cpu = cpu::Sample::take(&[runner.pid()]).since(&cpu_before, faults.runner_cpu_seconds);
     runner.stop();
     let verdicts = check::verify(stack, &orders, &drained, &stock, &faults.poison).await?;
-    let timing = report::Timing { started, load_ended, drained: drained.at, retries: client.retries() };
-    Ok(Report::new(args, &orders, &faults, &drained, verdicts, timing, cpu))
+    let measured = report::Measured {
+        started,
+        load_ended,
+        drained: drained.at,
+        retries: client.retries(),
+        cpu,
+        log: report::runner_log(&stack.dir),
+    };
+    Ok(Report::new(args, &orders, &faults, &drained, verdicts, measured))
 }

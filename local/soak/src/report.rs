@@ -11,12 +11,44 @@ use crate::load::Outcome;
 use crate::schedule::{Faults, Kind, Window};
 use crate::Args;
 
-pub struct Timing {
+/// What the runner logged at WARN and ERROR, from its log files in `dir`:
+/// the faults that got past the SDK's retries to the code (a consumer
+/// batch left for redelivery, a stream batch retried), most frequent first.
+pub fn runner_log(dir: &std::path::Path) -> String {
+    let mut counts: std::collections::BTreeMap<(String, String), u64> = std::collections::BTreeMap::new();
+    let files = std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.path()).collect::<Vec<_>>()).unwrap_or_default();
+    for file in files.iter().filter(|p| p.extension().is_some_and(|e| e == "log")) {
+        for line in std::fs::read_to_string(file).unwrap_or_default().lines() {
+            let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+            let level = entry["level"].as_str().unwrap_or_default().to_owned();
+            let message = entry["fields"]["message"].as_str().unwrap_or_default().to_owned();
+            *counts.entry((level, message)).or_default() += 1;
+        }
+    }
+    let mut counts: Vec<_> = counts.into_iter().collect();
+    counts.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    if counts.is_empty() {
+        return "none".into();
+    }
+    counts
+        .iter()
+        .take(6)
+        .map(|((level, message), n)| format!("{n} × {level} \"{message}\""))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// What the soak measured besides the checks.
+pub struct Measured {
     pub started: Instant,
     pub load_ended: Instant,
     pub drained: Instant,
     /// HTTP requests the load sent again after a 5xx, 429 or no answer.
     pub retries: u64,
+    /// Each component's share of one core, busiest first.
+    pub cpu: Vec<(String, f64)>,
+    /// [`runner_log`].
+    pub log: String,
 }
 
 pub struct Report {
@@ -59,8 +91,7 @@ impl Report {
         faults: &Faults,
         drained: &Drained,
         verdicts: Verdicts,
-        timing: Timing,
-        cpu: Vec<(String, f64)>,
+        timing: Measured,
     ) -> Report {
         let accepted = outcomes.iter().filter(|o| o.order_id.is_some()).count();
         let cancelled = outcomes.iter().filter(|o| o.cancelled).count();
@@ -111,6 +142,7 @@ impl Report {
                 faults.dynamodb.injected, faults.dynamodb.matched, args.fault_seconds, args.dynamodb_throttle_share)),
             ("fault: runner SIGKILL and restart".into(), format!("1 (answering again after {restart:.1} s)")),
             ("fault: poison messages".into(), format!("{} (one per consumer queue)", faults.poison.len())),
+            ("runner log, WARN and ERROR (faults the SDK's retries did not absorb)".into(), timing.log.clone()),
             ("events stored".into(), format!(
                 "{} for {} orders ({confirmed} confirmed, {rejected} rejected)", drained.events(), drained.orders.len())),
             ("accepted orders missing or with a wrong history".into(), format!(
@@ -143,7 +175,7 @@ impl Report {
                 "{} / {} ({} orders)", percentile(&calm, 0.5), percentile(&calm, 0.99), calm.len())),
             ("place→confirmed p50 / p99, during faults".into(), format!(
                 "{} / {} ({} orders)", percentile(&faulty, 0.5), percentile(&faulty, 0.99), faulty.len())),
-            ("CPU, share of one core over the run".into(), cpu.iter().map(|(name, share)| format!("{name} {share:.0} %")).collect::<Vec<_>>().join(", ")),
+            ("CPU, share of one core over the run".into(), timing.cpu.iter().map(|(name, share)| format!("{name} {share:.0} %")).collect::<Vec<_>>().join(", ")),
         ];
         Report { timed_out: drained.timed_out, verdicts, rows }
     }
