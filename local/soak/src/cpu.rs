@@ -1,7 +1,6 @@
 //! CPU time of the local stack's processes and the runner, from
 //! `/proc/<pid>/stat`, to name the component that bounds the pipeline.
-//! Other users of the shared stack count too, and a PostgreSQL backend that
-//! exits takes its time with it: read the figures as approximate.
+//! Other users of the shared stack count too: read the figures as approximate.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -14,13 +13,15 @@ const COMPONENTS: [(&str, &str); 3] =
     [("moto (SNS, SQS)", "moto_server"), ("DynamoDB Local", "DynamoDBLocal"), ("PostgreSQL", "postgres")];
 pub const RUNNER: &str = "runner";
 
-/// User and system CPU seconds `pid` has used.
+/// User and system CPU seconds `pid` and its ended children have used
+/// (PostgreSQL's postmaster collects its ended backends' time so).
 pub fn process_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces), from field 3: utime is 14, stime 15.
+    // Fields after the command name (which may hold spaces), from field 3:
+    // utime, stime, cutime, cstime are fields 14 to 17.
     let rest = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    let ticks: f64 = fields.get(11..15)?.iter().filter_map(|f| f.parse::<f64>().ok()).sum();
     Some(ticks / TICKS_PER_SECOND)
 }
 

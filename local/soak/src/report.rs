@@ -21,6 +21,9 @@ pub fn runner_log(dir: &std::path::Path) -> String {
         for line in std::fs::read_to_string(file).unwrap_or_default().lines() {
             let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) else { continue };
             let level = entry["level"].as_str().unwrap_or_default().to_owned();
+            if level != "WARN" && level != "ERROR" {
+                continue;
+            }
             let message = entry["fields"]["message"].as_str().unwrap_or_default().to_owned();
             *counts.entry((level, message)).or_default() += 1;
         }
@@ -129,8 +132,8 @@ impl Report {
             .map_or("–".into(), |end| format!("{:.1} s", timing.drained.duration_since(end).as_secs_f64()));
         let rows = vec![
             ("orders accepted (201)".into(), format!(
-                "{accepted} of {} at {:.1}/s over {load:.0} s ({cancelled} cancelled, {shipped} shipped by the load; {} HTTP requests retried after a 5xx or no answer{})",
-                outcomes.len(), accepted as f64 / load.max(1e-9), timing.retries,
+                "{accepted} of {}, offered at {}/s over {:.0} s ({cancelled} cancelled, {shipped} shipped by the load, which ended after {load:.0} s; {} HTTP requests retried after a 5xx or no answer{})",
+                outcomes.len(), args.rate, args.load_duration().as_secs_f64(), timing.retries,
                 if given_up.is_empty() { String::new() } else { format!("; **given up: {}**", example(&given_up)) },
             )),
             ("fault: PostgreSQL unreachable".into(), format!("{} × ({})", postgres.len(), postgres.join(", "))),

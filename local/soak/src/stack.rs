@@ -276,7 +276,7 @@ impl Runner {
         let log = std::fs::File::create(stack.dir.join(format!("runner-{}.log", self.starts))).step("runner log")?;
         let child = stack
             .command(&["serve", "--addr", &format!("127.0.0.1:{}", self.port)])
-            .stdout(Stdio::null())
+            .stdout(log.try_clone().step("runner log")?)
             .stderr(log)
             .spawn()
             .step("start the runner")?;
