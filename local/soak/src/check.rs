@@ -62,9 +62,8 @@ async fn stored(stack: &Stack) -> Result<BTreeMap<OrderId, Vec<Envelope>>, SoakE
 }
 
 /// Messages a queue holds, visible or in flight.
-async fn depth(stack: &Stack, url: &str) -> Result<u64, SoakError> {
-    let out = stack
-        .sqs
+async fn depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<u64, SoakError> {
+    let out = sqs
         .get_queue_attributes()
         .queue_url(url)
         .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
@@ -89,18 +88,49 @@ pub async fn wait_for_drain(args: &Args, stack: &Stack, mut downstream: Downstre
         downstream.drain().await?;
         let mut busy = 0;
         for (url, _) in &stack.dlqs {
-            busy += depth(stack, url).await?;
+            busy += depth(&stack.sqs, url).await?;
         }
         let timed_out = Instant::now() > deadline;
         if busy == 0 || timed_out {
             let orders = stored(stack).await?;
-            let delivered =
-                orders.values().flatten().all(|e| downstream.received.contains_key(&e.event_id.to_string()));
-            if (delivered && orders.values().all(|e| settled(e))) || timed_out {
+            let undelivered = orders
+                .values()
+                .flatten()
+                .filter(|e| !downstream.received.contains_key(&e.event_id.to_string()))
+                .count();
+            let unsettled = orders.values().filter(|e| !settled(e)).count();
+            if (undelivered == 0 && unsettled == 0) || timed_out {
                 return Ok(Drained { orders, downstream: downstream.received, at: Instant::now(), timed_out });
             }
+            eprintln!(
+                "draining: queues empty; {undelivered} stored events not yet downstream, {unsettled} orders undecided"
+            );
+        } else {
+            eprintln!("draining: {busy} messages in the consumer queues");
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// Samples the consumer queues' depths every 5 s until `stop` fires and
+/// answers each queue's peak: the queue that backs up names the stage
+/// that bounds the pipeline.
+pub async fn peak_depths(
+    sqs: aws_sdk_sqs::Client,
+    queues: Vec<(String, String)>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) -> Vec<(String, u64)> {
+    let mut peaks: Vec<(String, u64)> = queues.iter().map(|(name, _)| (name.clone(), 0)).collect();
+    loop {
+        for ((_, url), (_, peak)) in queues.iter().zip(peaks.iter_mut()) {
+            if let Ok(now) = depth(&sqs, url).await {
+                *peak = (*peak).max(now);
+            }
+        }
+        tokio::select! {
+            _ = &mut stop => return peaks,
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
     }
 }
 
@@ -183,11 +213,29 @@ pub async fn verify(
     v.delivered_missing = stored.iter().filter(|id| !drained.downstream.contains_key(*id)).count();
     v.delivered_unknown = drained.downstream.keys().filter(|id| !stored.contains(*id)).count();
 
-    inventory(stack, stock, &mut v).await?;
-    fulfillment(stack, drained, &mut v).await?;
-    legacy(stack, &mut v).await?;
+    // A rebuild that fails is a projection that did not converge, with the reason.
+    if let Err(error) = inventory(stack, stock, &mut v).await {
+        v.inventory_diff.push(chain(&error));
+    }
+    if let Err(error) = fulfillment(stack, drained, &mut v).await {
+        v.fulfillment_diff.push(chain(&error));
+    }
+    if let Err(error) = legacy(stack, &mut v).await {
+        v.legacy_diff.push(chain(&error));
+    }
     dead_letters(stack, poison, &mut v).await?;
     Ok(v)
+}
+
+/// An error and its sources, on one line.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
 }
 
 async fn inventory(stack: &Stack, stock: &BTreeMap<&'static str, u64>, v: &mut Verdicts) -> Result<(), SoakError> {

@@ -27,11 +27,12 @@ pub use report::Report;
 /// The soak's sizes and knobs.
 #[derive(clap::Args, Clone, Debug)]
 pub struct Args {
-    /// Orders to place.
-    #[arg(long, default_value_t = 6_000)]
+    /// Orders to place. With --rate, ten minutes of load: what the local stack keeps up with on a
+    /// 2-core machine (README, "Soak under faults").
+    #[arg(long, default_value_t = 3_600)]
     pub orders: u32,
     /// Orders placed per second (open loop: fewer when --concurrency requests are already waiting).
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 6.0)]
     pub rate: f64,
     /// HTTP requests in flight at most.
     #[arg(long, default_value_t = 64)]
@@ -115,6 +116,12 @@ async fn soak(args: &Args, stack: &stack::Stack) -> Result<Report, SoakError> {
     let client = load::Client::new(&runner.base, stack.token().await?, args.concurrency);
     let stock = load::stock_plan(args.orders);
     client.set_stock(&stock).await?;
+    let mut queues = Vec::new();
+    for (var, (url, _)) in stack::CONSUMER_QUEUES.iter().zip(&stack.dlqs) {
+        queues.push((stack.var(var).trim_start_matches(&format!("{}-", stack.id)).to_owned(), url.clone()));
+    }
+    let (stop_sampling, stop) = tokio::sync::oneshot::channel();
+    let sampling = tokio::spawn(check::peak_depths(stack.sqs.clone(), queues, stop));
     let cpu_before = cpu::Sample::take(&[runner.pid()]);
     let started = std::time::Instant::now();
     let loading = tokio::spawn(load::run(client.clone(), args.orders, args.rate));
@@ -124,6 +131,8 @@ async fn soak(args: &Args, stack: &stack::Stack) -> Result<Report, SoakError> {
     let _ = stop_reading.send(());
     let downstream = reading.await.step("the downstream reader")??;
     let drained = check::wait_for_drain(args, stack, downstream).await?;
+    let _ = stop_sampling.send(());
+    let peaks = sampling.await.step("the queue sampler")?;
     let cpu = cpu::Sample::take(&[runner.pid()]).since(&cpu_before, faults.runner_cpu_seconds);
     runner.stop();
     let verdicts = check::verify(stack, &orders, &drained, &stock, &faults.poison).await?;
@@ -133,6 +142,7 @@ async fn soak(args: &Args, stack: &stack::Stack) -> Result<Report, SoakError> {
         drained: drained.at,
         retries: client.retries(),
         cpu,
+        peaks,
         log: report::runner_log(&stack.dir),
     };
     Ok(Report::new(args, &orders, &faults, &drained, verdicts, measured))

@@ -50,6 +50,8 @@ pub struct Measured {
     pub retries: u64,
     /// Each component's share of one core, busiest first.
     pub cpu: Vec<(String, f64)>,
+    /// Each consumer queue's peak depth (visible and in flight), sampled every 5 s.
+    pub peaks: Vec<(String, u64)>,
     /// [`runner_log`].
     pub log: String,
 }
@@ -178,6 +180,7 @@ impl Report {
                 "{} / {} ({} orders)", percentile(&calm, 0.5), percentile(&calm, 0.99), calm.len())),
             ("place→confirmed p50 / p99, during faults".into(), format!(
                 "{} / {} ({} orders)", percentile(&faulty, 0.5), percentile(&faulty, 0.99), faulty.len())),
+            ("peak depth of the consumer queues (sampled every 5 s)".into(), timing.peaks.iter().map(|(name, peak)| format!("{name} {peak}")).collect::<Vec<_>>().join(", ")),
             ("CPU, share of one core over the run".into(), timing.cpu.iter().map(|(name, share)| format!("{name} {share:.0} %")).collect::<Vec<_>>().join(", ")),
         ];
         Report { timed_out: drained.timed_out, verdicts, rows }
