@@ -29,10 +29,10 @@ pub use report::Report;
 pub struct Args {
     /// Orders to place. With --rate, ten minutes of load: what the local stack keeps up with on a
     /// 2-core machine (README, "Soak under faults").
-    #[arg(long, default_value_t = 3_600)]
+    #[arg(long, default_value_t = 2_400)]
     pub orders: u32,
     /// Orders placed per second (open loop: fewer when --concurrency requests are already waiting).
-    #[arg(long, default_value_t = 6.0)]
+    #[arg(long, default_value_t = 4.0)]
     pub rate: f64,
     /// HTTP requests in flight at most.
     #[arg(long, default_value_t = 64)]

@@ -129,9 +129,15 @@ impl Report {
         let postgres: Vec<String> =
             windows(Kind::PostgresDown).iter().map(|w| format!("{:.1} s", seconds(w))).collect();
         let restart = windows(Kind::RunnerKilled).first().map_or(0.0, |w| seconds(w));
-        let converge = faults
-            .last_fault_end
-            .map_or("–".into(), |end| format!("{:.1} s", timing.drained.duration_since(end).as_secs_f64()));
+        // The load goes on after the last fault (at 75 % of it), so the time
+        // to drain after the last fault includes the rest of the load.
+        let converge = faults.last_fault_end.map_or("–".into(), |end| {
+            format!(
+                "{:.1} s, of which the load ran on for {:.1} s",
+                timing.drained.duration_since(end).as_secs_f64(),
+                timing.load_ended.saturating_duration_since(end).as_secs_f64()
+            )
+        });
         let rows = vec![
             ("orders accepted (201)".into(), format!(
                 "{accepted} of {}, offered at {}/s over {:.0} s ({cancelled} cancelled, {shipped} shipped by the load, which ended after {load:.0} s; {} HTTP requests retried after a 5xx or no answer{})",
