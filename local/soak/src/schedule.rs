@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use faults::{Fault, FaultCounts};
+use faults::{Fault, FaultCounts, HttpFaultProxy};
 
 use crate::stack::{Runner, Stack};
 use crate::{Args, Context, SoakError};
@@ -74,22 +74,16 @@ pub async fn run(args: &Args, stack: &Stack, runner: &mut Runner) -> Result<Faul
     faults.windows.push(postgres_down(stack, fault).await?);
 
     at(0.30).await;
-    let before = stack.sns_proxy.counts();
-    let from = Utc::now();
-    stack.sns_proxy.set(Fault::sns_publish_batch_errors(args.sns_error_share));
-    tokio::time::sleep(fault).await;
-    stack.sns_proxy.clear();
-    faults.windows.push(Window { kind: Kind::SnsErrors, from, to: Utc::now() });
-    faults.sns = delta(stack.sns_proxy.counts(), before);
+    let sns = Fault::sns_publish_batch_errors(args.sns_error_share);
+    let (window, counts) = http_fault(&stack.sns_proxy, sns, Kind::SnsErrors, fault).await;
+    faults.windows.push(window);
+    faults.sns = counts;
 
     at(0.45).await;
-    let before = stack.dynamodb_proxy.counts();
-    let from = Utc::now();
-    stack.dynamodb_proxy.set(Fault::dynamodb_throttling(args.dynamodb_throttle_share));
-    tokio::time::sleep(fault).await;
-    stack.dynamodb_proxy.clear();
-    faults.windows.push(Window { kind: Kind::DynamoDbThrottling, from, to: Utc::now() });
-    faults.dynamodb = delta(stack.dynamodb_proxy.counts(), before);
+    let throttling = Fault::dynamodb_throttling(args.dynamodb_throttle_share);
+    let (window, counts) = http_fault(&stack.dynamodb_proxy, throttling, Kind::DynamoDbThrottling, fault).await;
+    faults.windows.push(window);
+    faults.dynamodb = counts;
 
     at(0.60).await;
     faults.runner_cpu_seconds = crate::cpu::process_seconds(runner.pid()).unwrap_or(0.0);
@@ -101,6 +95,16 @@ pub async fn run(args: &Args, stack: &Stack, runner: &mut Runner) -> Result<Faul
     faults.windows.push(postgres_down(stack, fault).await?);
     faults.last_fault_end = Some(Instant::now());
     Ok(faults)
+}
+
+/// `fault` on `proxy` for `length`: when, and what the proxy saw meanwhile.
+async fn http_fault(proxy: &HttpFaultProxy, fault: Fault, kind: Kind, length: Duration) -> (Window, FaultCounts) {
+    let before = proxy.counts();
+    let from = Utc::now();
+    proxy.set(fault);
+    tokio::time::sleep(length).await;
+    proxy.clear();
+    (Window { kind, from, to: Utc::now() }, delta(proxy.counts(), before))
 }
 
 async fn postgres_down(stack: &Stack, fault: Duration) -> Result<Window, SoakError> {
