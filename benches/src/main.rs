@@ -34,6 +34,18 @@ enum Benchmark {
     FlashSale(flash_sale::Args),
     /// Legacy sync: one transaction per batch vs one statement per event.
     LegacySync(legacy_sync::Args),
+    /// The runner on the local stack under steady load while faults are injected; then nothing may be lost.
+    ///
+    /// Starts the runner (built with `cargo build --release -p order-platform-local` unless --runner names
+    /// one) on resources of its own, its DynamoDB, SNS and PostgreSQL endpoints behind fault proxies, and
+    /// places --orders orders at --rate per second over HTTP (the hot SKU and quiet ones, cancels, ships).
+    /// Faults, at shares of the load's duration: a poison message on each consumer queue (5 %), PostgreSQL
+    /// unreachable (15 % and 75 %), SNS PublishBatch errors (30 %), DynamoDB throttling (45 %), the runner
+    /// killed with SIGKILL and started again (60 %). Then it waits for the pipeline to drain and checks that
+    /// every accepted order is stored, a raw-delivery downstream queue got every stored event, inventory,
+    /// pick requests and legacy rows equal their rebuild from the event store, and the DLQs hold only the
+    /// poison. Prints a Markdown table; exits 1 if anything was lost or did not converge.
+    Soak(soak::Args),
 }
 
 #[tokio::main]
@@ -43,5 +55,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Benchmark::Publisher(args) => publisher::run(args).await,
         Benchmark::FlashSale(args) => flash_sale::run(args).await,
         Benchmark::LegacySync(args) => legacy_sync::run(args).await,
+        Benchmark::Soak(args) => {
+            let runner = match &args.runner {
+                Some(path) => path.clone(),
+                None => soak::stack::build_runner()?,
+            };
+            let report = soak::run(&args, runner).await?;
+            println!("{report}");
+            if !report.passed() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
 }

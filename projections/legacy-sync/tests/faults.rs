@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use event_store::MemoryEventStore;
+use faults::TcpProxy;
 use legacy_sync::LegacySync;
 use order_domain::{Envelope, OrderId};
 use sqs_consumer::Delivery;
@@ -49,7 +50,7 @@ async fn place(store: &Arc<MemoryEventStore>, orders: &[NewOrder]) -> Vec<(Uuid,
 async fn an_unreachable_database_fails_the_whole_batch_applies_nothing_and_the_retry_converges() {
     let db = TestDb::create().await;
     let client = db.client().await;
-    let mut proxy = Proxy::start(db.server_addr()).await;
+    let mut proxy = TcpProxy::start(db.server_addr()).await.expect("start the proxy");
     let store = Arc::new(MemoryEventStore::new());
     let placed =
         place(&store, &[order(&["muskie-casting-rod"], vec![Next::Confirm]), order(&["spinning-reel"], vec![])]).await;
@@ -66,7 +67,7 @@ async fn an_unreachable_database_fails_the_whole_batch_applies_nothing_and_the_r
     assert_eq!(read_rows(&client, None).await, before, "nothing of the batch is applied");
     assert_eq!(applied_versions(&client, &[*a, *b]).await, HashMap::from([(*a, 1)]));
 
-    proxy.up().await;
+    proxy.up().await.expect("bind the proxy port again");
     assert!(sync.apply_batch(batch).await.is_empty(), "after recovery the retry applies");
     assert_eq!(read_rows(&client, None).await, expected_rows(store.as_ref(), &[*a, *b], &HashMap::new()).await);
 }

@@ -76,7 +76,7 @@ impl TestDb {
         format!("{host}:{}", self.settings.config.get_ports().first().copied().unwrap_or(5432))
     }
 
-    /// This database reached through another local port (a [`Proxy`]), in plain text.
+    /// This database reached through another local port (a `faults::TcpProxy`), in plain text.
     pub fn settings_via(&self, port: u16) -> ConnectionSettings {
         let mut config = tokio_postgres::Config::new();
         config
@@ -89,63 +89,6 @@ impl TestDb {
         }
         config.connect_timeout(std::time::Duration::from_secs(2));
         ConnectionSettings { config, tls: Tls::Off, statement_timeout: self.settings.statement_timeout }
-    }
-}
-
-/// A TCP forwarder to the PostgreSQL server that can be taken down (its
-/// port closed and every open connection cut) and brought back on the
-/// same port: the legacy database becoming unreachable and recovering.
-pub struct Proxy {
-    pub port: u16,
-    target: String,
-    running: Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
-    cut: tokio::sync::broadcast::Sender<()>,
-}
-
-impl Proxy {
-    pub async fn start(target: String) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the proxy");
-        let port = listener.local_addr().expect("local address").port();
-        let mut proxy = Proxy { port, target, running: None, cut: tokio::sync::broadcast::channel(1).0 };
-        proxy.serve(listener);
-        proxy
-    }
-
-    fn serve(&mut self, listener: tokio::net::TcpListener) {
-        let (stop, mut stopped) = tokio::sync::oneshot::channel();
-        let (target, cut) = (self.target.clone(), self.cut.clone());
-        let accepting = tokio::spawn(async move {
-            loop {
-                let mut inbound = tokio::select! {
-                    accepted = listener.accept() => accepted.expect("accept").0,
-                    _ = &mut stopped => return,
-                };
-                let (target, mut cut) = (target.clone(), cut.subscribe());
-                tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else { return };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = cut.recv() => {}
-                    }
-                });
-            }
-        });
-        self.running = Some((stop, accepting));
-    }
-
-    /// Closes the port and cuts every open connection.
-    pub async fn down(&mut self) {
-        if let Some((stop, accepting)) = self.running.take() {
-            let _ = stop.send(());
-            accepting.await.expect("the accept loop ends");
-        }
-        let _ = self.cut.send(());
-    }
-
-    pub async fn up(&mut self) {
-        let listener =
-            tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await.expect("bind the proxy port again");
-        self.serve(listener);
     }
 }
 
