@@ -76,8 +76,12 @@ impl FulfillmentProjection {
         let mut history = self.events.load(envelope.order_id).await?;
         history.retain(|e| e.version <= envelope.version);
         let order = fold(&history).ok_or(StepError::UnknownOrder)?;
-        let confirmed_at =
-            history.iter().find(|e| matches!(e.event, OrderEvent::Confirmed(_))).map(|e| e.occurred_at);
+        // The event itself counts, should the store not show it yet.
+        let confirmed_at = history
+            .iter()
+            .chain(std::iter::once(envelope))
+            .find(|e| matches!(e.event, OrderEvent::Confirmed(_)))
+            .map(|e| e.occurred_at);
         let lines = match confirmed_at {
             Some(_) => order.lines.iter().map(|l| PickLine { sku: l.sku.clone(), quantity: l.quantity }).collect(),
             None => Vec::new(),
