@@ -22,20 +22,10 @@ struct Names {
 impl Names {
     fn new() -> Self {
         let id = testkit::unique_name("restart");
-        let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
         let checkpoint = std::env::temp_dir().join(format!("{id}.checkpoint.json"));
-        Names {
-            vars: vec![
-                ("EVENTS_TABLE", format!("{id}-events")),
-                ("INVENTORY_TABLE", format!("{id}-inventory")),
-                ("FULFILLMENT_TABLE", format!("{id}-fulfillment")),
-                ("ORDER_EVENTS_TOPIC_ARN", format!("arn:aws:sns:{region}:123456789012:{id}-topic")),
-                ("INVENTORY_QUEUE", format!("{id}-inventory")),
-                ("FULFILLMENT_QUEUE", format!("{id}-fulfillment")),
-                ("LEGACY_SYNC_QUEUE", format!("{id}-legacy-sync")),
-                ("STREAM_CHECKPOINT", checkpoint.display().to_string()),
-            ],
-        }
+        let mut vars = soak::stack::resource_names(&id);
+        vars.push(("STREAM_CHECKPOINT", checkpoint.display().to_string()));
+        Names { vars }
     }
 
     fn get(&self, name: &str) -> &str {

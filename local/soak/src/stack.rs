@@ -56,6 +56,22 @@ fn endpoint(var: &str) -> Result<String, SoakError> {
     })
 }
 
+/// The runner's tables, topic and queues for a run named `id`, as the
+/// variables it reads: its own on a local stack other runs share.
+pub fn resource_names(id: &str) -> Vec<(&'static str, String)> {
+    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
+    vec![
+        ("EVENTS_TABLE", format!("{id}-events")),
+        ("INVENTORY_TABLE", format!("{id}-inventory")),
+        ("FULFILLMENT_TABLE", format!("{id}-fulfillment")),
+        ("ORDER_EVENTS_TOPIC_ARN", format!("arn:aws:sns:{region}:123456789012:{id}-topic")),
+        ("INVENTORY_QUEUE", format!("{id}-inventory")),
+        ("INVENTORY_HOT_QUEUE", format!("{id}-inventory-hot")),
+        ("FULFILLMENT_QUEUE", format!("{id}-fulfillment")),
+        ("LEGACY_SYNC_QUEUE", format!("{id}-legacy-sync")),
+    ]
+}
+
 impl Stack {
     /// Proxies, names, tables, topic, queues, databases: everything the
     /// runner needs, made with its own `provision` command.
@@ -86,16 +102,8 @@ impl Stack {
             admin.config.get_password().map(|p| format!(":{}", String::from_utf8_lossy(p))).unwrap_or_default();
         let proxied_url = format!("postgres://{user}{password}@127.0.0.1:{}/{db}?sslmode=disable", postgres_proxy.port);
 
-        let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
-        let vars = vec![
-            ("EVENTS_TABLE", format!("{id}-events")),
-            ("INVENTORY_TABLE", format!("{id}-inventory")),
-            ("FULFILLMENT_TABLE", format!("{id}-fulfillment")),
-            ("ORDER_EVENTS_TOPIC_ARN", format!("arn:aws:sns:{region}:123456789012:{id}-topic")),
-            ("INVENTORY_QUEUE", format!("{id}-inventory")),
-            ("INVENTORY_HOT_QUEUE", format!("{id}-inventory-hot")),
-            ("FULFILLMENT_QUEUE", format!("{id}-fulfillment")),
-            ("LEGACY_SYNC_QUEUE", format!("{id}-legacy-sync")),
+        let mut vars = resource_names(&id);
+        vars.extend([
             ("HOT_SKUS", "muskie-casting-rod".to_owned()),
             ("STREAM_CHECKPOINT", dir.join("checkpoint.json").display().to_string()),
             ("ORDER_PLATFORM_ISSUER_KEY", dir.join("issuer-key.pem").display().to_string()),
@@ -104,7 +112,7 @@ impl Stack {
             ("AWS_ENDPOINT_URL_SNS", sns_proxy.url()),
             ("LEGACY_DATABASE_URL", proxied_url),
             ("RUST_LOG", "warn".to_owned()),
-        ];
+        ]);
         let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let mut stack = Stack {
             id,
