@@ -239,50 +239,61 @@ impl PlaceOrderRetry {
 }
 
 /// What the platform reads and writes, minus the platform: the same request
-/// shapes, and a fixed item of the same size (a two-line OrderPlaced
-/// envelope is ~500 bytes).
+/// shapes, and a fixed item of the same size.
 async fn baseline_order(client: Client, table: String, i: usize) -> [Duration; COMMANDS_PER_ORDER] {
     let order_id = uuid::Uuid::new_v4().to_string();
-    let envelope = "x".repeat(500);
     let mut latencies = [Duration::ZERO; COMMANDS_PER_ORDER];
     for version in 1..=COMMANDS_PER_ORDER {
         let started = Instant::now();
-        client
-            .query()
-            .table_name(&table)
-            .key_condition_expression("#o = :o")
-            .expression_attribute_names("#o", ORDER_ID)
-            .expression_attribute_values(":o", AttributeValue::S(order_id.clone()))
-            .consistent_read(true)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .expect("query");
-        let item = EventItem {
-            order_id: order_id.clone(),
-            version: version as u32,
-            kind: EVENT_KIND.to_owned(),
-            event_id: format!("{i}-{version}"),
-            event_type: "OrderPlaced".to_owned(),
-            occurred_at: "2026-11-27T09:00:00.123Z".to_owned(),
-            envelope: envelope.clone(),
-            // The platform's items carry the order's lane too.
-            lane: Some("standard".to_owned()),
-        };
-        let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(item).expect("an item");
-        client
-            .put_item()
-            .table_name(&table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#v)")
-            .expression_attribute_names("#v", VERSION)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .expect("put");
+        bare_query(&client, &table, &order_id).await;
+        bare_put(&client, &table, &order_id, version as u32, format!("{i}-{version}")).await;
         latencies[version - 1] = started.elapsed();
     }
     latencies
+}
+
+/// The platform's read of an order's history with the bare SDK: one
+/// strongly consistent `Query`.
+pub(crate) async fn bare_query(client: &Client, table: &str, order_id: &str) {
+    client
+        .query()
+        .table_name(table)
+        .key_condition_expression("#o = :o")
+        .expression_attribute_names("#o", ORDER_ID)
+        .expression_attribute_values(":o", AttributeValue::S(order_id.to_owned()))
+        .consistent_read(true)
+        .return_consumed_capacity(ReturnConsumedCapacity::Total)
+        .send()
+        .await
+        .expect("query");
+}
+
+/// The platform's append of one event with the bare SDK: a conditional
+/// `PutItem` of an item the size of a two-line OrderPlaced (~500 bytes of
+/// envelope).
+pub(crate) async fn bare_put(client: &Client, table: &str, order_id: &str, version: u32, event_id: String) {
+    let item = EventItem {
+        order_id: order_id.to_owned(),
+        version,
+        kind: EVENT_KIND.to_owned(),
+        event_id,
+        event_type: "OrderPlaced".to_owned(),
+        occurred_at: "2026-11-27T09:00:00.123Z".to_owned(),
+        envelope: "x".repeat(500),
+        // The platform's items carry the order's lane too.
+        lane: Some("standard".to_owned()),
+    };
+    let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(item).expect("an item");
+    client
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(#v)")
+        .expression_attribute_names("#v", VERSION)
+        .return_consumed_capacity(ReturnConsumedCapacity::Total)
+        .send()
+        .await
+        .expect("put");
 }
 
 fn report(args: &Args, rounds: Vec<[Run; 3]>, requests: [RequestTotals; 2], known: KnownStateTotals) {

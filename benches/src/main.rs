@@ -5,6 +5,7 @@
 use clap::{Parser, Subcommand};
 
 mod commands;
+mod dynamodb_local;
 mod flash_sale;
 mod legacy_sync;
 mod publisher;
@@ -28,6 +29,8 @@ struct Cli {
 enum Benchmark {
     /// DESIGN.md's command workload (place, confirm, ship) vs the bare SDK.
     Commands(commands::Args),
+    /// What DynamoDB Local serves alone: PutItem and Query per second at concurrency 1–8, and CPU per request.
+    DynamodbLocal(dynamodb_local::Args),
     /// Stream records to SNS: PublishBatch vs one Publish per record.
     Publisher(publisher::Args),
     /// Flash sale on one hot SKU: coalesced vs per-order reservations.
@@ -52,6 +55,7 @@ enum Benchmark {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     match Cli::parse().benchmark {
         Benchmark::Commands(args) => commands::run(args).await,
+        Benchmark::DynamodbLocal(args) => dynamodb_local::run(args).await,
         Benchmark::Publisher(args) => publisher::run(args).await,
         Benchmark::FlashSale(args) => flash_sale::run(args).await,
         Benchmark::LegacySync(args) => legacy_sync::run(args).await,
