@@ -16,11 +16,16 @@ pub struct MemoryEventStore {
 
 #[derive(Default)]
 struct Inner {
-    orders: BTreeMap<OrderId, Vec<Envelope>>,
-    /// The lane each order's events were appended in (`append_in_lane`).
-    lanes: BTreeMap<OrderId, Lane>,
+    orders: BTreeMap<OrderId, Vec<Stored>>,
     subscribers: Vec<mpsc::UnboundedSender<Envelope>>,
     lane_subscribers: Vec<mpsc::UnboundedSender<(Envelope, Lane)>>,
+}
+
+/// One event and the lane it was appended in (`append_in_lane`), as a
+/// DynamoDB item keeps it.
+struct Stored {
+    envelope: Envelope,
+    lane: Option<Lane>,
 }
 
 impl MemoryEventStore {
@@ -50,21 +55,36 @@ impl MemoryEventStore {
         if let Some(taken) = events.iter().find(|e| e.version as usize <= stored) {
             return Err(StoreError::Conflict { order_id: taken.order_id, version: taken.version });
         }
-        inner.orders.entry(first.order_id).or_default().extend_from_slice(events);
-        if let Some(lane) = lane {
-            inner.lanes.entry(first.order_id).or_insert(lane);
-        }
+        inner
+            .orders
+            .entry(first.order_id)
+            .or_default()
+            .extend(events.iter().map(|e| Stored { envelope: e.clone(), lane }));
         let published_lane = lane.unwrap_or_default();
         inner.subscribers.retain(|s| events.iter().all(|e| s.send(e.clone()).is_ok()));
         inner.lane_subscribers.retain(|s| events.iter().all(|e| s.send((e.clone(), published_lane)).is_ok()));
         Ok(())
+    }
+
+    /// The lane each event of the order travels in, oldest first (events
+    /// appended without one travel `standard`, as the stream sends them).
+    pub fn event_lanes(&self, order_id: OrderId) -> Vec<Lane> {
+        let inner = self.inner.lock().expect("store lock");
+        inner
+            .orders
+            .get(&order_id)
+            .map_or_else(Vec::new, |events| events.iter().map(|e| e.lane.unwrap_or_default()).collect())
+    }
+
+    fn envelopes(inner: &Inner, order_id: OrderId) -> Vec<Envelope> {
+        inner.orders.get(&order_id).map_or_else(Vec::new, |events| events.iter().map(|e| e.envelope.clone()).collect())
     }
 }
 
 #[async_trait]
 impl EventStore for MemoryEventStore {
     async fn load(&self, order_id: OrderId) -> Result<Vec<Envelope>, StoreError> {
-        Ok(self.inner.lock().expect("store lock").orders.get(&order_id).cloned().unwrap_or_default())
+        Ok(Self::envelopes(&self.inner.lock().expect("store lock"), order_id))
     }
 
     async fn append(&self, events: &[Envelope]) -> Result<(), StoreError> {
@@ -73,7 +93,9 @@ impl EventStore for MemoryEventStore {
 
     async fn load_with_lane(&self, order_id: OrderId) -> Result<(Vec<Envelope>, Option<Lane>), StoreError> {
         let inner = self.inner.lock().expect("store lock");
-        Ok((inner.orders.get(&order_id).cloned().unwrap_or_default(), inner.lanes.get(&order_id).copied()))
+        // As DynamoDB's: the first lane an event of the order holds.
+        let lane = inner.orders.get(&order_id).and_then(|events| events.iter().find_map(|e| e.lane));
+        Ok((Self::envelopes(&inner, order_id), lane))
     }
 
     async fn append_in_lane(&self, events: &[Envelope], lane: Lane) -> Result<(), StoreError> {
@@ -99,7 +121,7 @@ impl EventScan for MemoryEventStore {
         let more = orders.next().is_some();
         Ok(ScanPage {
             cursor: if more { page.last().map(|(id, _)| id.to_string()) } else { None },
-            events: page.into_iter().flat_map(|(_, events)| events.iter().cloned()).collect(),
+            events: page.into_iter().flat_map(|(_, events)| events.iter().map(|e| e.envelope.clone())).collect(),
         })
     }
 }
