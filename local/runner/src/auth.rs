@@ -1,7 +1,7 @@
 //! Who the runner lets in: the same three ways a deployment can be run,
 //! from nothing installed to a real OIDC server.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,8 +28,9 @@ pub struct AuthArgs {
     /// How requests are authenticated.
     #[arg(long = "auth", env = "ORDER_PLATFORM_AUTH", value_enum, default_value_t = AuthMode::Embedded)]
     pub mode: AuthMode,
-    /// The embedded issuer's signing key (PKCS#8 PEM), made on first use.
-    #[arg(long, env = "ORDER_PLATFORM_ISSUER_KEY", default_value = ".local-stack/issuer-key.pem")]
+    /// The embedded issuer's signing key (PKCS#8 PEM), made on first use
+    /// [default: the checkout's .local-stack/issuer-key.pem]
+    #[arg(long, env = "ORDER_PLATFORM_ISSUER_KEY", default_value_os_t = default_issuer_key(), hide_default_value = true)]
     pub issuer_key: PathBuf,
     /// With `--auth oidc`: the issuer URL, as tokens name it in `iss`.
     #[arg(long, env = "OIDC_ISSUER", required_if_eq("mode", "oidc"))]
@@ -62,6 +63,14 @@ fn scope_name(value: &str) -> Result<String, String> {
         let known: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
         format!("unknown scope {value:?}; one of {}", known.join(", "))
     })
+}
+
+/// The checkout's `.local-stack/issuer-key.pem` (git-ignored), as an
+/// absolute path: the runner and `token` find the same key whatever
+/// directory each is started from.
+pub fn default_issuer_key() -> PathBuf {
+    let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).expect("local/runner is two levels deep");
+    checkout.join(".local-stack").join("issuer-key.pem")
 }
 
 pub fn embedded_issuer(args: &AuthArgs) -> Result<LocalIssuer, Box<dyn std::error::Error>> {
@@ -100,4 +109,18 @@ pub async fn authorizer(args: &AuthArgs) -> Result<Arc<Authorizer>, Box<dyn std:
         }
     };
     Ok(Arc::new(authorizer))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    #[test]
+    fn the_default_issuer_key_is_the_checkouts_whatever_the_working_directory() {
+        let key = super::default_issuer_key();
+        assert!(key.is_absolute(), "{}", key.display());
+        assert!(key.ends_with(".local-stack/issuer-key.pem"), "{}", key.display());
+        let checkout = key.parent().and_then(Path::parent).expect("two levels up");
+        assert!(checkout.join("Cargo.lock").is_file() && checkout.join("local/runner/Cargo.toml").is_file());
+    }
 }

@@ -18,7 +18,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use local_aws::issuer::{LocalIssuer, TokenRequest};
 use serde_json::{json, Value};
 
-use crate::auth::{LOCAL_AUDIENCE, LOCAL_ISSUER};
+use crate::auth::{default_issuer_key, LOCAL_AUDIENCE, LOCAL_ISSUER};
 
 const HOT_SKU: &str = "muskie-casting-rod";
 const QUIET_SKU: &str = "tourney-casting-rod";
@@ -47,7 +47,8 @@ pub struct FlashSaleArgs {
     pub concurrency: usize,
     /// The embedded issuer's signing key: the demo mints its buyers' and
     /// its merchandiser's tokens with it, as `token` does.
-    #[arg(long, env = "ORDER_PLATFORM_ISSUER_KEY", default_value = ".local-stack/issuer-key.pem")]
+    /// [default: the checkout's .local-stack/issuer-key.pem]
+    #[arg(long, env = "ORDER_PLATFORM_ISSUER_KEY", default_value_os_t = default_issuer_key(), hide_default_value = true)]
     pub issuer_key: PathBuf,
 }
 
