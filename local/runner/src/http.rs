@@ -1,14 +1,17 @@
 //! Serves the API Lambda's router over plain HTTP: the same routes, layers
 //! and handlers API Gateway reaches through `lambda_http`, behind the local
 //! stand-in for API Gateway's JWT authorizer. Paths are CloudFront's: the
-//! API under `/api` (prefix stripped) and the hot product's page under
-//! [`storefront::PATH`]; the API also answers at the root, as API Gateway
-//! does. The embedded issuer's sign-in endpoints are under [`OIDC_PATH`].
+//! API under `/api` (prefix stripped from requests, and put back on the
+//! `Location` of responses, as the distribution's functions do) and the hot
+//! product's page under [`storefront::PATH`]; the API also answers at the
+//! root, as API Gateway does. The embedded issuer's sign-in endpoints are under [`OIDC_PATH`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::middleware::from_fn_with_state;
+use axum::http::{header, HeaderValue};
+use axum::middleware::{from_fn_with_state, map_response};
+use axum::response::Response;
 use local_aws::authorizer::{authorize, Authorizer};
 use local_oidc::Provider;
 use order_api::App;
@@ -38,13 +41,26 @@ pub fn router(app: App, authorizer: Arc<Authorizer>, sign_in: SignIn) -> axum::R
         SignIn::External { authority, client_id } => (page_config(&authority, &client_id), None),
     };
     let router = axum::Router::new()
-        .nest_service(API_PATH, api.clone())
+        .nest_service(API_PATH, api.clone().layer(map_response(location_under_api)))
         .nest_service(storefront::PATH, storefront::router(page));
     let router = match oidc {
         Some(oidc) => router.nest_service(OIDC_PATH, oidc),
         None => router,
     };
     router.fallback_service(api)
+}
+
+/// The API names its resources from its own root (`/orders/{id}`); under
+/// `/api` they are at `/api/orders/{id}`.
+async fn location_under_api(mut response: Response) -> Response {
+    let prefixed = response.headers().get(header::LOCATION).and_then(|location| {
+        let path = location.to_str().ok().filter(|path| path.starts_with('/'))?;
+        HeaderValue::from_str(&format!("{API_PATH}{path}")).ok()
+    });
+    if let Some(location) = prefixed {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
 }
 
 fn page_config(authority: &str, client_id: &str) -> PageConfig {

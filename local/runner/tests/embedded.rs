@@ -82,6 +82,34 @@ async fn starts_with_the_demo_stock_and_under_no_seed_with_none() {
     assert_eq!(status, 404, "no stock was ever set: {problem}");
 }
 
+/// `Location` names the new order where the request was sent: under `/api`
+/// as behind CloudFront, at the root as on API Gateway; a GET of it answers
+/// the order.
+#[tokio::test]
+async fn a_placed_orders_location_resolves_under_api_and_at_the_root() {
+    let runner = start(&[]);
+    let token = String::from_utf8(run(&runner, &["token", "--customer", "angler"]).stdout).unwrap();
+    let http = reqwest::Client::new();
+    let body = r#"{"currency":"USD","lines":[{"sku":"muskie-casting-rod","quantity":1,"unitPriceCents":19900}]}"#;
+    for prefix in ["/api", ""] {
+        let placed = http
+            .post(format!("{}{prefix}/orders", runner.base))
+            .bearer_auth(token.trim())
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(placed.status().as_u16(), 201);
+        let location = placed.headers()["location"].to_str().unwrap().to_owned();
+        let order: serde_json::Value = placed.json().await.unwrap();
+        assert_eq!(location, format!("{prefix}/orders/{}", order["orderId"].as_str().unwrap()));
+        let fetched = http.get(format!("{}{location}", runner.base)).bearer_auth(token.trim()).send().await.unwrap();
+        assert_eq!(fetched.status().as_u16(), 200, "GET {location}");
+        assert_eq!(fetched.json::<serde_json::Value>().await.unwrap()["orderId"], order["orderId"]);
+    }
+}
+
 #[test]
 fn a_flash_sale_keeps_every_check_twice_in_a_row() {
     let runner = start(&[]);

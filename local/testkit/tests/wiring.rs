@@ -111,6 +111,17 @@ fn statements(template: &Value) -> Vec<(String, String, &Value)> {
 }
 
 /// The names of the queues some alarm watches (`QueueName: !GetAtt Q.QueueName`).
+/// Runs a CloudFront Function of the template on `event` (JSON) with node,
+/// and answers the request or response it returns. cloudfront-js-2.0 is a
+/// subset of the JavaScript node runs.
+fn run_function(template: &Value, name: &str, event: &str) -> Value {
+    let code = template["Resources"][name]["Properties"]["FunctionCode"].as_str().expect("inline function code");
+    let script = format!("{code}\nprocess.stdout.write(JSON.stringify(handler({event})));");
+    let output = std::process::Command::new("node").args(["-e", &script]).output().expect("node runs");
+    assert!(output.status.success(), "{name}: {}", String::from_utf8_lossy(&output.stderr));
+    serde_yaml::from_slice(&output.stdout).expect("the function returns JSON")
+}
+
 fn alarmed_queues(template: &Value) -> BTreeSet<String> {
     let mut queues = BTreeSet::new();
     for (_, alarm) in of_type(template, "AWS::CloudWatch::Alarm") {
@@ -425,12 +436,19 @@ fn the_storefront_distribution_splits_the_shop_in_three() {
     let behavior = |pattern: &str| -> &Value {
         behaviors.iter().find(|b| b["PathPattern"] == pattern).unwrap_or_else(|| panic!("behaviour {pattern}"))
     };
-    let function_of = |behavior: &Value| -> String {
+    let functions_of = |behavior: &Value| -> Vec<(String, String)> {
         let associations = behavior["FunctionAssociations"].as_sequence().expect("function associations");
-        assert_eq!(associations.len(), 1);
-        assert_eq!(associations[0]["EventType"], "viewer-request");
-        let arn = tagged(&associations[0]["FunctionARN"], "GetAtt").as_str().expect("Resource.Attribute");
-        arn.strip_suffix(".FunctionMetadata.FunctionARN").expect("a function's ARN").to_owned()
+        associations
+            .iter()
+            .map(|association| {
+                let arn = tagged(&association["FunctionARN"], "GetAtt").as_str().expect("Resource.Attribute");
+                let function = arn.strip_suffix(".FunctionMetadata.FunctionARN").expect("a function's ARN");
+                (association["EventType"].as_str().expect("an event type").to_owned(), function.to_owned())
+            })
+            .collect()
+    };
+    let pairs = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs.iter().map(|(event, function)| (event.to_string(), function.to_string())).collect()
     };
 
     let page = behavior("/shop/rods/muskie-casting-rod/*");
@@ -438,7 +456,11 @@ fn the_storefront_distribution_splits_the_shop_in_three() {
     assert_eq!(page["ViewerProtocolPolicy"], "redirect-to-https");
     assert_eq!(page["CachePolicyId"], CACHING_OPTIMIZED);
     assert_eq!(page["AllowedMethods"], Value::Sequence(vec!["GET".into(), "HEAD".into()]), "the page is read-only");
-    assert_eq!(function_of(page), "StorefrontIndexFunction");
+    assert_eq!(functions_of(page), pairs(&[("viewer-request", "StorefrontIndexFunction")]));
+    let index =
+        |uri: &str| run_function(&template, "StorefrontIndexFunction", &format!(r#"{{"request":{{"uri":"{uri}"}}}}"#));
+    assert_eq!(index("/shop/rods/muskie-casting-rod/")["uri"], "/shop/rods/muskie-casting-rod/index.html");
+    assert_eq!(index("/shop/rods/muskie-casting-rod/app.js")["uri"], "/shop/rods/muskie-casting-rod/app.js");
 
     let api = behavior("/api/*");
     assert_eq!(api["TargetOriginId"], "orders-api");
@@ -446,9 +468,26 @@ fn the_storefront_distribution_splits_the_shop_in_three() {
     assert_eq!(api["CachePolicyId"], CACHING_DISABLED, "the API is never cached");
     assert_eq!(api["OriginRequestPolicyId"], ALL_VIEWER_EXCEPT_HOST, "Authorization and the API's headers reach it");
     assert_eq!(api["AllowedMethods"].as_sequence().map(Vec::len), Some(7));
-    assert_eq!(function_of(api), "StorefrontApiPrefixFunction");
-    let strip = &template["Resources"]["StorefrontApiPrefixFunction"]["Properties"];
-    assert!(strip["FunctionCode"].as_str().unwrap().contains("request.uri.substring('/api'.length) || '/'"));
+    assert_eq!(
+        functions_of(api),
+        pairs(&[
+            ("viewer-request", "StorefrontApiPrefixFunction"),
+            ("viewer-response", "StorefrontApiLocationFunction")
+        ])
+    );
+    let strip = |uri: &str| {
+        run_function(&template, "StorefrontApiPrefixFunction", &format!(r#"{{"request":{{"uri":"{uri}"}}}}"#))
+    };
+    assert_eq!(strip("/api/orders/42/ship")["uri"], "/orders/42/ship");
+    assert_eq!(strip("/api")["uri"], "/");
+    let location = |headers: &str| {
+        let response = format!(r#"{{"response":{{"statusCode":201,"headers":{headers}}}}}"#);
+        run_function(&template, "StorefrontApiLocationFunction", &response)["headers"].clone()
+    };
+    assert_eq!(location(r#"{"location":{"value":"/orders/42"}}"#)["location"]["value"], "/api/orders/42");
+    let absolute = r#"{"location":{"value":"https://example.com/orders/42"}}"#;
+    assert_eq!(location(absolute)["location"]["value"], "https://example.com/orders/42", "only paths are the API's");
+    assert_eq!(location("{}"), Value::Mapping(Mapping::new()), "no Location, nothing added");
     assert_eq!(behaviors.len(), 2, "every other path is the legacy shop's");
 
     for behavior in [page, api] {
