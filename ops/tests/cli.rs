@@ -88,33 +88,7 @@ impl Stack {
 
     /// Everything the queue holds (received and deleted).
     async fn drain(&self, url: &str) -> Vec<Message> {
-        let mut messages = Vec::new();
-        loop {
-            let out = self
-                .sqs
-                .receive_message()
-                .queue_url(url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .message_attribute_names("All")
-                .send()
-                .await
-                .unwrap();
-            let batch = out.messages.unwrap_or_default();
-            if batch.is_empty() {
-                return messages;
-            }
-            for m in &batch {
-                self.sqs
-                    .delete_message()
-                    .queue_url(url)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-            messages.extend(batch);
-        }
+        testkit::sqs::drain(&self.sqs, url).await
     }
 }
 

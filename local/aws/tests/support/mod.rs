@@ -82,33 +82,7 @@ impl LocalStack {
     /// Everything the queue holds now (received and deleted), waiting up
     /// to a second for late arrivals.
     pub async fn drain_queue(&self, queue_url: &str) -> Vec<aws_sdk_sqs::types::Message> {
-        let mut messages = Vec::new();
-        loop {
-            let output = self
-                .sqs
-                .receive_message()
-                .queue_url(queue_url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .message_attribute_names("All")
-                .send()
-                .await
-                .unwrap();
-            let batch = output.messages.unwrap_or_default();
-            if batch.is_empty() {
-                return messages;
-            }
-            for message in &batch {
-                self.sqs
-                    .delete_message()
-                    .queue_url(queue_url)
-                    .receipt_handle(message.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-            messages.extend(batch);
-        }
+        testkit::sqs::drain(&self.sqs, queue_url).await
     }
 
     /// The `envelope` attribute of every event item of the table, by eventId.
