@@ -4,7 +4,8 @@
 //! API under `/api` (prefix stripped from requests, and put back on the
 //! `Location` of responses, as the distribution's functions do) and the hot
 //! product's page under [`storefront::PATH`]; the API also answers at the
-//! root, as API Gateway does. The embedded issuer's sign-in endpoints are under [`OIDC_PATH`].
+//! root, as API Gateway does. The embedded issuer's sign-in endpoints are
+//! under [`OIDC_PATH`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
