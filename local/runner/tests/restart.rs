@@ -3,16 +3,16 @@
 //! subscribed to the topic gets every stored event (at least once) and few
 //! duplicates; the duplicates are measured and printed.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::process::{Child, Command as Process, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use event_store::DynamoEventStore;
 use inventory_store::InventoryStore;
 use order_commands::{CommandContext, OrderService, RetryPolicy};
 use order_domain::{Command, Currency, CustomerId, OrderId, OrderLine, PlaceOrder, Sku};
+use soak::stack::Downstream;
 
 /// The runner's resource names, unique to this test, as its variables.
 struct Names {
@@ -60,22 +60,6 @@ async fn place(orders: &OrderService) {
     orders.execute(id, &command, &CommandContext::new("restart"), RetryPolicy::NONE).await.unwrap();
 }
 
-/// Takes everything the queue holds now, counting deliveries per eventId.
-async fn drain(sqs: &aws_sdk_sqs::Client, url: &str, received: &mut HashMap<String, usize>) {
-    loop {
-        let out = sqs.receive_message().queue_url(url).max_number_of_messages(10).send().await.unwrap();
-        let messages = out.messages.unwrap_or_default();
-        if messages.is_empty() {
-            return;
-        }
-        for m in &messages {
-            let body: serde_json::Value = serde_json::from_str(m.body().unwrap()).unwrap();
-            *received.entry(body["eventId"].as_str().unwrap().to_owned()).or_default() += 1;
-            sqs.delete_message().queue_url(url).receipt_handle(m.receipt_handle().unwrap()).send().await.unwrap();
-        }
-    }
-}
-
 async fn stored_event_ids(store: &DynamoEventStore) -> HashSet<String> {
     let mut stored = HashSet::new();
     let mut cursor = None;
@@ -101,23 +85,7 @@ async fn the_runner_killed_mid_load_resumes_from_its_checkpoint_and_loses_no_eve
     let sns = aws_sdk_sns::Client::new(&config);
     // The downstream team's queue: raw delivery, no filter.
     let name = format!("{}-downstream", names.get("INVENTORY_QUEUE"));
-    let downstream = sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&downstream)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap();
-    let arn = arn.attributes.unwrap()[&QueueAttributeName::QueueArn].clone();
-    sns.subscribe()
-        .topic_arn(names.get("ORDER_EVENTS_TOPIC_ARN"))
-        .protocol("sqs")
-        .endpoint(arn)
-        .attributes("RawMessageDelivery", "true")
-        .send()
-        .await
-        .unwrap();
+    let mut downstream = Downstream::subscribe(sqs, &sns, names.get("ORDER_EVENTS_TOPIC_ARN"), &name).await.unwrap();
     let store = Arc::new(DynamoEventStore::new(dynamodb.clone(), names.get("EVENTS_TABLE")));
     let orders = OrderService::new(store.clone());
     // Stock, so the saga confirms every order: it appends too while the runner restarts.
@@ -137,10 +105,10 @@ async fn the_runner_killed_mid_load_resumes_from_its_checkpoint_and_loses_no_eve
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Until every stored event (40 placed, 40 confirmed) reached the downstream queue.
-    let mut received: HashMap<String, usize> = HashMap::new();
     let deadline = Instant::now() + Duration::from_secs(240);
     let stored = loop {
-        drain(&sqs, &downstream, &mut received).await;
+        downstream.drain().await.unwrap();
+        let received = &downstream.received;
         let stored = stored_event_ids(&store).await;
         if stored.len() >= 80 && stored.iter().all(|id| received.contains_key(id)) {
             break stored;
@@ -149,10 +117,11 @@ async fn the_runner_killed_mid_load_resumes_from_its_checkpoint_and_loses_no_eve
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     tokio::time::sleep(Duration::from_secs(2)).await;
-    drain(&sqs, &downstream, &mut received).await;
+    downstream.drain().await.unwrap();
+    let received = downstream.received;
     runner.kill().unwrap();
     runner.wait().unwrap();
-    let delivered: usize = received.values().sum();
+    let delivered: usize = received.values().map(|n| *n as usize).sum();
     let duplicates = delivered - received.len();
     eprintln!(
         "runner killed mid-load and restarted: {} events stored, {} unique delivered, {duplicates} duplicates",

@@ -193,28 +193,9 @@ impl Stack {
             self.dlqs.push((url, dlq));
         }
         let name = format!("{}-downstream", self.id);
-        let url = self.sqs.create_queue().queue_name(name).send().await.step("create the downstream queue")?;
-        self.downstream_url = url.queue_url.unwrap_or_default();
-        let arn = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&self.downstream_url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .step("downstream queue ARN")?
-            .attributes
-            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-            .unwrap_or_default();
-        self.sns
-            .subscribe()
-            .topic_arn(self.var("ORDER_EVENTS_TOPIC_ARN"))
-            .protocol("sqs")
-            .endpoint(arn)
-            .attributes("RawMessageDelivery", "true")
-            .send()
-            .await
-            .step("subscribe the downstream queue")?;
+        let downstream =
+            Downstream::subscribe(self.sqs.clone(), &self.sns, self.var("ORDER_EVENTS_TOPIC_ARN"), &name).await?;
+        self.downstream_url = downstream.url;
         Ok(())
     }
 
@@ -334,6 +315,37 @@ pub struct Downstream {
 }
 
 impl Downstream {
+    /// Creates the queue `name` and subscribes it to `topic_arn` as a
+    /// downstream team would: raw delivery, no filter.
+    pub async fn subscribe(
+        sqs: aws_sdk_sqs::Client,
+        sns: &aws_sdk_sns::Client,
+        topic_arn: &str,
+        name: &str,
+    ) -> Result<Downstream, SoakError> {
+        let url = sqs.create_queue().queue_name(name).send().await.step("create the downstream queue")?;
+        let url = url.queue_url.unwrap_or_default();
+        let arn = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .step("downstream queue ARN")?
+            .attributes
+            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+            .unwrap_or_default();
+        sns.subscribe()
+            .topic_arn(topic_arn)
+            .protocol("sqs")
+            .endpoint(arn)
+            .attributes("RawMessageDelivery", "true")
+            .send()
+            .await
+            .step("subscribe the downstream queue")?;
+        Ok(Downstream { sqs, url, received: HashMap::new() })
+    }
+
     /// Takes what the queue holds now.
     pub async fn drain(&mut self) -> Result<(), SoakError> {
         loop {
