@@ -156,14 +156,8 @@ enum RebuildCommand {
     /// The legacy shop_order / shop_orderitem rows, through the live sync (LEGACY_DATABASE_URL or
     /// LEGACY_DB_SECRET_ARN); progress is kept in the database's order_sync schema.
     Legacy {
-        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
-        segments: u32,
-        /// Empty shop_order and shop_orderitem first (otherwise they must be empty).
-        #[arg(long)]
-        truncate: bool,
-        /// Forget an unfinished rebuild's progress and start over.
-        #[arg(long)]
-        restart: bool,
+        #[command(flatten)]
+        options: legacy_sync::RebuildOptions,
     },
 }
 
@@ -460,13 +454,12 @@ async fn rebuild_command(
             }
             Ok(code)
         }
-        RebuildCommand::Legacy { segments, truncate, restart } => {
+        RebuildCommand::Legacy { options } => {
             let source = legacy_sync::DatabaseSource::from_env()
                 .await?
                 .ok_or("set LEGACY_DATABASE_URL or LEGACY_DB_SECRET_ARN")?;
             let progress_bar = bar(total, "events");
             let reporter = progress_bar.clone();
-            let options = legacy_sync::RebuildOptions { segments, truncate, restart };
             let summary = legacy_sync::rebuild(source, events.clone(), events, options, move |p| {
                 reporter.set_position(p.total_events);
             })

@@ -25,13 +25,18 @@ use tokio_postgres::Client;
 use crate::connection::{describe, ConnectError, DatabaseSource};
 use crate::sync::LegacySync;
 
-#[derive(Clone, Debug)]
+/// Also the command-line options of both rebuild commands
+/// (`legacy-sync-admin rebuild`, `orders rebuild legacy`).
+#[derive(Clone, Debug, clap::Args)]
 pub struct RebuildOptions {
-    /// Parallel scan segments (and connections to the legacy database).
+    /// Parallel scan segments; each uses one connection to the legacy database.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub segments: u32,
-    /// Empty `shop_order` and `shop_orderitem` before a fresh start.
+    /// Empty shop_order and shop_orderitem first (otherwise they must already be empty).
+    #[arg(long)]
     pub truncate: bool,
-    /// Forget the progress of an earlier, unfinished rebuild and start over.
+    /// Forget an unfinished rebuild's progress and start over.
+    #[arg(long)]
     pub restart: bool,
 }
 

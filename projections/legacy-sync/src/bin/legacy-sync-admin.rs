@@ -39,15 +39,8 @@ enum Command {
         /// The DynamoDB events table to replay.
         #[arg(long, env = "EVENTS_TABLE")]
         events_table: String,
-        /// Parallel scan segments; each uses one connection to the legacy database.
-        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
-        segments: u32,
-        /// Empty shop_order and shop_orderitem first (otherwise they must already be empty).
-        #[arg(long)]
-        truncate: bool,
-        /// Forget an unfinished rebuild's progress and start over.
-        #[arg(long)]
-        restart: bool,
+        #[command(flatten)]
+        options: RebuildOptions,
     },
 }
 
@@ -77,10 +70,9 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
                 versions => eprintln!("applied migrations {versions:?}"),
             }
         }
-        Command::Rebuild { events_table, segments, truncate, restart } => {
+        Command::Rebuild { events_table, options } => {
             let aws = aws_config::load_from_env().await;
             let store = Arc::new(DynamoEventStore::new(aws_sdk_dynamodb::Client::new(&aws), events_table));
-            let options = RebuildOptions { segments, truncate, restart };
             let summary = legacy_sync::rebuild(source, store.clone(), store, options, |p| {
                 eprintln!(
                     "segment {}/{}: page {}, {} events{} | total {} events, {:.0} events/s",
