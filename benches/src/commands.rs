@@ -1,6 +1,6 @@
 //! DESIGN.md's workload: `orders` orders at concurrency 8, each placed with
 //! two lines, confirmed and shipped (3 commands), against DynamoDB Local,
-//! three ways in the same process:
+//! four ways in the same process:
 //!
 //! - **known state** (the platform as deployed): PlaceOrder appends first
 //!   (`Known::New`) through an API instance; ConfirmOrder is issued the way
@@ -14,9 +14,13 @@
 //! - **bare SDK**: the same reads and writes as read-then-write with the bare
 //!   SDK, one strongly consistent Query and one conditional PutItem of an item
 //!   of the same size per command, and no platform code.
+//! - **write-only ceiling**: the bare SDK's conditional PutItem alone, no
+//!   read at all. Every command appends one event, so no command path can
+//!   outrun this on the same server; it shows, per round, how far above the
+//!   bare baseline saving reads can go at all.
 //!
 //! All write to one table (distinct order ids); the throughput ratios are
-//! medians of the rounds' ratios, each round running the three back to back,
+//! medians of the rounds' ratios, each round running the four back to back,
 //! in rotating order.
 
 use event_item::{EventItem, EVENT_KIND, ORDER_ID, VERSION};
@@ -55,10 +59,16 @@ pub struct Args {
 const COMMANDS_PER_ORDER: usize = 3;
 
 /// The sides, in the order of the table.
-const SIDES: [&str; 3] = ["bare SDK baseline", "platform, read then write (old path)", "platform, known state"];
+const SIDES: [&str; 4] = [
+    "bare SDK baseline",
+    "platform, read then write (old path)",
+    "platform, known state",
+    "write-only ceiling (bare SDK PutItem, no read)",
+];
 const BARE: usize = 0;
 const OLD: usize = 1;
 const KNOWN: usize = 2;
+const CEILING: usize = 3;
 
 struct Run {
     commands_per_second: f64,
@@ -92,29 +102,30 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let (client, table, old, known) = (client.clone(), table.clone(), old.clone(), known.clone());
         async move {
             match side {
-                BARE => measure(args, move |i| baseline_order(client.clone(), table.clone(), i)).await,
+                BARE => measure(args, move |i| baseline_order(client.clone(), table.clone(), i, Read::Yes)).await,
+                CEILING => measure(args, move |i| baseline_order(client.clone(), table.clone(), i, Read::No)).await,
                 OLD => measure(args, move |_| old_path_order(old.clone())).await,
                 _ => measure(args, move |_| known_state_order(known.clone())).await,
             }
         }
     };
     for _ in 0..args.warmup_rounds {
-        for side in [BARE, OLD, KNOWN] {
+        for side in [BARE, OLD, KNOWN, CEILING] {
             run_side(side).await;
         }
     }
     let before = (old_store.counts().snapshot(), known_store.counts().snapshot(), counters(&known));
-    let mut rounds: Vec<[Option<Run>; 3]> = Vec::new();
+    let mut rounds: Vec<[Option<Run>; 4]> = Vec::new();
     for round in 0..args.rounds {
         // The order rotates so that drift in the machine's speed favours none.
-        let mut runs = [None, None, None];
+        let mut runs = [None, None, None, None];
         for k in 0..SIDES.len() {
             let side = (round + k) % SIDES.len();
             runs[side] = Some(run_side(side).await);
         }
         rounds.push(runs);
     }
-    let rounds: Vec<[Run; 3]> = rounds.into_iter().map(|runs| runs.map(|r| r.expect("every side ran"))).collect();
+    let rounds: Vec<[Run; 4]> = rounds.into_iter().map(|runs| runs.map(|r| r.expect("every side ran"))).collect();
     let requests = [old_store.counts().snapshot() - before.0, known_store.counts().snapshot() - before.1];
     let known_counters = counters(&known) - before.2;
     report(args, rounds, requests, known_counters);
@@ -238,14 +249,25 @@ impl PlaceOrderRetry {
     const POLICY: RetryPolicy = RetryPolicy { attempts: 3, base_delay: Duration::from_millis(2) };
 }
 
+/// Whether a bare command reads the order's history before it appends.
+#[derive(Clone, Copy, PartialEq)]
+enum Read {
+    /// The bare SDK baseline: read then write.
+    Yes,
+    /// The write-only ceiling.
+    No,
+}
+
 /// What the platform reads and writes, minus the platform: the same request
 /// shapes, and a fixed item of the same size.
-async fn baseline_order(client: Client, table: String, i: usize) -> [Duration; COMMANDS_PER_ORDER] {
+async fn baseline_order(client: Client, table: String, i: usize, read: Read) -> [Duration; COMMANDS_PER_ORDER] {
     let order_id = uuid::Uuid::new_v4().to_string();
     let mut latencies = [Duration::ZERO; COMMANDS_PER_ORDER];
     for version in 1..=COMMANDS_PER_ORDER {
         let started = Instant::now();
-        bare_query(&client, &table, &order_id).await;
+        if read == Read::Yes {
+            bare_query(&client, &table, &order_id).await;
+        }
         bare_put(&client, &table, &order_id, version as u32, format!("{i}-{version}")).await;
         latencies[version - 1] = started.elapsed();
     }
@@ -296,7 +318,7 @@ pub(crate) async fn bare_put(client: &Client, table: &str, order_id: &str, versi
         .expect("put");
 }
 
-fn report(args: &Args, rounds: Vec<[Run; 3]>, requests: [RequestTotals; 2], known: KnownStateTotals) {
+fn report(args: &Args, rounds: Vec<[Run; 4]>, requests: [RequestTotals; 2], known: KnownStateTotals) {
     let ratio = |a: usize, b: usize| {
         let mut ratios: Vec<f64> =
             rounds.iter().map(|runs| runs[a].commands_per_second / runs[b].commands_per_second).collect();
@@ -319,6 +341,7 @@ fn report(args: &Args, rounds: Vec<[Run; 3]>, requests: [RequestTotals; 2], know
         let (place, confirm, ship) = (of(0), of(1), of(2));
         let per_command = match side {
             BARE => 2.0,
+            CEILING => 1.0,
             _ => {
                 let r = requests[side - 1];
                 (r.query + r.put_item + r.transact_write_items) as f64 / commands
@@ -338,6 +361,8 @@ fn report(args: &Args, rounds: Vec<[Run; 3]>, requests: [RequestTotals; 2], know
         (KNOWN, BARE, "known state / bare SDK"),
         (OLD, BARE, "read then write / bare SDK"),
         (KNOWN, OLD, "known state / read then write"),
+        (CEILING, BARE, "write-only ceiling / bare SDK"),
+        (KNOWN, CEILING, "known state / write-only ceiling"),
     ] {
         let (median, per_round) = ratio(a, b);
         println!("\nthroughput ratio {what}: {median:.2} (median of the rounds' ratios: {per_round})");
