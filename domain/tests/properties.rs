@@ -2,9 +2,9 @@
 //! whatever `decide` returns never panics.
 
 use chrono::{TimeZone, Utc};
-use order_domain::event::{OrderCancelled, OrderConfirmed, OrderRejected, OrderShipped};
-use order_domain::values::{quantity, unit_price_cents};
-use order_domain::{
+use domain::event::{OrderCancelled, OrderConfirmed, OrderRejected, OrderShipped};
+use domain::values::{quantity, unit_price_cents};
+use domain::{
     decide, evolve, Command, Currency, CustomerId, DomainError, Envelope, Order, OrderEvent, OrderId, OrderLine,
     OrderStatus, PlaceOrder, Reason, Sku, TrackingNumber,
 };

@@ -1,7 +1,7 @@
 //! DESIGN.md's Domain section, rule by rule.
 
 use chrono::{TimeZone, Utc};
-use order_domain::{
+use domain::{
     decide, evolve, fold, Command, Currency, CustomerId, DomainError, Envelope, OrderEvent, OrderId, OrderLine,
     OrderStatus, PlaceOrder, Reason, Sku, TrackingNumber,
 };
@@ -170,8 +170,8 @@ fn envelopes_round_trip_and_reject_unknowns() {
     assert_eq!(Envelope::from_json(&json).unwrap(), history[0]);
     assert_eq!(Envelope::from_json(&json).unwrap().to_json(), json);
     let unknown_type = json.replace("OrderPlaced", "OrderTeleported");
-    assert!(matches!(Envelope::from_json(&unknown_type), Err(order_domain::EnvelopeError::UnknownEventType(_))));
+    assert!(matches!(Envelope::from_json(&unknown_type), Err(domain::EnvelopeError::UnknownEventType(_))));
     let future = json.replace(r#""schemaVersion":1"#, r#""schemaVersion":2"#);
-    assert!(matches!(Envelope::from_json(&future), Err(order_domain::EnvelopeError::UnsupportedSchemaVersion(2))));
-    assert!(matches!(Envelope::from_json("not json"), Err(order_domain::EnvelopeError::Malformed(_))));
+    assert!(matches!(Envelope::from_json(&future), Err(domain::EnvelopeError::UnsupportedSchemaVersion(2))));
+    assert!(matches!(Envelope::from_json("not json"), Err(domain::EnvelopeError::Malformed(_))));
 }

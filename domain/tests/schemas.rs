@@ -1,6 +1,6 @@
 //! The committed JSON Schemas under `schemas/` must equal what the types
 //! generate. After an intended change, regenerate them with
-//! `UPDATE_SCHEMAS=1 cargo test -p order-domain --test schemas`.
+//! `UPDATE_SCHEMAS=1 cargo test -p domain --test schemas`.
 
 use std::path::PathBuf;
 
@@ -9,7 +9,7 @@ fn committed_schemas_match_the_types() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schemas");
     let update = std::env::var_os("UPDATE_SCHEMAS").is_some();
     let mut drifted = Vec::new();
-    for (path, schema) in order_domain::schema::all() {
+    for (path, schema) in domain::schema::all() {
         let file = root.join(&path);
         let generated = serde_json::to_string_pretty(&schema).unwrap() + "\n";
         if update {
@@ -21,6 +21,6 @@ fn committed_schemas_match_the_types() {
     }
     assert!(
         drifted.is_empty(),
-        "schemas differ from the code: {drifted:?}; run UPDATE_SCHEMAS=1 cargo test -p order-domain --test schemas"
+        "schemas differ from the code: {drifted:?}; run UPDATE_SCHEMAS=1 cargo test -p domain --test schemas"
     );
 }

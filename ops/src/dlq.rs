@@ -8,7 +8,7 @@ use aws_sdk_sqs::types::{
     SendMessageBatchRequestEntry,
 };
 use aws_sdk_sqs::Client;
-use order_domain::Envelope;
+use domain::Envelope;
 use serde::Serialize;
 
 use crate::stack::{queue_name, Error};

@@ -29,9 +29,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use event_store::{DynamoEventStore, StoredEvent};
 use inventory_store::{DynamoInventoryStore, InventoryStore, Stock};
-use order_commands::OrderService;
-use order_domain::ports::{EventStore, StoreError};
-use order_domain::{Envelope, OrderEvent, OrderId, Sku};
+use commands::OrderService;
+use domain::ports::{EventStore, StoreError};
+use domain::{Envelope, OrderEvent, OrderId, Sku};
 use sqs_consumer::{Delivery, Projection};
 
 use crate::scan::PageHandler;

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use chrono::{DateTime, Utc};
 use event_store::{DynamoEventStore, StoredEvent};
-use order_domain::{EventType, OrderId};
+use domain::{EventType, OrderId};
 use publisher::message::OutgoingMessage;
 
 use crate::scan::{self, PageHandler, ScanJob, ScanOutcome};

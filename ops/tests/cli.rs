@@ -10,8 +10,8 @@ use event_store::DynamoEventStore;
 use fulfillment::{DynamoFulfillmentStore, FulfillmentProjection, FulfillmentStore};
 use inventory::InventoryProjection;
 use inventory_store::{DynamoInventoryStore, InventoryStore};
-use order_commands::{CommandContext, OrderService, RetryPolicy};
-use order_domain::{Command, Currency, CustomerId, EventType, OrderId, OrderLine, PlaceOrder, Reason, Sku};
+use commands::{CommandContext, OrderService, RetryPolicy};
+use domain::{Command, Currency, CustomerId, EventType, OrderId, OrderLine, PlaceOrder, Reason, Sku};
 use publisher::{BatchEntry, EventPublisher, OutgoingMessage, SnsPublisher};
 use serde_json::Value;
 use sqs_consumer::deliver_bodies;
@@ -475,9 +475,9 @@ async fn rebuilt_inventory_and_fulfillment_equal_the_live_projections() {
     // Now settled: ship some, cancel some (confirmed or rejected), then deliver those too.
     for (i, id) in ids.iter().enumerate() {
         let status = orders.get(*id).await.unwrap().unwrap().status;
-        if i % 5 == 0 && status == order_domain::OrderStatus::Confirmed {
+        if i % 5 == 0 && status == domain::OrderStatus::Confirmed {
             run(&orders, *id, Command::Ship { tracking_number: None }).await;
-        } else if i % 5 == 1 && status == order_domain::OrderStatus::Confirmed {
+        } else if i % 5 == 1 && status == domain::OrderStatus::Confirmed {
             run(&orders, *id, Command::Cancel { reason: None }).await;
         }
     }
@@ -489,9 +489,9 @@ async fn rebuilt_inventory_and_fulfillment_equal_the_live_projections() {
         }
         s
     };
-    assert!(statuses.contains(&order_domain::OrderStatus::Rejected), "{statuses:?}");
-    assert!(statuses.contains(&order_domain::OrderStatus::Shipped), "{statuses:?}");
-    assert!(statuses.contains(&order_domain::OrderStatus::Cancelled), "{statuses:?}");
+    assert!(statuses.contains(&domain::OrderStatus::Rejected), "{statuses:?}");
+    assert!(statuses.contains(&domain::OrderStatus::Shipped), "{statuses:?}");
+    assert!(statuses.contains(&domain::OrderStatus::Cancelled), "{statuses:?}");
 
     // Rebuild both into fresh tables, interrupted once and resumed.
     let rebuilt_stock = testkit::unique_name("ops-inventory-rebuilt");

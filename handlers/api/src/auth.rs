@@ -1,7 +1,7 @@
 //! The caller, read from the claims of the token API Gateway's JWT
 //! authorizer validated (`requestContext.authorizer.jwt.claims`). The API
 //! never validates a token itself; what it may do is decided by
-//! [`order_domain::access::authorize`].
+//! [`domain::access::authorize`].
 //!
 //! A token whose `scope` names any of the platform's scopes is a service's
 //! (a client-credentials token: its `sub` is the client); any other is a
@@ -14,8 +14,8 @@ use std::collections::{BTreeSet, HashMap};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use lambda_http::request::RequestContext;
-use order_domain::access::{Principal, Scope};
-use order_domain::CustomerId;
+use domain::access::{Principal, Scope};
+use domain::CustomerId;
 
 use crate::problem::Problem;
 

@@ -2,8 +2,8 @@
 //! failure names the field by its JSON path, so a 400 says exactly what to
 //! fix; the rules themselves are the domain's.
 
-use order_domain::values::{quantity, unit_price_cents, MAX_LINES};
-use order_domain::{Currency, CustomerId, LinesError, OrderLine, PlaceOrder, Reason, Sku, TrackingNumber};
+use domain::values::{quantity, unit_price_cents, MAX_LINES};
+use domain::{Currency, CustomerId, LinesError, OrderLine, PlaceOrder, Reason, Sku, TrackingNumber};
 use serde::Deserialize;
 use uuid::Uuid;
 

@@ -20,7 +20,7 @@ mod stock;
 use std::sync::Arc;
 
 use inventory_store::InventoryService;
-use order_commands::OrderService;
+use commands::OrderService;
 
 pub use body::MAX_BODY_BYTES;
 pub use routes::router;
@@ -43,8 +43,8 @@ impl App {
     pub async fn from_env() -> Result<Self, String> {
         let var = |name: &str| std::env::var(name).map_err(|_| format!("{name} is not set"));
         let (events_table, inventory_table) = (var("EVENTS_TABLE")?, var("INVENTORY_TABLE")?);
-        let hot_skus = std::env::var(order_domain::HOT_SKUS_VAR).ok();
-        let hot_list = order_domain::HotList::configured(hot_skus.as_deref()).map_err(|e| e.to_string())?;
+        let hot_skus = std::env::var(domain::HOT_SKUS_VAR).ok();
+        let hot_list = domain::HotList::configured(hot_skus.as_deref()).map_err(|e| e.to_string())?;
         let config = sdk_config::load().await.map_err(|e| e.to_string())?;
         let dynamodb = aws_sdk_dynamodb::Client::new(&config);
         let events = event_store::DynamoEventStore::new(dynamodb.clone(), events_table);

@@ -8,9 +8,9 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use order_commands::{CommandContext, Known, RetryPolicy};
-use order_domain::access::{authorize, Action, Principal};
-use order_domain::{fold, Command, Order, OrderId};
+use commands::{CommandContext, Known, RetryPolicy};
+use domain::access::{authorize, Action, Principal};
+use domain::{fold, Command, Order, OrderId};
 use serde_json::json;
 
 use crate::auth::Caller;

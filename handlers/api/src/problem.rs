@@ -2,10 +2,10 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use order_commands::CommandError;
-use order_domain::access::Refusal;
-use order_domain::ports::StoreError;
-use order_domain::DomainError;
+use commands::CommandError;
+use domain::access::Refusal;
+use domain::ports::StoreError;
+use domain::DomainError;
 use serde::Serialize;
 
 pub const CONTENT_TYPE: &str = "application/problem+json";

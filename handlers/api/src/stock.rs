@@ -7,8 +7,8 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use inventory_store::{InventoryError, SetAvailableError, Stock, MAX_AVAILABLE};
-use order_domain::access::{authorize, Action};
-use order_domain::Sku;
+use domain::access::{authorize, Action};
+use domain::Sku;
 use serde::Deserialize;
 use serde_json::json;
 

@@ -12,10 +12,10 @@ use axum::middleware::from_fn_with_state;
 use common::{memory_app, payload, to_request};
 use local_aws::authorizer::{authorize, Authorizer, JwtAuthorizer};
 use local_aws::issuer::{LocalIssuer, TokenRequest};
-use order_api::App;
-use order_commands::{CommandContext, RetryPolicy};
-use order_domain::ports::EventScan;
-use order_domain::{Command, OrderId, Sku};
+use api::App;
+use commands::{CommandContext, RetryPolicy};
+use domain::ports::EventScan;
+use domain::{Command, OrderId, Sku};
 use serde_json::{json, Value};
 use testkit::access::{cases, with_signature_of, Token, PLACE_FOR_OTHER, PLACE_OWN, SKU, STOCK};
 use tower::ServiceExt;
@@ -69,7 +69,7 @@ fn mint(issuer: &LocalIssuer, subject: &str, scopes: &[&str]) -> String {
 fn router(app: &App, tokens: &Tokens) -> axum::Router {
     let keys = tokens.issuer.jwks().clone();
     let authorizer = Arc::new(Authorizer::Jwt(JwtAuthorizer::new(ISSUER, AUDIENCE, keys)));
-    order_api::router(app.clone()).layer(from_fn_with_state(authorizer, authorize))
+    api::router(app.clone()).layer(from_fn_with_state(authorizer, authorize))
 }
 
 /// Sends `method path` with `token`; the fixture's own claims (an operator

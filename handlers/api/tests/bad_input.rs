@@ -5,9 +5,9 @@
 mod common;
 
 use common::{memory_app, payload, send, to_request};
-use order_commands::{CommandContext, RetryPolicy};
-use order_domain::ports::EventScan;
-use order_domain::{Command, Envelope, OrderId};
+use commands::{CommandContext, RetryPolicy};
+use domain::ports::EventScan;
+use domain::{Command, Envelope, OrderId};
 
 struct Case {
     name: &'static str,
@@ -329,7 +329,7 @@ async fn bad_requests_get_a_precise_problem_and_change_nothing() {
     for command in [Command::Confirm, Command::Ship { tracking_number: None }] {
         app.orders.execute(shipped, &command, &context, RetryPolicy::NONE).await.unwrap();
     }
-    let hot = order_domain::Sku::parse("muskie-casting-rod").unwrap();
+    let hot = domain::Sku::parse("muskie-casting-rod").unwrap();
     app.inventory.set_available(&hot, 100).await.unwrap();
     let before = all_events(store.as_ref()).await;
     let stock_before = app.inventory.get(&hot).await.unwrap();

@@ -3,8 +3,8 @@
 mod common;
 
 use common::{fixture, memory_app, send, to_request};
-use order_commands::{CommandContext, RetryPolicy};
-use order_domain::{Command, OrderId};
+use commands::{CommandContext, RetryPolicy};
+use domain::{Command, OrderId};
 
 const ORDER_ID: &str = "f6ee19f2-6911-50a2-8e35-c7662388da85";
 

@@ -11,10 +11,10 @@ use common::{payload, send, to_request, Answer};
 use event_store::{DynamoEventStore, MemoryEventStore};
 use inventory_store::{InventoryService, MemoryInventoryStore};
 use local_aws::tables::create_events_table;
-use order_api::App;
-use order_commands::{CommandContext, Known, OrderService, RetryPolicy};
-use order_domain::ports::EventStore;
-use order_domain::{Command, Lane, OrderId};
+use api::App;
+use commands::{CommandContext, Known, OrderService, RetryPolicy};
+use domain::ports::EventStore;
+use domain::{Command, Lane, OrderId};
 
 const JSON: (&str, &str) = ("content-type", "application/json");
 const BODY: &str = r#"{"customerId":"customer-1842","currency":"USD",

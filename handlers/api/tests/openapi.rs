@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use order_api::routes;
-use order_domain::values::is_printable;
+use api::routes;
+use domain::values::is_printable;
 
 fn document() -> serde_yaml::Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../schemas/openapi.yaml");

@@ -1,8 +1,8 @@
 //! DESIGN.md's limits on `POST /orders`, field by field: each refusal names
 //! the field by its JSON path.
 
-use order_api::input::{LineInput, PlaceOrderInput};
-use order_domain::CustomerId;
+use api::input::{LineInput, PlaceOrderInput};
+use domain::CustomerId;
 use uuid::Uuid;
 
 fn line(sku: &str, quantity: i64, unit_price_cents: i64) -> LineInput {

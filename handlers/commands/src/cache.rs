@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use order_domain::{Lane, Order, OrderId};
+use domain::{Lane, Order, OrderId};
 
 /// Orders kept by default: a few hundred bytes each, so about a megabyte.
 pub const DEFAULT_CAPACITY: usize = 4096;
@@ -112,7 +112,7 @@ impl Inner {
 mod tests {
     use super::*;
     use chrono::Utc;
-    use order_domain::{Currency, CustomerId, OrderStatus};
+    use domain::{Currency, CustomerId, OrderStatus};
     use uuid::Uuid;
 
     fn order(version: u32) -> Order {

@@ -20,8 +20,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use order_domain::ports::{Clock, EventStore, StoreError};
-use order_domain::{
+use domain::ports::{Clock, EventStore, StoreError};
+use domain::{
     decide, evolve, fold, Command, DomainError, Envelope, HotList, Lane, Order, OrderEvent, OrderId, OrderStatus,
 };
 use uuid::Uuid;
@@ -464,7 +464,7 @@ fn is_final(status: OrderStatus) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use order_domain::{Currency, CustomerId, OrderLine, PlaceOrder, Reason, Sku};
+    use domain::{Currency, CustomerId, OrderLine, PlaceOrder, Reason, Sku};
 
     /// `execute_from` answers a no-op on a final cached state without a
     /// read: that holds only if `decide` records nothing from a final state.
@@ -518,7 +518,7 @@ mod tests {
             occurred_at: Utc::now(),
             correlation_id: "c".into(),
             causation_id: "c".into(),
-            event: OrderEvent::Confirmed(order_domain::event::OrderConfirmed {}),
+            event: OrderEvent::Confirmed(domain::event::OrderConfirmed {}),
         };
         assert!(matches!(Known::from_placed(&envelope, Lane::Standard), Known::Nothing));
         envelope.version = 1;

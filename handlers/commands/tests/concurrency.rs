@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use event_store::DynamoEventStore;
-use order_commands::{CommandContext, CommandError, OrderService, RetryPolicy};
-use order_domain::ports::{EventStore, StoreError};
-use order_domain::{
+use commands::{CommandContext, CommandError, OrderService, RetryPolicy};
+use domain::ports::{EventStore, StoreError};
+use domain::{
     Command, Currency, CustomerId, DomainError, Envelope, OrderEvent, OrderId, OrderLine, OrderStatus, PlaceOrder,
     Reason, Sku,
 };

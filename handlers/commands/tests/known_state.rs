@@ -10,11 +10,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use event_store::{DynamoEventStore, MemoryEventStore};
 use local_aws::tables::create_events_table;
-use order_commands::{
+use commands::{
     CommandContext, CommandError, CommandOutcome, Known, KnownStateTotals, OrderService, RetryPolicy,
 };
-use order_domain::ports::{EventStore, StoreError};
-use order_domain::{
+use domain::ports::{EventStore, StoreError};
+use domain::{
     Command, Currency, CustomerId, DomainError, Envelope, Lane, OrderEvent, OrderId, OrderLine, OrderStatus,
     PlaceOrder, Reason, Sku, TrackingNumber,
 };

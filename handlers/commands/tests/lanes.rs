@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use event_store::{DynamoEventStore, MemoryEventStore};
 use local_aws::tables::create_events_table;
-use order_commands::{CommandContext, OrderService, RetryPolicy};
-use order_domain::ports::EventStore;
-use order_domain::{Command, Currency, CustomerId, HotList, Lane, OrderId, OrderLine, PlaceOrder, Sku};
+use commands::{CommandContext, OrderService, RetryPolicy};
+use domain::ports::EventStore;
+use domain::{Command, Currency, CustomerId, HotList, Lane, OrderId, OrderLine, PlaceOrder, Sku};
 use uuid::Uuid;
 
 fn place(skus: &[&str]) -> Command {

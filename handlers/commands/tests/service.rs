@@ -10,9 +10,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use event_store::MemoryEventStore;
-use order_commands::{CommandContext, CommandError, OrderService, RetryPolicy};
-use order_domain::ports::{Clock, EventStore, StoreError};
-use order_domain::{
+use commands::{CommandContext, CommandError, OrderService, RetryPolicy};
+use domain::ports::{Clock, EventStore, StoreError};
+use domain::{
     Command, Currency, CustomerId, DomainError, Envelope, OrderEvent, OrderId, OrderLine, OrderStatus, PlaceOrder,
     Reason, Sku, TrackingNumber,
 };

@@ -7,7 +7,7 @@
 
 use aws_lambda_events::event::dynamodb::EventRecord;
 use event_item::AnyItem;
-use order_domain::{Envelope, EnvelopeError};
+use domain::{Envelope, EnvelopeError};
 
 use crate::message::OutgoingMessage;
 
@@ -33,7 +33,7 @@ pub enum DecodeError {
     #[error("event item with an unreadable envelope: {0}")]
     Envelope(#[from] EnvelopeError),
     #[error("event item with an unreadable lane: {0}")]
-    Lane(#[from] order_domain::lane::UnknownLane),
+    Lane(#[from] domain::lane::UnknownLane),
 }
 
 pub fn decode_record(record: &EventRecord) -> Result<StreamItem, DecodeError> {

@@ -13,7 +13,7 @@ use std::ops::Range;
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use order_domain::{Envelope, EventType, OrderId};
+use domain::{Envelope, EventType, OrderId};
 use tracing::Instrument;
 
 use crate::decode::{decode_record, StreamItem};

@@ -6,7 +6,7 @@
 //! stream batch: chunks of `PublishBatch`, first failed record reported),
 //! [`publish`] (the port to the topic) and its adapter [`sns`]. The local
 //! stand-ins (stream reader, in-memory topic, filter policies) are in
-//! `local/aws`: none of them is deployed.
+//! `local/local-aws`: none of them is deployed.
 
 pub mod decode;
 pub mod handler;

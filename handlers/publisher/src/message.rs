@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use order_domain::{Envelope, Lane, OrderEvent, SCHEMA_VERSION};
+use domain::{Envelope, Lane, OrderEvent, SCHEMA_VERSION};
 
 /// Message attribute names: part of the contract with downstream teams.
 pub const EVENT_TYPE: &str = "eventType";
@@ -13,7 +13,7 @@ pub const ORDER_ID: &str = "orderId";
 /// Only on OrderPlaced: the distinct SKUs of the order's lines.
 pub const SKUS: &str = "skus";
 /// On every event: `hot` or `standard`, the lane its order was placed in.
-pub const LANE: &str = order_domain::LANE_ATTRIBUTE;
+pub const LANE: &str = domain::LANE_ATTRIBUTE;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MessageAttribute {
@@ -141,7 +141,7 @@ mod tests {
     /// One envelope of each event type, in each lane: `lane` is on every one.
     #[test]
     fn every_event_type_carries_its_lane() {
-        use order_domain::EventType;
+        use domain::EventType;
         let data = |event_type: EventType| match event_type {
             EventType::OrderPlaced => None,
             EventType::OrderConfirmed => Some("{}"),

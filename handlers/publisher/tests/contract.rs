@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use order_domain::{Envelope, EventType, HotList, Lane, OrderEvent, SCHEMA_VERSION};
+use domain::{Envelope, EventType, HotList, Lane, OrderEvent, SCHEMA_VERSION};
 use publisher::message::{EVENT_TYPE, LANE, ORDER_ID, SCHEMA_VERSION_ATTRIBUTE, SKUS};
 use publisher::{MessageAttribute, OutgoingMessage};
 use serde_json::Value;
@@ -31,7 +31,7 @@ fn assert_schema_file(reference: &Value, expected: &str) {
     let file = schemas_dir().join(path);
     assert!(
         Path::new(&file).is_file(),
-        "{} does not exist (UPDATE_SCHEMAS=1 cargo test -p order-domain --test schemas)",
+        "{} does not exist (UPDATE_SCHEMAS=1 cargo test -p domain --test schemas)",
         file.display()
     );
 }

@@ -7,7 +7,7 @@ mod support;
 use std::io;
 use std::sync::{Arc, Mutex};
 
-use order_domain::{Envelope, OrderId};
+use domain::{Envelope, OrderId};
 use publisher::message::{EVENT_TYPE, LANE, ORDER_ID, SCHEMA_VERSION_ATTRIBUTE, SKUS};
 use publisher::{handle_stream_event, publish_stream_batch, BatchReport, MessageAttribute, OrderCounts};
 use support::{

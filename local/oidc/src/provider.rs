@@ -11,8 +11,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use local_aws::issuer::{LocalIssuer, TokenRequest};
-use order_domain::access::Scope;
-use order_domain::CustomerId;
+use domain::access::Scope;
+use domain::CustomerId;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -291,7 +291,7 @@ mod tests {
     }
 
     fn provider() -> Provider {
-        let issuer = LocalIssuer::generate("http://127.0.0.1/order-platform-local", "order-platform").unwrap();
+        let issuer = LocalIssuer::generate("http://127.0.0.1/runner", "order-platform").unwrap();
         Provider::new(issuer, "storefront")
     }
 
@@ -352,7 +352,7 @@ mod tests {
             (id["sub"].as_str(), id["aud"].as_str(), id["nonce"].as_str()),
             (Some("angler-7"), Some("storefront"), Some("n-1"))
         );
-        assert_eq!(id["iss"], "http://127.0.0.1/order-platform-local");
+        assert_eq!(id["iss"], "http://127.0.0.1/runner");
         assert_eq!((tokens.token_type, tokens.expires_in, tokens.scope.as_str()), ("Bearer", 3600, "openid"));
     }
 

@@ -185,7 +185,7 @@ mod tests {
     const REDIRECT: &str = "http://localhost:3000/shop/rods/muskie-casting-rod/";
 
     fn app() -> Router {
-        let issuer = LocalIssuer::generate("http://127.0.0.1/order-platform-local", "order-platform").unwrap();
+        let issuer = LocalIssuer::generate("http://127.0.0.1/runner", "order-platform").unwrap();
         router(Arc::new(Provider::new(issuer, "storefront")), "/oidc")
     }
 
@@ -223,7 +223,7 @@ mod tests {
         let (status, _, body) = send(&app(), request.unwrap()).await;
         assert_eq!(status, StatusCode::OK);
         let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(doc["issuer"], "http://127.0.0.1/order-platform-local");
+        assert_eq!(doc["issuer"], "http://127.0.0.1/runner");
         assert_eq!(doc["authorization_endpoint"], "http://localhost:4321/oidc/authorize");
         assert_eq!(doc["token_endpoint"], "http://localhost:4321/oidc/token");
         assert_eq!(doc["jwks_uri"], "http://localhost:4321/oidc/jwks.json");

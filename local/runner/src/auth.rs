@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use local_aws::authorizer::{Authorizer, JwtAuthorizer};
 use local_aws::issuer::{LocalIssuer, TokenRequest};
-use order_domain::access::Scope;
+use domain::access::Scope;
 
 /// The issuer and audience of the runner's own tokens.
-pub const LOCAL_ISSUER: &str = "http://127.0.0.1/order-platform-local";
+pub const LOCAL_ISSUER: &str = "http://127.0.0.1/runner";
 pub const LOCAL_AUDIENCE: &str = "order-platform";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

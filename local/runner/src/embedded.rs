@@ -14,9 +14,9 @@ use fulfillment::{FulfillmentProjection, MemoryFulfillmentStore};
 use inventory::InventoryProjection;
 use inventory_store::{InventoryService, MemoryInventoryStore};
 use local_aws::{Delivered, FilterPolicy, InMemoryTopic};
-use order_api::App;
-use order_commands::OrderService;
-use order_domain::Sku;
+use api::App;
+use commands::OrderService;
+use domain::Sku;
 use sqs_consumer::{handle_sqs_event, Projection};
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -145,9 +145,9 @@ mod tests {
     use std::pin::Pin;
     use std::sync::Mutex;
 
-    use order_commands::{CommandContext, RetryPolicy};
-    use order_domain::{Command, OrderId};
-    use order_domain::{Currency, CustomerId, OrderLine, PlaceOrder, Sku};
+    use commands::{CommandContext, RetryPolicy};
+    use domain::{Command, OrderId};
+    use domain::{Currency, CustomerId, OrderLine, PlaceOrder, Sku};
     use sqs_consumer::Delivery;
     use tokio::sync::mpsc;
 
@@ -216,7 +216,7 @@ mod tests {
         for i in 0..count {
             let id = OrderId(uuid::Uuid::new_v4());
             let outcome = orders.execute(id, &place, &CommandContext::new("test"), RetryPolicy::NONE).await.unwrap();
-            let message = publisher::OutgoingMessage::from_envelope(&outcome.appended[0], order_domain::Lane::Standard);
+            let message = publisher::OutgoingMessage::from_envelope(&outcome.appended[0], domain::Lane::Standard);
             messages.push(Delivered { message_id: format!("m{i}"), message });
         }
         messages

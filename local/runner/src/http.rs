@@ -14,8 +14,8 @@ use axum::http::{header, HeaderValue};
 use axum::middleware::{from_fn_with_state, map_response};
 use axum::response::Response;
 use local_aws::authorizer::{authorize, Authorizer};
-use local_oidc::Provider;
-use order_api::App;
+use oidc::Provider;
+use api::App;
 
 use crate::storefront::{self, PageConfig};
 
@@ -33,11 +33,11 @@ pub enum SignIn {
 }
 
 pub fn router(app: App, authorizer: Arc<Authorizer>, sign_in: SignIn) -> axum::Router {
-    let api = order_api::router(app).layer(from_fn_with_state(authorizer, authorize));
+    let api = api::router(app).layer(from_fn_with_state(authorizer, authorize));
     let (page, oidc) = match sign_in {
         SignIn::Embedded(provider) => {
             let config = page_config(OIDC_PATH, provider.client_id());
-            (config, Some(local_oidc::router(provider, OIDC_PATH)))
+            (config, Some(oidc::router(provider, OIDC_PATH)))
         }
         SignIn::External { authority, client_id } => (page_config(&authority, &client_id), None),
     };

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use legacy_sync::{migrations, DatabaseSource, LegacySync};
-use order_domain::ports::EventStore;
+use domain::ports::EventStore;
 
 /// The legacy sync, with its database made ready: locally the runner
 /// creates the legacy tables if they are missing (an empty shop) and runs

@@ -44,7 +44,7 @@ struct ServeArgs {
     auth: auth::AuthArgs,
     /// Hot SKUs, comma-separated: orders placed with one travel in the hot
     /// lane (queue `inventory-hot`). Empty: no hot lane traffic.
-    #[arg(long, env = "HOT_SKUS", default_value = order_domain::DEFAULT_HOT_SKUS)]
+    #[arg(long, env = "HOT_SKUS", default_value = domain::DEFAULT_HOT_SKUS)]
     hot_skus: String,
     /// Embedded mode: start with no stock instead of the demo stock
     /// (100 `muskie-casting-rod`, 500 `tourney-casting-rod`).
@@ -96,7 +96,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let authorizer = auth::authorizer(&args.auth).await?;
     let mut names = stack::Names::from_env()?;
-    names.hot_list = order_domain::HotList::parse(&args.hot_skus)?;
+    names.hot_list = domain::HotList::parse(&args.hot_skus)?;
     tracing::info!(hot_skus = %names.hot_list, "hot lane");
     let app = if stack::is_configured() {
         tracing::info!("local stack mode: AWS endpoint variables are set");
@@ -112,7 +112,7 @@ async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         },
         auth::AuthMode::Embedded | auth::AuthMode::Off => {
             let issuer = auth::embedded_issuer(&args.auth)?;
-            http::SignIn::Embedded(Arc::new(local_oidc::Provider::new(issuer, storefront::CLIENT_ID)))
+            http::SignIn::Embedded(Arc::new(oidc::Provider::new(issuer, storefront::CLIENT_ID)))
         }
     };
     http::serve(args.addr, http::router(app, authorizer, sign_in)).await

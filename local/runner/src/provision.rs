@@ -25,7 +25,7 @@ pub async fn run(names: &Names) -> Result<(), Error> {
     if topic_arn != names.topic_arn {
         return Err(format!("created {topic_arn}, but ORDER_EVENTS_TOPIC_ARN is {}", names.topic_arn).into());
     }
-    let events: std::sync::Arc<dyn order_domain::ports::EventStore> =
+    let events: std::sync::Arc<dyn domain::ports::EventStore> =
         std::sync::Arc::new(event_store::DynamoEventStore::new(dynamodb, &names.events_table));
     crate::legacy::sync(events).await?;
     let [hot_lane, standard_lane] = names.inventory_lanes();

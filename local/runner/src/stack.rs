@@ -11,9 +11,9 @@ use inventory::InventoryProjection;
 use inventory_store::{DynamoInventoryStore, InventoryService};
 use local_aws::poller::QueuePoller;
 use local_aws::stream::{latest_stream_arn, run_stream, StreamOptions};
-use order_api::App;
-use order_commands::OrderService;
-use order_domain::{HotList, HotListError, Lane, HOT_SKUS_VAR};
+use api::App;
+use commands::OrderService;
+use domain::{HotList, HotListError, Lane, HOT_SKUS_VAR};
 use publisher::{handle_stream_event, SnsPublisher};
 use sqs_consumer::Projection;
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use local_aws::issuer::{LocalIssuer, TokenRequest};
-use order_domain::OrderId;
+use domain::OrderId;
 use serde_json::{json, Value};
 use testkit::access::{cases, with_signature_of, Token, OWNER, PLACE_OWN, SKU};
 

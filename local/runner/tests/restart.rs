@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use event_store::DynamoEventStore;
 use inventory_store::InventoryStore;
-use order_commands::{CommandContext, OrderService, RetryPolicy};
-use order_domain::{Command, Currency, CustomerId, OrderId, OrderLine, PlaceOrder, Sku};
+use commands::{CommandContext, OrderService, RetryPolicy};
+use domain::{Command, Currency, CustomerId, OrderId, OrderLine, PlaceOrder, Sku};
 use soak::stack::Downstream;
 
 /// The runner's resource names, unique to this test, as its variables.

@@ -13,9 +13,9 @@ use event_store::DynamoEventStore;
 use fulfillment::{DynamoFulfillmentStore, FulfillmentStore};
 use futures_util::stream::{self, StreamExt};
 use inventory_store::{DynamoInventoryStore, InventoryStore};
-use order_domain::ports::{EventScan, EventStore};
-use order_domain::{Envelope, OrderEvent, OrderId, Sku};
-use orders_cli::scan::{self, ScanJob};
+use domain::ports::{EventScan, EventStore};
+use domain::{Envelope, OrderEvent, OrderId, Sku};
+use ops::scan::{self, ScanJob};
 
 use crate::load::Outcome;
 use crate::stack::{Downstream, Stack};
@@ -195,8 +195,8 @@ pub async fn verify(
         };
         let last = events.last().map(|e| e.event_type());
         let wrong = !matches!(events.first().map(|e| &e.event), Some(OrderEvent::Placed(_)))
-            || (outcome.cancelled && last != Some(order_domain::EventType::OrderCancelled))
-            || (outcome.shipped && last != Some(order_domain::EventType::OrderShipped));
+            || (outcome.cancelled && last != Some(domain::EventType::OrderCancelled))
+            || (outcome.shipped && last != Some(domain::EventType::OrderShipped));
         if wrong {
             v.wrong_history.push(id.to_string());
         }
@@ -246,12 +246,12 @@ async fn inventory(stack: &Stack, stock: &BTreeMap<&'static str, u64>, v: &mut V
         .step("create the scratch inventory table")?;
     let target = Arc::new(DynamoInventoryStore::new(stack.dynamodb.clone(), &into));
     let events: Arc<dyn EventStore> = Arc::new(events_store(stack));
-    let handler = Arc::new(orders_cli::rebuild::InventoryRebuild::new(target.clone(), events));
+    let handler = Arc::new(ops::rebuild::InventoryRebuild::new(target.clone(), events));
     scan::run(job(stack, "inventory", &into), handler, &indicatif::ProgressBar::hidden())
         .await
         .step("rebuild inventory from the event store")?;
     let live = DynamoInventoryStore::new(stack.dynamodb.clone(), live_table);
-    orders_cli::rebuild::settle_available(&stack.dynamodb, &live, live_table, &target, &into)
+    ops::rebuild::settle_available(&stack.dynamodb, &live, live_table, &target, &into)
         .await
         .step("settle the rebuilt stock")?;
     let skus: Vec<Sku> = stock.keys().filter_map(|s| Sku::parse(s).ok()).collect();
@@ -287,7 +287,7 @@ async fn fulfillment(stack: &Stack, drained: &Drained, v: &mut Verdicts) -> Resu
         .await
         .step("create the scratch fulfillment table")?;
     let handler =
-        Arc::new(orders_cli::rebuild::new_fulfillment(stack.dynamodb.clone(), &into, Arc::new(events_store(stack))));
+        Arc::new(ops::rebuild::new_fulfillment(stack.dynamodb.clone(), &into, Arc::new(events_store(stack))));
     scan::run(job(stack, "fulfillment", &into), handler, &indicatif::ProgressBar::hidden())
         .await
         .step("rebuild fulfillment from the event store")?;

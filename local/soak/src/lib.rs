@@ -54,7 +54,7 @@ pub struct Args {
     /// How long the pipeline may take to drain after the load, in seconds, before the soak fails.
     #[arg(long, default_value_t = 900)]
     pub drain_timeout: u64,
-    /// The runner binary [default: what `cargo build --release -p order-platform-local` builds, built now].
+    /// The runner binary [default: what `cargo build --release -p runner` builds, built now].
     #[arg(long)]
     pub runner: Option<PathBuf>,
     /// Keep the soak's tables, queues, topic and databases afterwards (they are deleted otherwise).

@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use order_domain::OrderEvent;
+use domain::OrderEvent;
 
 use crate::check::{Drained, Verdicts};
 use crate::load::Outcome;

@@ -401,21 +401,21 @@ impl Downstream {
     }
 }
 
-/// Builds the runner (`cargo build --release -p order-platform-local`, with
+/// Builds the runner (`cargo build --release -p runner`, with
 /// the cargo that runs the soak) and answers the binary's path, so that the
 /// soak never drives a runner older than the code.
 pub fn build_runner() -> Result<PathBuf, SoakError> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
     let out = Command::new(cargo)
-        .args(["build", "--release", "-p", "order-platform-local", "--bin", "order-platform", "--message-format=json"])
+        .args(["build", "--release", "-p", "runner", "--bin", "order-platform", "--message-format=json"])
         .arg("--manifest-path")
         .arg(&manifest)
         .stderr(Stdio::inherit())
         .output()
-        .step("cargo build --release -p order-platform-local")?;
+        .step("cargo build --release -p runner")?;
     if !out.status.success() {
-        return Err(SoakError::Setup("cargo build --release -p order-platform-local failed".into()));
+        return Err(SoakError::Setup("cargo build --release -p runner failed".into()));
     }
     String::from_utf8_lossy(&out.stdout)
         .lines()

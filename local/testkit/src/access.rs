@@ -4,7 +4,7 @@
 //! run it over HTTP, with the runner's own tokens and with the local
 //! stack's OIDC server's.
 
-use order_domain::OrderId;
+use domain::OrderId;
 
 pub const SKU: &str = "muskie-casting-rod";
 /// The customer who owns the order the table reads and cancels.

@@ -1,6 +1,6 @@
 //! `template.yaml`, read by the tests that hold it to the code.
 
-use order_domain::EventType;
+use domain::EventType;
 use serde_yaml::Value;
 
 pub fn sam_template() -> Value {

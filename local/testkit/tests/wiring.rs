@@ -357,7 +357,7 @@ fn the_saga_has_a_hot_lane_and_a_standard_lane() {
     );
     let api = &resources["ApiFunction"]["Properties"]["Environment"]["Variables"];
     assert_eq!(tagged(&api["HOT_SKUS"], "Ref"), "HotSkus", "the API decides lanes from the HotSkus parameter");
-    assert_eq!(template["Parameters"]["HotSkus"]["Default"], order_domain::DEFAULT_HOT_SKUS);
+    assert_eq!(template["Parameters"]["HotSkus"]["Default"], domain::DEFAULT_HOT_SKUS);
 }
 
 /// Every route of the HTTP API needs a token the JWT authorizer validated:

@@ -8,12 +8,12 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use event_store::DynamoEventStore;
 use inventory_store::DynamoInventoryStore;
-use order_domain::ports::EventStore;
-use order_domain::{fold, EventType, OrderId};
-use orders_cli::output::{age, bar, print_json, print_table};
-use orders_cli::scan::{self, ScanJob, ScanOutcome};
-use orders_cli::stack::{queue_name, queue_url, Error, Stack, StackArgs};
-use orders_cli::{dlq, rebuild, republish, state};
+use domain::ports::EventStore;
+use domain::{fold, EventType, OrderId};
+use ops::output::{age, bar, print_json, print_table};
+use ops::scan::{self, ScanJob, ScanOutcome};
+use ops::stack::{queue_name, queue_url, Error, Stack, StackArgs};
+use ops::{dlq, rebuild, republish, state};
 use serde_json::json;
 
 #[derive(Parser)]

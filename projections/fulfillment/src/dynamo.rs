@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, SecondsFormat, Utc};
-use order_domain::OrderId;
+use domain::OrderId;
 
 use serde::Deserialize;
 
@@ -133,7 +133,7 @@ impl FulfillmentStore for DynamoFulfillmentStore {
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
-    use order_domain::Sku;
+    use domain::Sku;
 
     use super::*;
 

@@ -13,7 +13,7 @@ mod memory;
 mod projection;
 pub mod store;
 
-use order_domain::EventType;
+use domain::EventType;
 
 pub use dynamo::DynamoFulfillmentStore;
 pub use memory::MemoryFulfillmentStore;

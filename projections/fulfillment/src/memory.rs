@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use order_domain::OrderId;
+use domain::OrderId;
 
 use crate::store::{FulfillmentError, FulfillmentStore, PickRequest, PickUpdate};
 

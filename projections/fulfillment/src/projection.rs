@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures_util::future::join_all;
-use order_domain::ports::{EventStore, StoreError};
-use order_domain::{fold, Envelope, OrderEvent};
+use domain::ports::{EventStore, StoreError};
+use domain::{fold, Envelope, OrderEvent};
 use sqs_consumer::{Delivery, OrderSteps, Projection};
 use tracing::Instrument;
 

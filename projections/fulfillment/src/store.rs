@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use aws_error::AwsError;
 use chrono::{DateTime, Utc};
-use order_domain::{OrderId, Sku};
+use domain::{OrderId, Sku};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,7 +7,7 @@ mod common;
 use aws_lambda_events::event::sqs::SqsEvent;
 use common::Fixture;
 use fulfillment::PickStatus;
-use order_domain::Envelope;
+use domain::Envelope;
 
 fn payload(name: &str) -> SqsEvent {
     let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));

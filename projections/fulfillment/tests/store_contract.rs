@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{TimeZone, Utc};
 use fulfillment::store::PickUpdate;
 use fulfillment::{FulfillmentStore, MemoryFulfillmentStore, PickLine, PickStatus};
-use order_domain::{OrderId, Sku};
+use domain::{OrderId, Sku};
 
 fn update(
     order_id: OrderId,

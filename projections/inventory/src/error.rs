@@ -2,7 +2,7 @@
 //! order's later steps in the batch, go back to SQS for a retry.
 
 use inventory_store::store::{CommitError, InventoryError};
-use order_commands::CommandError;
+use commands::CommandError;
 
 use crate::reservation::MAX_ATTEMPTS;
 

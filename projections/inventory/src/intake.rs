@@ -12,8 +12,8 @@
 use std::collections::HashMap;
 
 use inventory_store::store::{Reservation, StockLine};
-use order_domain::event::OrderPlaced;
-use order_domain::{OrderEvent, OrderId};
+use domain::event::OrderPlaced;
+use domain::{OrderEvent, OrderId};
 use sqs_consumer::{Delivery, OrderSteps};
 
 use crate::plan::{self, NewOrder};

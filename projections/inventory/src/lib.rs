@@ -22,7 +22,7 @@ pub mod projection;
 pub mod reactions;
 pub mod reservation;
 
-use order_domain::{EventType, Lane};
+use domain::{EventType, Lane};
 
 pub use error::SagaError;
 /// The store the saga is built on, re-exported for its callers' convenience.

@@ -9,8 +9,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use inventory_store::store::{Change, Reservation, ReservationState, Stock, StockDelta, StockLine, MAX_CHANGE_ITEMS};
-use order_domain::event::UnavailableLine;
-use order_domain::{OrderId, Sku};
+use domain::event::UnavailableLine;
+use domain::{OrderId, Sku};
 
 /// An order inventory has not seen before, as its OrderPlaced asks.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures_util::future::join_all;
 use inventory_store::store::{InventoryStore, Reservation};
-use order_commands::OrderService;
-use order_domain::OrderEvent;
+use commands::OrderService;
+use domain::OrderEvent;
 use sqs_consumer::{Delivery, OrderSteps, Projection};
 use tracing::Instrument;
 

@@ -14,9 +14,9 @@
 //! a crash between reserving and settling just finishes the job.
 
 use inventory_store::store::{Reservation, ReservationState, StockDelta};
-use order_commands::{CommandContext, CommandError, Known, OrderService, RetryPolicy};
-use order_domain::event::OrderPlaced;
-use order_domain::{Command, DomainError, Envelope, Lane, OrderId, OrderStatus, Reason};
+use commands::{CommandContext, CommandError, Known, OrderService, RetryPolicy};
+use domain::event::OrderPlaced;
+use domain::{Command, DomainError, Envelope, Lane, OrderId, OrderStatus, Reason};
 
 use crate::error::SagaError;
 use crate::intake::stock_lines;

@@ -11,7 +11,7 @@
 //!   the record first.
 //!
 //! Three loops retry, each at most [`MAX_ATTEMPTS`] times with the shared
-//! backoff ([`order_commands::backoff`]): the coalesced reservation (read and
+//! backoff ([`commands::backoff`]): the coalesced reservation (read and
 //! decide again after a refused commit), the per-order reservation (stock
 //! that came back while rejecting), and a transition (a record moved by
 //! another writer, or [`CommitError::Contended`]: a transaction cancelled
@@ -25,8 +25,8 @@ use futures_util::future::join_all;
 use inventory_store::store::{
     Change, CommitError, InventoryStore, Reservation, ReservationState, StockDelta, StockLine, MAX_CHANGE_ITEMS,
 };
-use order_commands::backoff;
-use order_domain::{OrderId, Sku};
+use commands::backoff;
+use domain::{OrderId, Sku};
 
 use crate::error::SagaError;
 use crate::plan::{self, NewOrder};

@@ -16,10 +16,10 @@ use std::sync::{Arc, Mutex};
 use common::{dynamodb_stores, place, sku};
 use event_store::DynamoEventStore;
 use inventory::{InventoryProjection, InventoryStore};
-use order_commands::OrderService;
-use order_domain::event::UnavailableLine;
-use order_domain::ports::EventStore;
-use order_domain::{Envelope, HotList, Lane, OrderEvent, OrderStatus};
+use commands::OrderService;
+use domain::event::UnavailableLine;
+use domain::ports::EventStore;
+use domain::{Envelope, HotList, Lane, OrderEvent, OrderStatus};
 use rand::seq::SliceRandom;
 use sqs_consumer::deliver_in_lane;
 
@@ -116,7 +116,7 @@ async fn outcome(events: &dyn EventStore, placed: &[Envelope]) -> Vec<(OrderStat
     let mut outcome = Vec::with_capacity(placed.len());
     for p in placed {
         let history = events.load(p.order_id).await.unwrap();
-        outcome.push((order_domain::fold(&history).unwrap().status, history.len()));
+        outcome.push((domain::fold(&history).unwrap().status, history.len()));
     }
     outcome
 }

@@ -6,8 +6,8 @@ mod common;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use common::{sku, Fixture};
-use order_domain::event::UnavailableLine;
-use order_domain::{Envelope, OrderEvent, OrderId, OrderStatus};
+use domain::event::UnavailableLine;
+use domain::{Envelope, OrderEvent, OrderId, OrderStatus};
 
 fn payload(name: &str) -> SqsEvent {
     let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));

@@ -12,10 +12,10 @@ use async_trait::async_trait;
 use common::{place, sku, Fixture};
 use inventory::{InventoryProjection, ReservationState, ReservationStrategy, REJECT_REASON};
 use inventory_store::InventoryService;
-use order_commands::OrderService;
-use order_domain::event::{OrderCancelled, UnavailableLine};
-use order_domain::ports::{EventStore, StoreError};
-use order_domain::{Command, Envelope, HotList, Lane, OrderEvent, OrderId, OrderStatus, Reason, TrackingNumber};
+use commands::OrderService;
+use domain::event::{OrderCancelled, UnavailableLine};
+use domain::ports::{EventStore, StoreError};
+use domain::{Command, Envelope, HotList, Lane, OrderEvent, OrderId, OrderStatus, Reason, TrackingNumber};
 use sqs_consumer::{deliver_bodies, deliver_in_lane};
 
 async fn state(f: &Fixture, order_id: OrderId) -> Option<ReservationState> {
@@ -150,7 +150,7 @@ async fn settle_after_a_cancel_got_in_first(f: &Fixture, rods: u64) -> OrderId {
     let counts = known_state_counts(&f.orders, async { assert!(f.deliver(&[&placed]).await.is_empty()) }).await;
     assert_eq!(counts, (0, 1, 0), "the append on version 1 lost, then the order was read");
     let history: Vec<_> = f.history(placed.order_id).await.into_iter().map(|e| e.event_type()).collect();
-    assert_eq!(history, [order_domain::EventType::OrderPlaced, order_domain::EventType::OrderCancelled]);
+    assert_eq!(history, [domain::EventType::OrderPlaced, domain::EventType::OrderCancelled]);
     assert_eq!(f.stock("muskie-casting-rod").await, (rods, 0, 0), "no stock held");
     placed.order_id
 }
@@ -182,8 +182,8 @@ async fn a_hot_order_is_settled_in_the_lane_its_message_names(f: Fixture) {
     api.execute(
         cancelled_first.order_id,
         &Command::Cancel { reason: None },
-        &order_commands::CommandContext::new("test"),
-        order_commands::RetryPolicy::NONE,
+        &commands::CommandContext::new("test"),
+        commands::RetryPolicy::NONE,
     )
     .await
     .unwrap();

@@ -4,7 +4,7 @@
 //! raw delivery, and a dead-letter queue behind a redrive policy each.
 
 use inventory::{subscribed, FILTER_POLICY, HOT_FILTER_POLICY, LANE_QUEUES, SUBSCRIBED_EVENT_TYPES};
-use order_domain::Lane;
+use domain::Lane;
 use testkit::template::{assert_filter_policy_is, assert_filtered_queue, sam_template};
 
 #[test]

@@ -17,7 +17,7 @@ pub mod sync;
 pub mod tls;
 pub mod writer;
 
-use order_domain::EventType;
+use domain::EventType;
 
 pub use connection::{connect, ConnectError, DatabaseSource};
 pub use migrations::migrate;

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use order_domain::{fold, Envelope, OrderEvent, OrderId, OrderStatus};
+use domain::{fold, Envelope, OrderEvent, OrderId, OrderStatus};
 use sqs_consumer::Delivery;
 
 use crate::rows::{LegacyOrder, RowError};
@@ -120,8 +120,8 @@ fn status_after(event: &OrderEvent) -> Option<OrderStatus> {
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
-    use order_domain::event::{OrderCancelled, OrderConfirmed, OrderPlaced, OrderShipped};
-    use order_domain::{Currency, CustomerId, OrderLine, Sku};
+    use domain::event::{OrderCancelled, OrderConfirmed, OrderPlaced, OrderShipped};
+    use domain::{Currency, CustomerId, OrderLine, Sku};
     use uuid::Uuid;
 
     use super::*;

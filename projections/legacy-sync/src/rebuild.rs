@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use order_domain::ports::{EventScan, EventStore, StoreError};
+use domain::ports::{EventScan, EventStore, StoreError};
 use sqs_consumer::Delivery;
 use tokio::task::JoinSet;
 use tokio_postgres::Client;

@@ -1,9 +1,9 @@
 //! The legacy rows of one order: `shop_order` and its `shop_orderitem`s,
-//! as the event store's view of the order (`order_domain::fold`) maps onto
+//! as the event store's view of the order (`domain::fold`) maps onto
 //! the Django shop's columns.
 
 use chrono::{DateTime, Utc};
-use order_domain::{Order, OrderId, OrderStatus};
+use domain::{Order, OrderId, OrderStatus};
 use uuid::Uuid;
 
 #[derive(Clone, Debug, PartialEq, Eq)]

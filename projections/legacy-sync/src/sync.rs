@@ -25,8 +25,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use order_domain::ports::{EventStore, StoreError};
-use order_domain::{Envelope, OrderId};
+use domain::ports::{EventStore, StoreError};
+use domain::{Envelope, OrderId};
 use sqs_consumer::{Delivery, Projection};
 use tokio::task::JoinSet;
 

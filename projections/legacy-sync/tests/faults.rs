@@ -11,7 +11,7 @@ use std::time::Duration;
 use event_store::MemoryEventStore;
 use faults::TcpProxy;
 use legacy_sync::LegacySync;
-use order_domain::{Envelope, OrderId};
+use domain::{Envelope, OrderId};
 use sqs_consumer::Delivery;
 use support::*;
 use uuid::Uuid;

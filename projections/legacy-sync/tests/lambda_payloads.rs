@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use event_store::MemoryEventStore;
-use order_domain::ports::EventStore;
-use order_domain::Envelope;
+use domain::ports::EventStore;
+use domain::Envelope;
 use support::*;
 
 fn payload(name: &str) -> SqsEvent {

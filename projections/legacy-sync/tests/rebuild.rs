@@ -14,7 +14,7 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use event_store::{DynamoEventStore, MemoryEventStore};
 use legacy_sync::{rebuild, RebuildError, RebuildOptions};
-use order_domain::{Envelope, OrderId};
+use domain::{Envelope, OrderId};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;

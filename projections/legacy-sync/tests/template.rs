@@ -5,7 +5,7 @@
 //! parameter whose default is 2.
 
 use legacy_sync::{subscribed, FILTER_POLICY, SUBSCRIBED_EVENT_TYPES};
-use order_domain::EventType;
+use domain::EventType;
 use serde_yaml::Value;
 use testkit::template::{assert_filter_policy_is, assert_filtered_queue, sam_template, tagged};
 

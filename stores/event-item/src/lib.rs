@@ -14,7 +14,7 @@
 //! | `lane` | S | `hot` or `standard`: the lane of the order, decided when it was placed and written with every event of it; the publisher sends it as the `lane` message attribute. Absent on items stored before lanes: `standard` |
 
 use chrono::SecondsFormat;
-use order_domain::{Envelope, Lane};
+use domain::{Envelope, Lane};
 use serde::{Deserialize, Serialize};
 
 /// The partition key's attribute name.
@@ -84,7 +84,7 @@ impl AnyItem {
     }
 
     /// The item's lane: `None` when it has none, an error when it is not a lane.
-    pub fn lane(&self) -> Result<Option<Lane>, order_domain::lane::UnknownLane> {
+    pub fn lane(&self) -> Result<Option<Lane>, domain::lane::UnknownLane> {
         self.lane.as_deref().map(str::parse).transpose()
     }
 }

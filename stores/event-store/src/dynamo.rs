@@ -6,8 +6,8 @@ use aws_error::AwsError;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity, Put, ReturnConsumedCapacity, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
-use order_domain::ports::{EventScan, EventStore, ScanPage, StoreError};
-use order_domain::{Envelope, Lane, OrderId};
+use domain::ports::{EventScan, EventStore, ScanPage, StoreError};
+use domain::{Envelope, Lane, OrderId};
 
 use event_item::{AnyItem, EventItem, EVENT_KIND, KIND, ORDER_ID, VERSION};
 

@@ -1,4 +1,4 @@
-//! Event store adapters for [`order_domain::ports::EventStore`].
+//! Event store adapters for [`domain::ports::EventStore`].
 //!
 //! - [`DynamoEventStore`]: one DynamoDB item per event, keyed
 //!   (`orderId`, `version`); a conditional write makes each version exist at

@@ -2,8 +2,8 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use order_domain::ports::{EventScan, EventStore, ScanPage, StoreError};
-use order_domain::{Envelope, Lane, OrderId};
+use domain::ports::{EventScan, EventStore, ScanPage, StoreError};
+use domain::{Envelope, Lane, OrderId};
 use tokio::sync::mpsc;
 
 /// Events in a process. `subscribe` stands in for the DynamoDB stream: every

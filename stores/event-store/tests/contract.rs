@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use event_store::{DynamoEventStore, MemoryEventStore};
-use order_domain::event::{OrderCancelled, OrderConfirmed, OrderPlaced};
-use order_domain::ports::{EventScan, EventStore, StoreError};
-use order_domain::{Currency, CustomerId, Envelope, OrderEvent, OrderId, OrderLine, Sku};
+use domain::event::{OrderCancelled, OrderConfirmed, OrderPlaced};
+use domain::ports::{EventScan, EventStore, StoreError};
+use domain::{Currency, CustomerId, Envelope, OrderEvent, OrderId, OrderLine, Sku};
 use uuid::Uuid;
 
 trait Store: EventStore + EventScan {}

@@ -31,8 +31,8 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
-use order_domain::event::UnavailableLine;
-use order_domain::{OrderId, Sku};
+use domain::event::UnavailableLine;
+use domain::{OrderId, Sku};
 
 use serde::{Deserialize, Serialize};
 

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use order_domain::{OrderId, Sku};
+use domain::{OrderId, Sku};
 
 use crate::store::{
     Change, CommitError, InventoryError, InventoryStore, Reservation, Stock, StockDelta, MAX_CHANGE_ITEMS,

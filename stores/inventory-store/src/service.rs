@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use order_domain::Sku;
+use domain::Sku;
 
 use crate::store::{InventoryError, InventoryStore, Stock};
 

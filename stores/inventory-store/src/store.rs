@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_error::AwsError;
-use order_domain::event::UnavailableLine;
-use order_domain::{OrderId, Sku};
+use domain::event::UnavailableLine;
+use domain::{OrderId, Sku};
 use serde::{Deserialize, Serialize};
 
 /// DynamoDB's limit on the items of one transaction; both adapters refuse

@@ -6,6 +6,6 @@ use lambda_http::{run, Error};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let app = order_api::App::from_env().await?;
-    run(order_api::router(app)).await
+    let app = api::App::from_env().await?;
+    run(api::router(app)).await
 }

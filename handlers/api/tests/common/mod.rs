@@ -10,9 +10,9 @@ use event_store::MemoryEventStore;
 use inventory_store::{InventoryService, MemoryInventoryStore};
 use lambda_http::http::HeaderMap;
 use lambda_http::Request;
-use order_api::{routes, App};
-use order_commands::OrderService;
-use order_domain::access::Scope;
+use api::{routes, App};
+use commands::OrderService;
+use domain::access::Scope;
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -62,7 +62,7 @@ pub struct Answer {
 /// problem+json body for every error.
 pub async fn send(app: &App, request: Request) -> Answer {
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
-    let response = order_api::router(app.clone()).oneshot(request).await.expect("the router never fails");
+    let response = api::router(app.clone()).oneshot(request).await.expect("the router never fails");
     let status = response.status().as_u16();
     let same_path: Vec<_> = routes::table().into_iter().filter(|r| matches_template(r.path, &path)).collect();
     let headers = response.headers().clone();

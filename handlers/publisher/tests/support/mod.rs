@@ -10,8 +10,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use event_item::{AnyItem, EventItem};
-use order_domain::event::{OrderConfirmed, OrderPlaced};
-use order_domain::{Currency, CustomerId, Envelope, OrderEvent, OrderId, OrderLine, Sku};
+use domain::event::{OrderConfirmed, OrderPlaced};
+use domain::{Currency, CustomerId, Envelope, OrderEvent, OrderId, OrderLine, Sku};
 use publisher::{BatchEntry, EntryFailure, EntryOutcome, EventPublisher, OutgoingMessage, PublishError};
 use tokio::sync::mpsc;
 

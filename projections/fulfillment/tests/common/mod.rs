@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use event_store::{DynamoEventStore, MemoryEventStore};
 use fulfillment::{DynamoFulfillmentStore, FulfillmentProjection, FulfillmentStore, MemoryFulfillmentStore};
-use order_commands::{CommandContext, OrderService, RetryPolicy};
-use order_domain::ports::EventStore;
-use order_domain::{Command, Currency, CustomerId, Envelope, OrderId, OrderLine, PlaceOrder, Sku};
+use commands::{CommandContext, OrderService, RetryPolicy};
+use domain::ports::EventStore;
+use domain::{Command, Currency, CustomerId, Envelope, OrderId, OrderLine, PlaceOrder, Sku};
 
 pub struct Fixture {
     pub store: Arc<dyn FulfillmentStore>,

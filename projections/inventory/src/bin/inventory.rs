@@ -8,7 +8,7 @@ use event_store::DynamoEventStore;
 use inventory::InventoryProjection;
 use inventory_store::DynamoInventoryStore;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use order_commands::OrderService;
+use commands::OrderService;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex};
 use event_store::{DynamoEventStore, MemoryEventStore};
 use inventory::InventoryProjection;
 use inventory_store::{DynamoInventoryStore, InventoryStore, MemoryInventoryStore};
-use order_commands::{CommandContext, OrderService, RetryPolicy};
-use order_domain::ports::EventStore;
-use order_domain::{Command, Currency, CustomerId, Envelope, Lane, OrderId, OrderLine, OrderStatus, PlaceOrder, Sku};
+use commands::{CommandContext, OrderService, RetryPolicy};
+use domain::ports::EventStore;
+use domain::{Command, Currency, CustomerId, Envelope, Lane, OrderId, OrderLine, OrderStatus, PlaceOrder, Sku};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 pub fn sku(s: &str) -> Sku {

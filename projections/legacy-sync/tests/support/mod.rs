@@ -11,9 +11,9 @@ use chrono::{DateTime, TimeZone, Utc};
 use legacy_sync::migrations::create_legacy_tables_if_missing;
 use legacy_sync::settings::{ConnectionSettings, Tls};
 use legacy_sync::{connect, migrate, DatabaseSource, LegacySync};
-use order_commands::{CommandContext, OrderService, RetryPolicy};
-use order_domain::ports::{Clock, EventStore};
-use order_domain::{
+use commands::{CommandContext, OrderService, RetryPolicy};
+use domain::ports::{Clock, EventStore};
+use domain::{
     fold, Command, Currency, CustomerId, Envelope, OrderId, OrderLine, PlaceOrder, Reason, Sku, TrackingNumber,
 };
 use sqs_consumer::Delivery;

@@ -4,7 +4,7 @@
 
 use inventory_store::DynamoInventoryStore;
 use local_aws::tables::create_inventory_table;
-use order_domain::Sku;
+use domain::Sku;
 
 pub fn sku(s: &str) -> Sku {
     Sku::parse(s).unwrap()

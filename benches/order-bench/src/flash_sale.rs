@@ -51,9 +51,9 @@ use event_store::DynamoEventStore;
 use inventory::{InventoryProjection, ReservationStrategy};
 use inventory_store::store::{Change, CommitError, InventoryError, InventoryStore, Reservation, Stock};
 use inventory_store::DynamoInventoryStore;
-use order_commands::{CommandContext, OrderService, RetryPolicy};
-use order_domain::ports::{EventStore, StoreError};
-use order_domain::{
+use commands::{CommandContext, OrderService, RetryPolicy};
+use domain::ports::{EventStore, StoreError};
+use domain::{
     Command, Currency, CustomerId, Envelope, EventType, HotList, Lane, OrderId, OrderLine, PlaceOrder, Sku,
 };
 

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
-use order_domain::{Envelope, Lane, LANE_ATTRIBUTE};
+use domain::{Envelope, Lane, LANE_ATTRIBUTE};
 
 pub use by_order::{group_by_order, OrderSteps, Step};
 

@@ -11,8 +11,8 @@ use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
 use aws_sdk_sqs::Client;
 use chrono::{TimeZone, Utc};
 use local_aws::poller::QueuePoller;
-use order_domain::event::OrderConfirmed;
-use order_domain::{Envelope, Lane, OrderEvent, OrderId, LANE_ATTRIBUTE};
+use domain::event::OrderConfirmed;
+use domain::{Envelope, Lane, OrderEvent, OrderId, LANE_ATTRIBUTE};
 use sqs_consumer::{Delivery, Projection};
 
 /// Records what it is given and accepts it all.

@@ -39,7 +39,7 @@ enum Benchmark {
     LegacySync(legacy_sync::Args),
     /// The runner on the local stack under steady load while faults are injected; then nothing may be lost.
     ///
-    /// Starts the runner (built with `cargo build --release -p order-platform-local` unless --runner names
+    /// Starts the runner (built with `cargo build --release -p runner` unless --runner names
     /// one) on resources of its own, its DynamoDB, SNS and PostgreSQL endpoints behind fault proxies, and
     /// places --orders orders at --rate per second over HTTP (the hot SKU and quiet ones, cancels, ships).
     /// Faults, at shares of the load's duration: a poison message on each consumer queue (5 %), PostgreSQL

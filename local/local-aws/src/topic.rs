@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::SqsMessageAttribute;
-use order_domain::{Envelope, Lane};
+use domain::{Envelope, Lane};
 use tokio::sync::mpsc;
 
 use crate::filter::FilterPolicy;

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use order_domain::{Envelope, EventType, Lane, OrderId};
+use domain::{Envelope, EventType, Lane, OrderId};
 
 use crate::Delivery;
 

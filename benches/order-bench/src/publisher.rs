@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use chrono::SubsecRound;
-use order_domain::event::{OrderConfirmed, OrderPlaced, OrderShipped};
-use order_domain::{Currency, CustomerId, Envelope, OrderEvent, OrderId, OrderLine, Sku};
+use domain::event::{OrderConfirmed, OrderPlaced, OrderShipped};
+use domain::{Currency, CustomerId, Envelope, OrderEvent, OrderId, OrderLine, Sku};
 use publisher::decode::{decode_record, StreamItem};
 use publisher::sns::sdk_attributes;
 use publisher::{publish_stream_batch, SnsPublisher};

@@ -13,8 +13,8 @@ use aws_sdk_sqs::types::Message;
 use event_store::DynamoEventStore;
 use local_aws::stream::{StreamOptions, StreamReader};
 use local_aws::FilterPolicy;
-use order_commands::{CommandContext, OrderService, RetryPolicy};
-use order_domain::{
+use commands::{CommandContext, OrderService, RetryPolicy};
+use domain::{
     Command, Currency, CustomerId, Envelope, EventType, OrderId, OrderLine, PlaceOrder, Reason, Sku, TrackingNumber,
 };
 use publisher::message::{EVENT_TYPE, ORDER_ID, SCHEMA_VERSION_ATTRIBUTE, SKUS};
@@ -136,7 +136,7 @@ async fn commands_end_as_exact_envelopes_in_subscribed_queues_honouring_filter_p
     let muskie = stack.drain_queue(&muskie_only).await;
     let expected_muskie: HashSet<String> = appended
         .iter()
-        .filter(|e| matches!(&e.event, order_domain::OrderEvent::Placed(p) if p.lines.iter().any(|l| l.sku.as_str() == "muskie-casting-rod")))
+        .filter(|e| matches!(&e.event, domain::OrderEvent::Placed(p) if p.lines.iter().any(|l| l.sku.as_str() == "muskie-casting-rod")))
         .map(|e| e.event_id.to_string())
         .collect();
     assert_eq!(expected_muskie.len(), 2);

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use event_store::DynamoEventStore;
 use local_aws::stream::{Checkpoint, StreamOptions, StreamReader};
-use order_commands::{CommandContext, OrderService, RetryPolicy};
-use order_domain::{Command, Currency, CustomerId, OrderId, OrderLine, PlaceOrder, Sku};
+use commands::{CommandContext, OrderService, RetryPolicy};
+use domain::{Command, Currency, CustomerId, OrderId, OrderLine, PlaceOrder, Sku};
 use support::LocalStack;
 
 async fn place_orders(service: &OrderService, n: usize) {
