@@ -1,4 +1,4 @@
-//! `template.yaml`'s wiring, held to what the README's "Deploy" section
+//! `template.yaml`'s wiring, held to what docs/deploy.md
 //! promises: every function behind the `live` alias with only the
 //! configuration names the code reads; every queue and subscription
 //! dead-lettering into an alarmed DLQ; every alarm reaching the alarm topic;
@@ -305,7 +305,7 @@ fn no_resource_star_but_the_listed_exceptions() {
     }
 }
 
-/// The saga's two lanes (README "Lanes"): `inventory-hot` and `inventory`,
+/// The saga's two lanes (docs/design.md, "Lanes"): `inventory-hot` and `inventory`,
 /// each subscribed with its `eventType` AND `lane` filter, each with its own
 /// DLQ, alarms and function of the same code, each bounded by its own
 /// concurrency parameter that is also its function's reserved concurrency

@@ -60,8 +60,8 @@ async fn histories() -> (Vec<(Uuid, Vec<Envelope>)>, Arc<MemoryEventStore>) {
 }
 
 /// Loads the events into the table with `BatchWriteItem`, 25 items a call,
-/// in the events table's documented item layout (README, "Event store
-/// table"): a few hundred requests instead of one conditional write per
+/// in the events table's documented item layout (docs/design.md,
+/// "Event store"): a few hundred requests instead of one conditional write per
 /// order, which DynamoDB Local on a busy two-core machine takes minutes for.
 /// How the items got there does not matter to the rebuild, which reads them
 /// through `DynamoEventStore`'s scan.
