@@ -8,14 +8,14 @@ use crate::common;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::middleware::from_fn_with_state;
-use common::{memory_app, payload, to_request};
-use local_aws::authorizer::{authorize, Authorizer, JwtAuthorizer};
-use local_aws::issuer::{LocalIssuer, TokenRequest};
 use api::App;
+use axum::middleware::from_fn_with_state;
 use commands::{CommandContext, RetryPolicy};
+use common::{memory_app, payload, to_request};
 use domain::ports::EventScan;
 use domain::{Command, OrderId, Sku};
+use local_aws::authorizer::{authorize, Authorizer, JwtAuthorizer};
+use local_aws::issuer::{LocalIssuer, TokenRequest};
 use serde_json::{json, Value};
 use testkit::access::{cases, with_signature_of, Token, PLACE_FOR_OTHER, PLACE_OWN, SKU, STOCK};
 use tower::ServiceExt;

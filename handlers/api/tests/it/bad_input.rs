@@ -4,8 +4,8 @@
 
 use crate::common;
 
-use common::{memory_app, payload, send, to_request};
 use commands::{CommandContext, RetryPolicy};
+use common::{memory_app, payload, send, to_request};
 use domain::ports::EventScan;
 use domain::{Command, Envelope, OrderId};
 

@@ -4,13 +4,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use api::{routes, App};
+use commands::OrderService;
+use domain::access::Scope;
 use event_store::MemoryEventStore;
 use inventory_store::{InventoryService, MemoryInventoryStore};
 use lambda_http::http::HeaderMap;
 use lambda_http::Request;
-use api::{routes, App};
-use commands::OrderService;
-use domain::access::Scope;
 use serde_json::Value;
 use tower::ServiceExt;
 

@@ -2,8 +2,8 @@
 
 use crate::common;
 
-use common::{fixture, memory_app, send, to_request};
 use commands::{CommandContext, RetryPolicy};
+use common::{fixture, memory_app, send, to_request};
 use domain::{Command, OrderId};
 
 const ORDER_ID: &str = "f6ee19f2-6911-50a2-8e35-c7662388da85";

@@ -7,14 +7,14 @@ use crate::common;
 
 use std::sync::Arc;
 
+use api::App;
+use commands::{CommandContext, Known, OrderService, RetryPolicy};
 use common::{payload, send, to_request, Answer};
+use domain::ports::EventStore;
+use domain::{Command, Lane, OrderId};
 use event_store::{DynamoEventStore, MemoryEventStore};
 use inventory_store::{InventoryService, MemoryInventoryStore};
 use local_aws::tables::create_events_table;
-use api::App;
-use commands::{CommandContext, Known, OrderService, RetryPolicy};
-use domain::ports::EventStore;
-use domain::{Command, Lane, OrderId};
 
 const JSON: (&str, &str) = ("content-type", "application/json");
 const BODY: &str = r#"{"customerId":"customer-1842","currency":"USD",

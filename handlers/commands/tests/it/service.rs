@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
-use event_store::MemoryEventStore;
 use commands::{CommandContext, CommandError, OrderService, RetryPolicy};
 use domain::ports::{Clock, EventStore, StoreError};
 use domain::{
     Command, Currency, CustomerId, DomainError, Envelope, OrderEvent, OrderId, OrderLine, OrderStatus, PlaceOrder,
     Reason, Sku, TrackingNumber,
 };
+use event_store::MemoryEventStore;
 use uuid::Uuid;
 
 fn place_for(customer: &str) -> Command {

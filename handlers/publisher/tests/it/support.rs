@@ -7,9 +7,9 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
-use event_item::{AnyItem, EventItem};
 use domain::event::{OrderConfirmed, OrderPlaced};
 use domain::{Currency, CustomerId, Envelope, OrderEvent, OrderId, OrderLine, Sku};
+use event_item::{AnyItem, EventItem};
 use publisher::{BatchEntry, EntryFailure, EntryOutcome, EventPublisher, OutgoingMessage, PublishError};
 use tokio::sync::mpsc;
 

@@ -9,8 +9,8 @@ use std::process::{Child, Command as Process, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
-use local_aws::issuer::{LocalIssuer, TokenRequest};
 use domain::OrderId;
+use local_aws::issuer::{LocalIssuer, TokenRequest};
 use serde_json::{json, Value};
 use testkit::access::{cases, with_signature_of, Token, OWNER, PLACE_OWN, SKU};
 

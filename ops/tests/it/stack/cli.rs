@@ -6,12 +6,12 @@ use std::process::Command as Process;
 use std::sync::Arc;
 
 use aws_sdk_sqs::types::{Message, MessageAttributeValue, QueueAttributeName};
+use commands::{CommandContext, OrderService, RetryPolicy};
+use domain::{Command, Currency, CustomerId, EventType, OrderId, OrderLine, PlaceOrder, Reason, Sku};
 use event_store::DynamoEventStore;
 use fulfillment::{DynamoFulfillmentStore, FulfillmentProjection, FulfillmentStore};
 use inventory::InventoryProjection;
 use inventory_store::{DynamoInventoryStore, InventoryStore};
-use commands::{CommandContext, OrderService, RetryPolicy};
-use domain::{Command, Currency, CustomerId, EventType, OrderId, OrderLine, PlaceOrder, Reason, Sku};
 use publisher::{BatchEntry, EventPublisher, OutgoingMessage, SnsPublisher};
 use serde_json::Value;
 use sqs_consumer::deliver_bodies;

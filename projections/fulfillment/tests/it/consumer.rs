@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use common::Fixture;
-use fulfillment::{FulfillmentProjection, PickLine, PickStatus};
 use domain::ports::{EventStore, StoreError};
 use domain::{Command, Envelope, OrderId, Sku};
+use fulfillment::{FulfillmentProjection, PickLine, PickStatus};
 use sqs_consumer::deliver_bodies;
 
 /// The event store as the projection reads it, slowed down (so that events

@@ -6,8 +6,8 @@ use crate::common;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use common::Fixture;
-use fulfillment::PickStatus;
 use domain::Envelope;
+use fulfillment::PickStatus;
 
 fn payload(name: &str) -> SqsEvent {
     let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));

@@ -6,9 +6,9 @@ use crate::common;
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
+use domain::{OrderId, Sku};
 use fulfillment::store::PickUpdate;
 use fulfillment::{FulfillmentStore, MemoryFulfillmentStore, PickLine, PickStatus};
-use domain::{OrderId, Sku};
 
 fn update(
     order_id: OrderId,

@@ -9,13 +9,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use common::{place, sku, Fixture};
-use inventory::{InventoryProjection, ReservationState, ReservationStrategy, REJECT_REASON};
-use inventory_store::InventoryService;
 use commands::OrderService;
+use common::{place, sku, Fixture};
 use domain::event::{OrderCancelled, UnavailableLine};
 use domain::ports::{EventStore, StoreError};
 use domain::{Command, Envelope, HotList, Lane, OrderEvent, OrderId, OrderStatus, Reason, TrackingNumber};
+use inventory::{InventoryProjection, ReservationState, ReservationStrategy, REJECT_REASON};
+use inventory_store::InventoryService;
 use sqs_consumer::{deliver_bodies, deliver_in_lane};
 
 async fn state(f: &Fixture, order_id: OrderId) -> Option<ReservationState> {

@@ -3,8 +3,8 @@
 //! [`inventory::FILTER_POLICY`], the hot lane's [`inventory::HOT_FILTER_POLICY`],
 //! raw delivery, and a dead-letter queue behind a redrive policy each.
 
-use inventory::{subscribed, FILTER_POLICY, HOT_FILTER_POLICY, LANE_QUEUES, SUBSCRIBED_EVENT_TYPES};
 use domain::Lane;
+use inventory::{subscribed, FILTER_POLICY, HOT_FILTER_POLICY, LANE_QUEUES, SUBSCRIBED_EVENT_TYPES};
 use testkit::template::{assert_filter_policy_is, assert_filtered_queue, sam_template};
 
 #[test]

@@ -4,8 +4,8 @@
 //! the events table in the environment, and concurrency bounded by a
 //! parameter whose default is 2.
 
-use legacy_sync::{subscribed, FILTER_POLICY, SUBSCRIBED_EVENT_TYPES};
 use domain::EventType;
+use legacy_sync::{subscribed, FILTER_POLICY, SUBSCRIBED_EVENT_TYPES};
 use serde_yaml::Value;
 use testkit::template::{assert_filter_policy_is, assert_filtered_queue, sam_template, tagged};
 

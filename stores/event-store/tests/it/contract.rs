@@ -6,10 +6,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
-use event_store::{DynamoEventStore, MemoryEventStore};
 use domain::event::{OrderCancelled, OrderConfirmed, OrderPlaced};
 use domain::ports::{EventScan, EventStore, StoreError};
 use domain::{Currency, CustomerId, Envelope, OrderEvent, OrderId, OrderLine, Sku};
+use event_store::{DynamoEventStore, MemoryEventStore};
 use uuid::Uuid;
 
 trait Store: EventStore + EventScan {}

@@ -6,11 +6,11 @@ use crate::common;
 use std::sync::Arc;
 
 use common::sku;
+use domain::OrderId;
 use inventory_store::store::{
     Change, CommitError, InventoryStore, Reservation, ReservationState, StockDelta, StockLine,
 };
 use inventory_store::MemoryInventoryStore;
-use domain::OrderId;
 
 fn record(order: u128, state: ReservationState, lines: &[(&str, u32)]) -> Reservation {
     let lines: Vec<StockLine> = lines.iter().map(|(s, q)| StockLine { sku: sku(s), quantity: *q }).collect();

@@ -7,10 +7,10 @@ use crate::support;
 use std::sync::{Arc, Mutex};
 
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
-use event_store::DynamoEventStore;
-use local_aws::stream::{Checkpoint, StreamOptions, StreamReader};
 use commands::{CommandContext, OrderService, RetryPolicy};
 use domain::{Command, Currency, CustomerId, OrderId, OrderLine, PlaceOrder, Sku};
+use event_store::DynamoEventStore;
+use local_aws::stream::{Checkpoint, StreamOptions, StreamReader};
 use support::LocalStack;
 
 async fn place_orders(service: &OrderService, n: usize) {

@@ -10,13 +10,13 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use aws_sdk_sqs::types::Message;
-use event_store::DynamoEventStore;
-use local_aws::stream::{StreamOptions, StreamReader};
-use local_aws::FilterPolicy;
 use commands::{CommandContext, OrderService, RetryPolicy};
 use domain::{
     Command, Currency, CustomerId, Envelope, EventType, OrderId, OrderLine, PlaceOrder, Reason, Sku, TrackingNumber,
 };
+use event_store::DynamoEventStore;
+use local_aws::stream::{StreamOptions, StreamReader};
+use local_aws::FilterPolicy;
 use publisher::message::{EVENT_TYPE, ORDER_ID, SCHEMA_VERSION_ATTRIBUTE, SKUS};
 use publisher::{
     handle_stream_event, BatchEntry, EntryOutcome, EventPublisher, MessageAttribute, OutgoingMessage, PublishError,

@@ -8,10 +8,10 @@ use std::process::{Child, Command as Process, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use event_store::DynamoEventStore;
-use inventory_store::InventoryStore;
 use commands::{CommandContext, OrderService, RetryPolicy};
 use domain::{Command, Currency, CustomerId, OrderId, OrderLine, PlaceOrder, Sku};
+use event_store::DynamoEventStore;
+use inventory_store::InventoryStore;
 use soak::stack::Downstream;
 
 /// The runner's resource names, unique to this test, as its variables.

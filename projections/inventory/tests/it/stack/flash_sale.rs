@@ -13,13 +13,13 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use common::{dynamodb_stores, place, sku};
-use event_store::DynamoEventStore;
-use inventory::{InventoryProjection, InventoryStore};
 use commands::OrderService;
+use common::{dynamodb_stores, place, sku};
 use domain::event::UnavailableLine;
 use domain::ports::EventStore;
 use domain::{Envelope, HotList, Lane, OrderEvent, OrderStatus};
+use event_store::DynamoEventStore;
+use inventory::{InventoryProjection, InventoryStore};
 use rand::seq::SliceRandom;
 use sqs_consumer::deliver_in_lane;
 

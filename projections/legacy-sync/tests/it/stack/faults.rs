@@ -8,10 +8,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use domain::{Envelope, OrderId};
 use event_store::MemoryEventStore;
 use faults::TcpProxy;
 use legacy_sync::LegacySync;
-use domain::{Envelope, OrderId};
 use sqs_consumer::Delivery;
 use support::*;
 use uuid::Uuid;

@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use event_store::MemoryEventStore;
 use domain::ports::EventStore;
 use domain::Envelope;
+use event_store::MemoryEventStore;
 use support::*;
 
 fn payload(name: &str) -> SqsEvent {
