@@ -1,15 +1,15 @@
 //! Any sequence of commands keeps the order's invariants, and `evolve` of
 //! whatever `decide` returns never panics.
 
-use chrono::{TimeZone, Utc};
 use domain::event::{OrderCancelled, OrderConfirmed, OrderRejected, OrderShipped};
 use domain::values::{quantity, unit_price_cents};
 use domain::{
-    decide, evolve, Command, Currency, CustomerId, DomainError, Envelope, Order, OrderEvent, OrderId, OrderLine,
-    OrderStatus, PlaceOrder, Reason, Sku, TrackingNumber,
+    decide, evolve, Command, Currency, CustomerId, DomainError, Envelope, Order, OrderEvent, OrderLine, OrderStatus,
+    PlaceOrder, Reason, Sku, TrackingNumber,
 };
 use proptest::prelude::*;
-use uuid::Uuid;
+
+use crate::support::{envelope, given_no_previous_events};
 
 /// A line as checkout might send it: valid or not.
 fn any_line() -> impl Strategy<Value = Option<OrderLine>> {
@@ -62,36 +62,24 @@ fn allowed(from: Option<OrderStatus>, to: OrderStatus) -> bool {
 proptest! {
     #[test]
     fn any_command_sequence_keeps_the_invariants(commands in prop::collection::vec(any_command(), 0..25)) {
-        let order_id = OrderId(Uuid::new_v4());
-        let mut state: Option<Order> = None;
-        let mut version = 0u32;
+        let mut order = given_no_previous_events();
         for command in &commands {
-            let before = state.clone();
-            match decide(state.as_ref(), command) {
-                Ok(events) => {
-                    prop_assert!(events.len() <= 1);
-                    for event in events {
-                        version += 1;
-                        let envelope = Envelope {
-                            event_id: Uuid::new_v4(),
-                            order_id,
-                            version,
-                            occurred_at: Utc.timestamp_millis_opt(1_700_000_000_000 + i64::from(version)).unwrap(),
-                            correlation_id: "c".into(),
-                            causation_id: "c".into(),
-                            event,
-                        };
+            let before = order.state();
+            match order.apply(command) {
+                Ok(recorded) => {
+                    prop_assert!(recorded.len() <= 1);
+                    for envelope in &recorded {
                         // Events survive the wire unchanged.
-                        prop_assert_eq!(&Envelope::from_json(&envelope.to_json()).unwrap(), &envelope);
-                        state = evolve(state, &envelope);
-                        let after = state.as_ref().unwrap();
+                        prop_assert_eq!(&Envelope::from_json(&envelope.to_json()).unwrap(), envelope);
+                        let after = order.state().unwrap();
                         prop_assert!(allowed(before.as_ref().map(|o| o.status), after.status));
                     }
                 }
-                Err(DomainError::NotFound) => prop_assert!(state.is_none()),
-                Err(_) => prop_assert!(state.is_some()),
+                Err(DomainError::NotFound) => prop_assert!(before.is_none()),
+                Err(_) => prop_assert!(before.is_some()),
             }
-            if let Some(order) = &state {
+            let version = order.history().len() as u32;
+            if let Some(order) = order.state() {
                 // Gap-free versions: the state counts every event.
                 prop_assert_eq!(order.version, version);
                 prop_assert_eq!(order.total_cents, order.lines.iter().map(|l| l.total_cents()).sum::<u64>());
@@ -107,7 +95,6 @@ proptest! {
     /// fit the status leaves it alone, and the version follows every event.
     #[test]
     fn evolve_moves_only_along_the_transitions(kinds in prop::collection::vec(0u8..5, 1..12)) {
-        let order_id = OrderId(Uuid::new_v4());
         let placed = match decide(None, &any_place()).unwrap().pop().unwrap() {
             OrderEvent::Placed(placed) => placed,
             _ => unreachable!(),
@@ -122,15 +109,7 @@ proptest! {
                 _ => OrderEvent::Shipped(OrderShipped { tracking_number: None }),
             };
             let version = i as u32 + 1;
-            let envelope = Envelope {
-                event_id: Uuid::new_v4(),
-                order_id,
-                version,
-                occurred_at: Utc.timestamp_millis_opt(1_700_000_000_000 + i64::from(version)).unwrap(),
-                correlation_id: "c".into(),
-                causation_id: "c".into(),
-                event,
-            };
+            let envelope = envelope(version, event);
             let before = state.as_ref().map(|o| o.status);
             state = evolve(state, &envelope);
             match (before, &state) {

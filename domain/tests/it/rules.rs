@@ -1,11 +1,12 @@
 //! DESIGN.md's Domain section, rule by rule.
 
-use chrono::{TimeZone, Utc};
+use domain::event::{OrderCancelled, OrderConfirmed, OrderPlaced, OrderRejected, OrderShipped};
 use domain::{
-    decide, evolve, fold, Command, Currency, CustomerId, DomainError, Envelope, OrderEvent, OrderId, OrderLine,
-    OrderStatus, PlaceOrder, Reason, Sku, TrackingNumber,
+    evolve, fold, Command, Currency, CustomerId, DomainError, Envelope, OrderEvent, OrderLine, OrderStatus, PlaceOrder,
+    Reason, Sku, TrackingNumber,
 };
-use uuid::Uuid;
+
+use crate::support::{given, given_no_previous_events};
 
 fn line(sku: &str, quantity: u32, unit_price_cents: u64) -> OrderLine {
     OrderLine { sku: Sku::parse(sku).unwrap(), quantity, unit_price_cents }
@@ -28,48 +29,44 @@ fn place() -> Command {
     Command::Place(input(vec![line("muskie-casting-rod", 2, 19_900), line("lure-7", 1, 450)]))
 }
 
-/// Applies commands in order, as the command service would.
-fn run(commands: &[Command]) -> (Vec<Envelope>, Vec<Result<usize, DomainError>>) {
-    let order_id = OrderId(Uuid::nil());
-    let mut history = Vec::new();
-    let mut results = Vec::new();
-    for command in commands {
-        let state = fold(&history);
-        match decide(state.as_ref(), command) {
-            Ok(events) => {
-                results.push(Ok(events.len()));
-                for event in events {
-                    let version = history.len() as u32 + 1;
-                    history.push(Envelope {
-                        event_id: Uuid::new_v4(),
-                        order_id,
-                        version,
-                        occurred_at: Utc.timestamp_millis_opt(1_764_000_000_000 + i64::from(version)).unwrap(),
-                        correlation_id: "c".into(),
-                        causation_id: "c".into(),
-                        event,
-                    });
-                }
-            }
-            Err(e) => results.push(Err(e)),
-        }
-    }
-    (history, results)
+/// What `place()` records.
+fn placed() -> OrderEvent {
+    OrderEvent::Placed(OrderPlaced {
+        customer_id: CustomerId::parse("customer-1").unwrap(),
+        basket_id: None,
+        currency: Currency::parse("EUR").unwrap(),
+        lines: vec![line("muskie-casting-rod", 2, 19_900), line("lure-7", 1, 450)],
+        total_cents: 2 * 19_900 + 450,
+    })
 }
 
-fn status(commands: &[Command]) -> OrderStatus {
-    fold(&run(commands).0).unwrap().status
+fn confirmed() -> OrderEvent {
+    OrderEvent::Confirmed(OrderConfirmed {})
+}
+
+fn rejected(reason: &str) -> OrderEvent {
+    OrderEvent::Rejected(OrderRejected { reason: reason.into(), unavailable: vec![] })
+}
+
+fn cancelled(reason: Option<&str>) -> OrderEvent {
+    OrderEvent::Cancelled(OrderCancelled { reason: reason.map(Into::into) })
+}
+
+fn shipped(tracking_number: Option<&str>) -> OrderEvent {
+    OrderEvent::Shipped(OrderShipped { tracking_number: tracking_number.map(Into::into) })
 }
 
 #[test]
 fn the_happy_path_places_confirms_and_ships() {
-    let (history, results) = run(&[
-        place(),
-        Command::Confirm,
-        Command::Ship { tracking_number: Some(TrackingNumber::parse("T1").unwrap()) },
-    ]);
-    assert_eq!(results, vec![Ok(1), Ok(1), Ok(1)]);
-    let order = fold(&history).unwrap();
+    let shipped_order = given_no_previous_events()
+        .when(&place())
+        .then_expect_events([placed()])
+        .when(&Command::Confirm)
+        .then_expect_events([confirmed()])
+        .when(&Command::Ship { tracking_number: Some(TrackingNumber::parse("T1").unwrap()) })
+        .then_expect_events([shipped(Some("T1"))]);
+    let history = shipped_order.history();
+    let order = fold(history).unwrap();
     assert_eq!(order.status, OrderStatus::Shipped);
     assert_eq!(order.version, 3);
     assert_eq!(order.total_cents, 2 * 19_900 + 450);
@@ -79,90 +76,95 @@ fn the_happy_path_places_confirms_and_ships() {
 
 #[test]
 fn allowed_transitions() {
+    let reject = Command::Reject { reason: reason("stock"), unavailable: vec![] };
     assert_eq!(
-        status(&[place(), Command::Reject { reason: reason("stock"), unavailable: vec![] }]),
+        given([placed()]).when(&reject).then_expect_events([rejected("stock")]).state().unwrap().status,
         OrderStatus::Rejected
     );
-    assert_eq!(status(&[place(), Command::Cancel { reason: None }]), OrderStatus::Cancelled);
-    assert_eq!(status(&[place(), Command::Confirm, Command::Cancel { reason: None }]), OrderStatus::Cancelled);
+    let cancel = Command::Cancel { reason: None };
+    assert_eq!(
+        given([placed()]).when(&cancel).then_expect_events([cancelled(None)]).state().unwrap().status,
+        OrderStatus::Cancelled
+    );
+    assert_eq!(
+        given([placed(), confirmed()]).when(&cancel).then_expect_events([cancelled(None)]).state().unwrap().status,
+        OrderStatus::Cancelled
+    );
 }
 
 #[test]
 fn repeating_a_command_changes_nothing() {
-    let (history, results) = run(&[place(), place(), Command::Confirm, Command::Confirm]);
-    assert_eq!(results, vec![Ok(1), Ok(0), Ok(1), Ok(0)]);
-    assert_eq!(history.len(), 2);
-    let (_, results) =
-        run(&[place(), Command::Cancel { reason: None }, Command::Cancel { reason: Some(reason("again")) }]);
-    assert_eq!(results[2], Ok(0));
-    let ship = || Command::Ship { tracking_number: None };
-    assert_eq!(run(&[place(), Command::Confirm, ship(), ship()]).1[3], Ok(0));
-    let reject = || Command::Reject { reason: reason("stock"), unavailable: vec![] };
-    assert_eq!(run(&[place(), reject(), reject()]).1[2], Ok(0));
+    let confirmed_once = given_no_previous_events()
+        .when(&place())
+        .then_expect_events([placed()])
+        .when(&place())
+        .then_expect_no_events()
+        .when(&Command::Confirm)
+        .then_expect_events([confirmed()])
+        .when(&Command::Confirm)
+        .then_expect_no_events();
+    assert_eq!(confirmed_once.history().len(), 2);
+    given([placed(), cancelled(None)]).when(&Command::Cancel { reason: Some(reason("again")) }).then_expect_no_events();
+    given([placed(), confirmed(), shipped(None)])
+        .when(&Command::Ship { tracking_number: None })
+        .then_expect_no_events();
+    given([placed(), rejected("stock")])
+        .when(&Command::Reject { reason: reason("stock"), unavailable: vec![] })
+        .then_expect_no_events();
 }
 
 #[test]
 fn forbidden_transitions_are_conflicts() {
     let ship = Command::Ship { tracking_number: None };
     let cancel = Command::Cancel { reason: None };
-    let cases: Vec<(Vec<Command>, Command, OrderStatus)> = vec![
-        (vec![place(), Command::Confirm, ship.clone()], cancel.clone(), OrderStatus::Shipped),
-        (vec![place()], ship.clone(), OrderStatus::Placed),
-        (vec![place(), cancel.clone()], Command::Confirm, OrderStatus::Cancelled),
+    let cases: Vec<(Vec<OrderEvent>, Command, OrderStatus)> = vec![
+        (vec![placed(), confirmed(), shipped(None)], cancel.clone(), OrderStatus::Shipped),
+        (vec![placed()], ship.clone(), OrderStatus::Placed),
+        (vec![placed(), cancelled(None)], Command::Confirm, OrderStatus::Cancelled),
         (
-            vec![place(), Command::Confirm],
+            vec![placed(), confirmed()],
             Command::Reject { reason: reason("x"), unavailable: vec![] },
             OrderStatus::Confirmed,
         ),
-        (
-            vec![place(), Command::Reject { reason: reason("x"), unavailable: vec![] }],
-            cancel.clone(),
-            OrderStatus::Rejected,
-        ),
-        (vec![place(), cancel], ship, OrderStatus::Cancelled),
+        (vec![placed(), rejected("x")], cancel, OrderStatus::Rejected),
+        (vec![placed(), cancelled(None)], ship, OrderStatus::Cancelled),
     ];
-    for (before, command, status) in cases {
-        let mut commands = before;
-        commands.push(command.clone());
-        let (_, results) = run(&commands);
-        match results.last().unwrap() {
-            Err(DomainError::NotAllowed { status: s, command: c }) => {
-                assert_eq!((*s, *c), (status, command.name()))
-            }
-            other => panic!("{} in {status:?}: expected NotAllowed, got {other:?}", command.name()),
-        }
+    for (history, command, status) in cases {
+        given(history).when(&command).then_expect_error(DomainError::NotAllowed { status, command: command.name() });
     }
 }
 
 #[test]
 fn commands_on_a_missing_order_are_not_found() {
     for command in [Command::Confirm, Command::Cancel { reason: None }, Command::Ship { tracking_number: None }] {
-        assert_eq!(decide(None, &command), Err(DomainError::NotFound));
+        given_no_previous_events().when(&command).then_expect_error(DomainError::NotFound);
     }
 }
 
 #[test]
 fn placing_again_with_other_content_is_refused() {
     let other = Command::Place(input(vec![line("lure-7", 3, 450)]));
-    assert_eq!(run(&[place(), other]).1[1], Err(DomainError::AlreadyPlacedDifferently));
+    given([placed()]).when(&other).then_expect_error(DomainError::AlreadyPlacedDifferently);
 }
 
 #[test]
 fn evolve_ignores_events_that_do_not_fit() {
-    let (history, _) = run(&[place(), Command::Confirm]);
+    let confirmed_order = given([placed(), confirmed()]);
+    let history = confirmed_order.history();
     assert_eq!(evolve(None, &history[1]), None);
     let mut stray = history[1].clone();
     stray.event = OrderEvent::Placed(match &history[0].event {
         OrderEvent::Placed(p) => p.clone(),
         _ => unreachable!(),
     });
-    let order = evolve(fold(&history), &stray).unwrap();
+    let order = evolve(fold(history), &stray).unwrap();
     assert_eq!(order.status, OrderStatus::Confirmed);
 }
 
 #[test]
 fn envelopes_round_trip_and_reject_unknowns() {
-    let (history, _) = run(&[place()]);
+    let placed_order = given_no_previous_events().when(&place()).then_expect_events([placed()]);
+    let history = placed_order.history();
     let json = history[0].to_json();
     assert!(json.starts_with(r#"{"eventId":""#), "{json}");
     assert!(json.contains(r#""eventType":"OrderPlaced","schemaVersion":1,"orderId""#));
