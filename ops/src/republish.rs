@@ -16,8 +16,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use chrono::{DateTime, Utc};
-use event_store::{DynamoEventStore, StoredEvent};
 use domain::{EventType, OrderId};
+use event_store::{DynamoEventStore, StoredEvent};
 use publisher::message::OutgoingMessage;
 
 use crate::scan::{self, PageHandler, ScanJob, ScanOutcome};

@@ -32,9 +32,9 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use aws_sdk_dynamodb::Client;
-use event_store::{DynamoEventStore, RequestTotals};
 use commands::{CommandContext, Known, KnownStateTotals, OrderService, RetryPolicy};
 use domain::{Command, Currency, CustomerId, Lane, OrderId, OrderLine, PlaceOrder, Sku};
+use event_store::{DynamoEventStore, RequestTotals};
 
 use crate::stats::{median, millis, quantile};
 use crate::EVENTS_TABLE;

@@ -17,11 +17,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use commands::{CommandContext, OrderService, RetryPolicy};
+use domain::{Command, Currency, CustomerId, Envelope, OrderEvent, OrderId, OrderLine, PlaceOrder, Sku};
 use event_store::MemoryEventStore;
 use legacy_sync::migrations::create_legacy_tables_if_missing;
 use legacy_sync::{connect, migrate, ConnectionSettings, LegacySync};
-use commands::{CommandContext, OrderService, RetryPolicy};
-use domain::{Command, Currency, CustomerId, Envelope, OrderEvent, OrderId, OrderLine, PlaceOrder, Sku};
 use sqs_consumer::Delivery;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;

@@ -19,8 +19,8 @@ mod stock;
 
 use std::sync::Arc;
 
-use inventory_store::InventoryService;
 use commands::OrderService;
+use inventory_store::InventoryService;
 
 pub use body::MAX_BODY_BYTES;
 pub use routes::router;

@@ -6,8 +6,8 @@
 //! never skipped silently.
 
 use aws_lambda_events::event::dynamodb::EventRecord;
-use event_item::AnyItem;
 use domain::{Envelope, EnvelopeError};
+use event_item::AnyItem;
 
 use crate::message::OutgoingMessage;
 

@@ -8,15 +8,15 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use api::App;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use commands::OrderService;
+use domain::Sku;
 use event_store::MemoryEventStore;
 use fulfillment::{FulfillmentProjection, MemoryFulfillmentStore};
 use inventory::InventoryProjection;
 use inventory_store::{InventoryService, MemoryInventoryStore};
 use local_aws::{Delivered, FilterPolicy, InMemoryTopic};
-use api::App;
-use commands::OrderService;
-use domain::Sku;
 use sqs_consumer::{handle_sqs_event, Projection};
 use tokio::sync::mpsc::UnboundedReceiver;
 

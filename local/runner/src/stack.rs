@@ -5,15 +5,15 @@
 use std::future::pending;
 use std::sync::Arc;
 
+use api::App;
+use commands::OrderService;
+use domain::{HotList, HotListError, Lane, HOT_SKUS_VAR};
 use event_store::DynamoEventStore;
 use fulfillment::{DynamoFulfillmentStore, FulfillmentProjection};
 use inventory::InventoryProjection;
 use inventory_store::{DynamoInventoryStore, InventoryService};
 use local_aws::poller::QueuePoller;
 use local_aws::stream::{latest_stream_arn, run_stream, StreamOptions};
-use api::App;
-use commands::OrderService;
-use domain::{HotList, HotListError, Lane, HOT_SKUS_VAR};
 use publisher::{handle_stream_event, SnsPublisher};
 use sqs_consumer::Projection;
 

@@ -9,12 +9,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::QueueAttributeName;
+use domain::ports::{EventScan, EventStore};
+use domain::{Envelope, OrderEvent, OrderId, Sku};
 use event_store::DynamoEventStore;
 use fulfillment::{DynamoFulfillmentStore, FulfillmentStore};
 use futures_util::stream::{self, StreamExt};
 use inventory_store::{DynamoInventoryStore, InventoryStore};
-use domain::ports::{EventScan, EventStore};
-use domain::{Envelope, OrderEvent, OrderId, Sku};
 use ops::scan::{self, ScanJob};
 
 use crate::load::Outcome;
@@ -286,8 +286,7 @@ async fn fulfillment(stack: &Stack, drained: &Drained, v: &mut Verdicts) -> Resu
     local_aws::tables::create_fulfillment_table(&stack.dynamodb, &into)
         .await
         .step("create the scratch fulfillment table")?;
-    let handler =
-        Arc::new(ops::rebuild::new_fulfillment(stack.dynamodb.clone(), &into, Arc::new(events_store(stack))));
+    let handler = Arc::new(ops::rebuild::new_fulfillment(stack.dynamodb.clone(), &into, Arc::new(events_store(stack))));
     scan::run(job(stack, "fulfillment", &into), handler, &indicatif::ProgressBar::hidden())
         .await
         .step("rebuild fulfillment from the event store")?;

@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
-use event_store::DynamoEventStore;
-use inventory_store::DynamoInventoryStore;
 use domain::ports::EventStore;
 use domain::{fold, EventType, OrderId};
+use event_store::DynamoEventStore;
+use inventory_store::DynamoInventoryStore;
 use ops::output::{age, bar, print_json, print_table};
 use ops::scan::{self, ScanJob, ScanOutcome};
 use ops::stack::{queue_name, queue_url, Error, Stack, StackArgs};

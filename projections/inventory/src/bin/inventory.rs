@@ -4,11 +4,11 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use commands::OrderService;
 use event_store::DynamoEventStore;
 use inventory::InventoryProjection;
 use inventory_store::DynamoInventoryStore;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use commands::OrderService;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
