@@ -174,9 +174,11 @@ impl OrderRequest {
             let lines = (0..self.lines.len()).filter(|i| !found.iter().any(|(j, ..)| j == i)).collect();
             return Err(PricingRefusal::UnknownSku { lines });
         }
-        let currency = match &self.currency {
-            Some(currency) => currency.clone(),
-            None => found[0].2.currency.clone(),
+        // An order has a line (validated); an empty one has no currency to take.
+        let currency = match (&self.currency, found.first()) {
+            (Some(currency), _) => currency.clone(),
+            (None, Some((_, _, item))) => item.currency.clone(),
+            (None, None) => return Err(PricingRefusal::UnknownSku { lines: vec![] }),
         };
         let other_currency: Vec<(usize, Currency)> = found
             .iter()
