@@ -32,11 +32,20 @@ async function setStock(available) {
   assert.equal(answer.status, 200);
 }
 
+async function setPrice(priceCents) {
+  const answer = await fetch(`${API}/catalog/${SKU}`, {
+    method: "PUT",
+    headers: { ...merchandiser, "Content-Type": "application/json" },
+    body: JSON.stringify({ title: "Muskie casting rod", priceCents, currency: "USD", active: true, maxPerCustomer: 2 }),
+  });
+  assert.equal(answer.status, 200);
+}
+
 const status = () => page.locator("#status");
 
 async function buyAndWaitForDecision() {
   await page.locator("#buy").click();
-  await status().filter({ hasText: /Confirmed|Sold out|could not/ }).waitFor({ timeout: 30000 });
+  await status().filter({ hasText: /Confirmed|Sold out|could not|price has changed/ }).waitFor({ timeout: 30000 });
   return status().textContent();
 }
 
@@ -54,6 +63,8 @@ after(async () => {
 test("signed out, the page asks to sign in", async () => {
   await page.goto(PAGE_URL);
   await page.locator("#who").filter({ hasText: "Not signed in" }).waitFor();
+  assert.equal(await page.locator("#title").textContent(), "Muskie casting rod", "the title is the catalog's");
+  assert.equal(await page.locator("#price").textContent(), "$249.00", "the price is the catalog's");
   assert.equal(await page.locator("#stock").textContent(), "Sign in to see live stock");
   await page.locator("#buy").click();
   await status().filter({ hasText: "Please sign in" }).waitFor();
@@ -80,6 +91,20 @@ test("buy: one order, CONFIRMED, and the stock one lower", async () => {
   assert.equal(await stock(), before - 1);
   await page.locator("#stock").filter({ hasText: `${before - 1} left` }).waitFor();
   await page.screenshot({ path: `${SHOTS}/confirmed.png`, fullPage: true });
+});
+
+test("the price changed since the page showed it: nothing ordered, the new price shown, and asked again", async () => {
+  const before = await stock();
+  await setPrice(26900);
+  const text = await buyAndWaitForDecision();
+  assert.match(text, /price has changed to \$269\.00.*Nothing was ordered/);
+  assert.equal(await page.locator("#price").textContent(), "$269.00");
+  assert.equal(await stock(), before, "the refused order reserved nothing");
+  assert.equal(await page.locator("#buy").textContent(), "Buy now");
+  const order = page.waitForResponse((r) => r.url().endsWith("/api/orders") && r.request().method() === "POST");
+  assert.match(await buyAndWaitForDecision(), /Confirmed/);
+  assert.equal((await (await order).json()).totalCents, 26900, "bought at the price shown");
+  await setPrice(24900);
 });
 
 test("a double click on Buy places one order", async () => {

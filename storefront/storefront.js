@@ -1,6 +1,6 @@
 // The muskie rod's page: sign-in through the issuer the API trusts
-// (oidc-client-ts, authorization code with PKCE), live stock, and a purchase
-// that is safe to retry. Its settings come from config.json beside it, so
+// (oidc-client-ts, authorization code with PKCE), title and price from the
+// catalog, live stock, and a purchase that is safe to retry. Its settings come from config.json beside it, so
 // these files are the same locally and in AWS.
 "use strict";
 
@@ -10,6 +10,8 @@
   const buyButton = document.getElementById("buy");
   const statusLine = document.getElementById("status");
   const stockLine = document.getElementById("stock");
+  const titleLine = document.getElementById("title");
+  const priceLine = document.getElementById("price");
   const who = document.getElementById("who");
   const signInButton = document.getElementById("sign-in");
   const signOutButton = document.getElementById("sign-out");
@@ -22,6 +24,9 @@
   let users;
   let busy = false;
   let soldOut = false;
+  // The catalog item as shown: the order is placed at this price, and the
+  // API refuses it (409 price-changed) if the catalog's is another.
+  let shown = null;
   // One purchase attempt: its Idempotency-Key is made once and sent again
   // on every retry, so a retry after a lost answer finds the same order.
   let attempt = null;
@@ -29,9 +34,10 @@
   class SignInNeeded extends Error {}
   class NetworkTrouble extends Error {}
   class Refused extends Error {
-    constructor(status, message) {
+    constructor(status, message, problem) {
       super(message);
       this.status = status;
+      this.problem = problem;
     }
   }
 
@@ -43,7 +49,7 @@
   }
 
   function showBuyButton() {
-    buyButton.disabled = busy || soldOut;
+    buyButton.disabled = busy || soldOut || !shown;
     buyButton.setAttribute("aria-busy", String(busy));
     buyButton.textContent = soldOut ? "Sold out" : attempt ? "Retry purchase" : "Buy now";
   }
@@ -64,8 +70,39 @@
     if (response.status === 401) throw new SignInNeeded();
     if (response.status >= 500 || response.status === 429) throw new NetworkTrouble("HTTP " + response.status);
     const body = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Refused(response.status, body.detail || body.title || "HTTP " + response.status);
+    if (!response.ok) throw new Refused(response.status, body.detail || body.title || "HTTP " + response.status, body);
     return body;
+  }
+
+  function money(cents, currency) {
+    return new Intl.NumberFormat("en-US", { style: "currency", currency }).format(cents / 100);
+  }
+
+  function show(item) {
+    shown = item;
+    titleLine.textContent = item.title;
+    document.title = item.title + " · Black Friday";
+    priceLine.textContent = money(item.priceCents, item.currency);
+    showBuyButton();
+  }
+
+  // The catalog is public: no token, and cacheable for 30 seconds.
+  async function loadCatalogItem() {
+    let response;
+    try {
+      response = await fetch(config.apiBase + "/catalog/" + encodeURIComponent(sku));
+    } catch (error) {
+      priceLine.textContent = "Unavailable (network trouble)";
+      return;
+    }
+    const item = await response.json().catch(() => null);
+    if (response.ok && item && item.active) {
+      show(item);
+    } else {
+      shown = null;
+      priceLine.textContent = "Not for sale";
+      showBuyButton();
+    }
   }
 
   async function refreshStock() {
@@ -91,8 +128,8 @@
 
   async function place(user) {
     const body = JSON.stringify({
-      currency: product.dataset.currency,
-      lines: [{ sku, quantity: 1, unitPriceCents: Number(product.dataset.unitPriceCents) }],
+      currency: shown.currency,
+      lines: [{ sku, quantity: 1, unitPriceCents: shown.priceCents }],
     });
     let lastTrouble;
     for (let tryNumber = 0; tryNumber < PLACE_TRIES; tryNumber += 1) {
@@ -160,6 +197,17 @@
         signInButton.focus();
       } else if (error instanceof NetworkTrouble) {
         say("Network trouble: we could not reach the shop. Retrying is safe: you will not get two rods.", "bad");
+      } else if (error instanceof Refused && error.problem.type === "/problems/price-changed") {
+        // Nothing was ordered. Show the catalog's price and ask again: a new
+        // attempt (a new key), since the order now shows another price.
+        attempt = null;
+        const line = (error.problem.errors || []).find((e) => Number.isInteger(e.currentPriceCents));
+        if (line) show(Object.assign({}, shown, { priceCents: line.currentPriceCents }));
+        say(
+          "The price has changed to " + money(shown.priceCents, shown.currency) +
+            ". Nothing was ordered: press Buy now to buy at the new price.",
+          "bad",
+        );
       } else {
         attempt = null;
         say("We could not take this order: " + error.message, "bad");
@@ -215,6 +263,7 @@
       signInButton.focus();
     });
     buyButton.addEventListener("click", buy);
+    await loadCatalogItem();
     await showAccount();
     await refreshStock();
     showBuyButton();

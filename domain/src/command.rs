@@ -3,7 +3,7 @@
 use uuid::Uuid;
 
 use crate::event::UnavailableLine;
-use crate::values::{Currency, CustomerId, OrderLine, Reason, TrackingNumber, MAX_LINES};
+use crate::values::{Currency, CustomerId, OrderLine, Reason, Sku, TrackingNumber, MAX_LINES};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlaceOrder {
@@ -26,13 +26,13 @@ pub enum LinesError {
 impl PlaceOrder {
     /// 1–100 lines, no SKU twice: the rules that span lines. Each error is
     /// reported, so a caller can name every field at once.
-    pub fn check_lines(lines: &[OrderLine]) -> Vec<LinesError> {
+    pub fn check_lines<L: AsRef<Sku>>(lines: &[L]) -> Vec<LinesError> {
         let mut errors = Vec::new();
         if lines.is_empty() || lines.len() > MAX_LINES {
             errors.push(LinesError::Count);
         }
         for (i, line) in lines.iter().enumerate() {
-            if lines[..i].iter().any(|earlier| earlier.sku == line.sku) {
+            if lines[..i].iter().any(|earlier| earlier.as_ref() == line.as_ref()) {
                 errors.push(LinesError::RepeatedSku(i));
             }
         }

@@ -1,12 +1,14 @@
 //! The order domain: pure logic with no AWS, no async runtime and no I/O.
 //!
 //! Read it in this order: [`values`] (validated value types), [`command`],
-//! [`event`], [`order`] (state and `evolve`), [`decide`], [`envelope`]
+//! [`event`], [`order`] (state and `evolve`), [`decide`], [`catalog`]
+//! (prices, and pricing an order), [`envelope`]
 //! (what is stored and published), [`lane`] (which queue an order's events
 //! travel in), [`ports`] (what adapters implement), [`access`] (who may do
 //! what).
 
 pub mod access;
+pub mod catalog;
 pub mod command;
 pub mod decide;
 pub mod envelope;
@@ -17,6 +19,7 @@ pub mod ports;
 pub mod schema;
 pub mod values;
 
+pub use catalog::{Catalog, CatalogError, CatalogItem, OrderRequest, PricingRefusal, RequestedLine, Title};
 pub use command::{Command, LinesError, PlaceOrder};
 pub use decide::{decide, DomainError};
 pub use envelope::{Envelope, EnvelopeError, EventMeta, SCHEMA_VERSION};

@@ -196,6 +196,12 @@ pub struct OrderLine {
     pub unit_price_cents: u64,
 }
 
+impl AsRef<Sku> for OrderLine {
+    fn as_ref(&self) -> &Sku {
+        &self.sku
+    }
+}
+
 impl OrderLine {
     pub fn total_cents(&self) -> u64 {
         u64::from(self.quantity) * self.unit_price_cents

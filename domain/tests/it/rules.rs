@@ -177,3 +177,142 @@ fn envelopes_round_trip_and_reject_unknowns() {
     assert!(matches!(Envelope::from_json(&future), Err(domain::EnvelopeError::UnsupportedSchemaVersion(2))));
     assert!(matches!(Envelope::from_json("not json"), Err(domain::EnvelopeError::Malformed(_))));
 }
+
+mod pricing {
+    //! DESIGN.md "Catalog": prices come from the catalog, never from the caller.
+
+    use std::collections::HashMap;
+
+    use domain::{CatalogItem, Currency, CustomerId, OrderRequest, PricingRefusal, RequestedLine, Sku, Title};
+
+    fn item(sku: &str, price_cents: u64, currency: &str, max_per_customer: Option<u32>) -> CatalogItem {
+        CatalogItem {
+            sku: Sku::parse(sku).unwrap(),
+            title: Title::parse("A product").unwrap(),
+            price_cents,
+            currency: Currency::parse(currency).unwrap(),
+            active: true,
+            max_per_customer,
+        }
+    }
+
+    fn catalog(items: Vec<CatalogItem>) -> HashMap<Sku, CatalogItem> {
+        items.into_iter().map(|item| (item.sku.clone(), item)).collect()
+    }
+
+    fn shop() -> HashMap<Sku, CatalogItem> {
+        catalog(vec![
+            item("muskie-casting-rod", 24_900, "USD", Some(2)),
+            item("lure-7", 450, "USD", None),
+            item("euro-reel", 9_900, "EUR", None),
+            CatalogItem { active: false, ..item("withdrawn-rod", 5_000, "USD", None) },
+        ])
+    }
+
+    fn request(currency: Option<&str>, lines: &[(&str, u32, Option<u64>)]) -> OrderRequest {
+        OrderRequest {
+            customer_id: CustomerId::parse("customer-1").unwrap(),
+            basket_id: None,
+            currency: currency.map(|c| Currency::parse(c).unwrap()),
+            lines: lines
+                .iter()
+                .map(|(sku, quantity, price)| RequestedLine {
+                    sku: Sku::parse(sku).unwrap(),
+                    quantity: *quantity,
+                    unit_price_cents: *price,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn lines_are_priced_from_the_catalog_whatever_the_caller_leaves_out() {
+        let place = request(None, &[("muskie-casting-rod", 1, None), ("lure-7", 3, Some(450))]).price(&shop()).unwrap();
+        let prices: Vec<(u32, u64)> = place.lines.iter().map(|l| (l.quantity, l.unit_price_cents)).collect();
+        assert_eq!(prices, [(1, 24_900), (3, 450)]);
+        assert_eq!(place.currency.as_str(), "USD", "the items' currency when the caller names none");
+    }
+
+    #[test]
+    fn a_price_the_caller_made_up_is_refused_with_the_current_one() {
+        let one_cent = request(Some("USD"), &[("muskie-casting-rod", 1, Some(1))]);
+        assert_eq!(one_cent.price(&shop()), Err(PricingRefusal::PriceChanged { lines: vec![(0, 24_900)] }));
+        let second_line = request(Some("USD"), &[("lure-7", 1, Some(450)), ("muskie-casting-rod", 1, Some(19_900))]);
+        assert_eq!(second_line.price(&shop()), Err(PricingRefusal::PriceChanged { lines: vec![(1, 24_900)] }));
+    }
+
+    #[test]
+    fn unknown_and_inactive_skus_are_refused_first() {
+        let asked = request(None, &[("lure-7", 1, Some(1)), ("never-sold", 1, None), ("withdrawn-rod", 1, None)]);
+        assert_eq!(asked.price(&shop()), Err(PricingRefusal::UnknownSku { lines: vec![1, 2] }));
+    }
+
+    #[test]
+    fn another_currency_than_the_items_is_refused() {
+        let usd = Currency::parse("USD").unwrap();
+        let eur = Currency::parse("EUR").unwrap();
+        assert_eq!(
+            request(Some("EUR"), &[("lure-7", 1, None)]).price(&shop()),
+            Err(PricingRefusal::CurrencyMismatch { currency: eur.clone(), lines: vec![(0, usd)] })
+        );
+        assert_eq!(
+            request(None, &[("lure-7", 1, None), ("euro-reel", 1, None)]).price(&shop()),
+            Err(PricingRefusal::CurrencyMismatch { currency: Currency::parse("USD").unwrap(), lines: vec![(1, eur)] }),
+            "one order, one currency"
+        );
+    }
+
+    #[test]
+    fn a_line_over_the_items_limit_is_refused_and_the_limit_itself_is_not() {
+        assert_eq!(
+            request(None, &[("muskie-casting-rod", 3, Some(24_900))]).price(&shop()),
+            Err(PricingRefusal::LimitExceeded { lines: vec![(0, 2)] })
+        );
+        assert!(request(None, &[("muskie-casting-rod", 2, None), ("lure-7", 1000, None)]).price(&shop()).is_ok());
+    }
+
+    #[test]
+    fn a_retry_matches_the_order_as_placed_even_after_a_price_change() {
+        use domain::{Order, OrderId, OrderStatus};
+        let asked = request(None, &[("muskie-casting-rod", 1, None)]);
+        let placed = asked.price(&shop()).unwrap();
+        let order = Order {
+            order_id: OrderId(uuid::Uuid::nil()),
+            status: OrderStatus::Confirmed,
+            customer_id: placed.customer_id.clone(),
+            basket_id: None,
+            currency: placed.currency.clone(),
+            lines: placed.lines.clone(),
+            total_cents: 24_900,
+            version: 2,
+            placed_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+        };
+        let mut repriced = shop();
+        repriced.get_mut(&Sku::parse("muskie-casting-rod").unwrap()).unwrap().price_cents = 26_900;
+        assert!(asked.price(&repriced).unwrap().lines != order.lines, "priced anew, it would differ");
+        assert!(asked.placed_as(&order));
+        assert!(request(Some("USD"), &[("muskie-casting-rod", 1, Some(24_900))]).placed_as(&order));
+        assert!(!request(None, &[("muskie-casting-rod", 1, Some(26_900))]).placed_as(&order));
+        assert!(!request(None, &[("muskie-casting-rod", 2, None)]).placed_as(&order));
+        assert!(!request(Some("EUR"), &[("muskie-casting-rod", 1, None)]).placed_as(&order));
+    }
+
+    #[test]
+    fn catalog_items_read_from_a_store_are_held_to_the_limits() {
+        let good = r#"{"sku":"muskie-casting-rod","title":"Muskie casting rod","priceCents":24900,"currency":"USD","active":true,"maxPerCustomer":2}"#;
+        let item: CatalogItem = serde_json::from_str(good).unwrap();
+        assert_eq!(serde_json::to_string(&item).unwrap(), good, "serialized as read");
+        for bad in [
+            good.replace("24900", "0"),
+            good.replace("24900", "100000001"),
+            good.replace(r#""maxPerCustomer":2"#, r#""maxPerCustomer":0"#),
+            good.replace("Muskie casting rod", ""),
+            good.replace("USD", "XYZ"),
+        ] {
+            assert!(serde_json::from_str::<CatalogItem>(&bad).is_err(), "{bad}");
+        }
+        let unlimited = good.replace(r#","maxPerCustomer":2"#, "");
+        assert_eq!(serde_json::from_str::<CatalogItem>(&unlimited).unwrap().max_per_customer, None);
+    }
+}

@@ -101,3 +101,9 @@ impl Visitor<'_> for WholeNumber {
 pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
     T::deserialize(deserializer).map(Some)
 }
+
+/// An optional [`whole_number`]: left out is `None`, `null` is refused as
+/// with [`present`]. Used with `#[serde(default)]`.
+pub fn optional_whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    whole_number(deserializer).map(Some)
+}

@@ -4,11 +4,13 @@
 //! `application/problem+json` in one place ([`problem`]).
 //!
 //! Read it in this order: [`routes`] (every route, once), [`layers`]
-//! (correlation id, body size, media type), [`orders`] and [`stock`] (the
-//! handlers), [`input`] (request bodies into commands), [`problem`].
+//! (correlation id, body size, media type), [`orders`], [`stock`] and
+//! [`catalog`] (the handlers), [`input`] (request bodies into commands),
+//! [`problem`].
 
 mod auth;
 mod body;
+mod catalog;
 mod headers;
 pub mod input;
 pub mod layers;
@@ -18,38 +20,62 @@ pub mod routes;
 mod stock;
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use catalog_store::CachedCatalog;
 use commands::OrderService;
+use domain::Catalog;
 use inventory_store::InventoryService;
 
 pub use body::MAX_BODY_BYTES;
 pub use routes::router;
 
-/// What the API needs: the order service and the stock service.
+/// How long an instance keeps a catalog item: a new price applies to orders
+/// at most this much later (DESIGN.md allows 60 s), and a warm instance
+/// reads a SKU's item once per this time, not once per order.
+pub const CATALOG_CACHE_TTL: Duration = Duration::from_secs(30);
+
+/// What the API needs: the order service, the stock service and the
+/// catalog, through this instance's cache.
 #[derive(Clone)]
 pub struct App {
     pub orders: OrderService,
     pub inventory: InventoryService,
+    pub catalog: Arc<CachedCatalog>,
 }
 
 impl App {
-    pub fn new(orders: OrderService, inventory: InventoryService) -> Self {
-        App { orders, inventory }
+    /// Items of `catalog` are kept [`CATALOG_CACHE_TTL`].
+    pub fn new(orders: OrderService, inventory: InventoryService, catalog: Arc<dyn Catalog>) -> Self {
+        App::with_catalog_cache(orders, inventory, catalog, CATALOG_CACHE_TTL)
     }
 
-    /// The production wiring: tables from `EVENTS_TABLE` and
-    /// `INVENTORY_TABLE`, the hot lane's SKUs from `HOT_SKUS`, endpoint and
-    /// credentials from the SDK's own environment variables.
+    /// [`App::new`] keeping catalog items `ttl` (at most 60 s): tests of a
+    /// price change use a short one.
+    pub fn with_catalog_cache(
+        orders: OrderService,
+        inventory: InventoryService,
+        catalog: Arc<dyn Catalog>,
+        ttl: Duration,
+    ) -> Self {
+        App { orders, inventory, catalog: Arc::new(CachedCatalog::new(catalog, ttl)) }
+    }
+
+    /// The production wiring: tables from `EVENTS_TABLE`, `INVENTORY_TABLE`
+    /// and `CATALOG_TABLE`, the hot lane's SKUs from `HOT_SKUS`, endpoint
+    /// and credentials from the SDK's own environment variables.
     pub async fn from_env() -> Result<Self, String> {
         let var = |name: &str| std::env::var(name).map_err(|_| format!("{name} is not set"));
         let (events_table, inventory_table) = (var("EVENTS_TABLE")?, var("INVENTORY_TABLE")?);
+        let catalog_table = var("CATALOG_TABLE")?;
         let hot_skus = std::env::var(domain::HOT_SKUS_VAR).ok();
         let hot_list = domain::HotList::configured(hot_skus.as_deref()).map_err(|e| e.to_string())?;
         let config = sdk_config::load().await.map_err(|e| e.to_string())?;
         let dynamodb = aws_sdk_dynamodb::Client::new(&config);
         let events = event_store::DynamoEventStore::new(dynamodb.clone(), events_table);
-        let stock = inventory_store::DynamoInventoryStore::new(dynamodb, inventory_table);
+        let stock = inventory_store::DynamoInventoryStore::new(dynamodb.clone(), inventory_table);
+        let catalog = catalog_store::DynamoCatalog::new(dynamodb, catalog_table);
         let orders = OrderService::new(Arc::new(events)).with_hot_list(hot_list);
-        Ok(App::new(orders, InventoryService::new(Arc::new(stock))))
+        Ok(App::new(orders, InventoryService::new(Arc::new(stock)), Arc::new(catalog)))
     }
 }

@@ -8,9 +8,9 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use commands::{CommandContext, Known, RetryPolicy};
+use commands::{CommandContext, CommandError, Known, RetryPolicy};
 use domain::access::{authorize, Action, Principal};
-use domain::{fold, Command, Order, OrderId};
+use domain::{fold, Catalog, Command, DomainError, Order, OrderId, OrderRequest, Sku};
 use serde_json::json;
 
 use crate::auth::Caller;
@@ -43,20 +43,59 @@ pub async fn place(
     if own_id.is_none() && input.customer_id.is_none() {
         return Err(Problem::customer_required());
     }
-    let place = input.validate(own_id).map_err(Problem::invalid)?;
-    authorize(&caller, Action::PlaceOrder { for_customer: &place.customer_id })?;
-    let command = Command::Place(place);
+    let request = input.validate(own_id).map_err(Problem::invalid)?;
+    authorize(&caller, Action::PlaceOrder { for_customer: &request.customer_id })?;
     let order_id = match key.as_deref() {
         Some(key) => OrderId::from_idempotency_key(&caller.key_namespace(), key),
         None => OrderId(uuid::Uuid::new_v4()),
     };
+    // From this instance's cache when warm: no request.
+    let skus: Vec<Sku> = request.lines.iter().map(|line| line.sku.clone()).collect();
+    let items = app.catalog.items(&skus).await?;
+    let place = match request.price(&items) {
+        Ok(place) => place,
+        // A retry of an order placed before the catalog changed answers as
+        // placed; only a retry can find one, so only a retry reads.
+        Err(refusal) => match key {
+            Some(_) => return retried(&app, &request, order_id, Problem::pricing(refusal, &request)).await,
+            None => return Err(Problem::pricing(refusal, &request)),
+        },
+    };
     let context = CommandContext::new(correlation_id);
     // A new id: append version 1 without reading; a retry of the key finds it taken, reads and answers.
-    let outcome = app.orders.execute_from(order_id, &command, &context, PLACE_RETRY, Known::New).await?;
-    let mut response = order_view(StatusCode::CREATED, &outcome.order);
-    let location = HeaderValue::from_str(&format!("/orders/{order_id}")).expect("a path is a header value");
+    let command = Command::Place(place);
+    match app.orders.execute_from(order_id, &command, &context, PLACE_RETRY, Known::New).await {
+        Ok(outcome) => Ok(created(&outcome.order)),
+        // The same body priced anew differs from the order placed before
+        // a price change: what the caller asked decides.
+        Err(error @ CommandError::Domain(DomainError::AlreadyPlacedDifferently)) => {
+            retried(&app, &request, order_id, error.into()).await
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The answer to a retried `POST /orders` that the catalog, as it is now,
+/// would not price as it was placed: the order placed with this key if the
+/// request asked for it, else `otherwise`.
+async fn retried(
+    app: &App,
+    request: &OrderRequest,
+    order_id: OrderId,
+    otherwise: Problem,
+) -> Result<Response, Problem> {
+    match app.orders.get(order_id).await? {
+        Some(order) if request.placed_as(&order) => Ok(created(&order)),
+        Some(_) => Err(CommandError::Domain(DomainError::AlreadyPlacedDifferently).into()),
+        None => Err(otherwise),
+    }
+}
+
+fn created(order: &Order) -> Response {
+    let mut response = order_view(StatusCode::CREATED, order);
+    let location = HeaderValue::from_str(&format!("/orders/{}", order.order_id)).expect("a path is a header value");
     response.headers_mut().insert(header::LOCATION, location);
-    Ok(response)
+    response
 }
 
 pub async fn get(State(app): State<App>, Caller(caller): Caller, id: IdPath) -> Result<Response, Problem> {

@@ -5,21 +5,26 @@ use axum::response::{IntoResponse, Response};
 use commands::CommandError;
 use domain::access::Refusal;
 use domain::ports::StoreError;
-use domain::DomainError;
+use domain::{CatalogError, DomainError, OrderRequest, PricingRefusal};
 use serde::Serialize;
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
 /// One invalid field of a request, named by its JSON path (`lines[2].sku`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct FieldError {
     pub field: String,
     pub message: String,
+    /// On `price-changed`: the catalog's price now, for the page to show
+    /// and ask again with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_price_cents: Option<u64>,
 }
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError { field: field.into(), message: message.into() }
+        FieldError { field: field.into(), message: message.into(), current_price_cents: None }
     }
 }
 
@@ -116,6 +121,85 @@ impl Problem {
 
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable", detail)
+    }
+}
+
+impl Problem {
+    /// Why the catalog refused `request` (DESIGN.md's `POST /orders`
+    /// refusals), each line named by its JSON path.
+    pub fn pricing(refusal: PricingRefusal, request: &OrderRequest) -> Self {
+        let sku = |i: usize| request.lines[i].sku.as_str();
+        let field = |i: usize, name: &str| format!("lines[{i}].{name}");
+        let (status, slug, title, errors): (_, _, _, Vec<FieldError>) = match refusal {
+            PricingRefusal::UnknownSku { lines } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown-sku",
+                "Unknown SKU",
+                lines
+                    .into_iter()
+                    .map(|i| FieldError::new(field(i, "sku"), format!("{} is not for sale", sku(i))))
+                    .collect(),
+            ),
+            PricingRefusal::CurrencyMismatch { currency, lines } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "currency-mismatch",
+                "Currency mismatch",
+                lines
+                    .into_iter()
+                    .map(|(i, priced_in)| {
+                        let message =
+                            format!("{} is priced in {}, not {}", sku(i), priced_in.as_str(), currency.as_str());
+                        FieldError::new(
+                            if request.currency.is_some() { "currency".to_owned() } else { field(i, "sku") },
+                            message,
+                        )
+                    })
+                    .collect(),
+            ),
+            PricingRefusal::LimitExceeded { lines } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "limit-exceeded",
+                "Purchase limit exceeded",
+                lines
+                    .into_iter()
+                    .map(|(i, allowed)| {
+                        FieldError::new(field(i, "quantity"), format!("at most {allowed} of {} per customer", sku(i)))
+                    })
+                    .collect(),
+            ),
+            PricingRefusal::PriceChanged { lines } => (
+                StatusCode::CONFLICT,
+                "price-changed",
+                "Price changed",
+                lines
+                    .into_iter()
+                    .map(|(i, current)| FieldError {
+                        current_price_cents: Some(current),
+                        ..FieldError::new(
+                            field(i, "unitPriceCents"),
+                            format!("the price of {} is now {current}", sku(i)),
+                        )
+                    })
+                    .collect(),
+            ),
+        };
+        let detail = errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; ");
+        Problem { errors, ..Problem::new(status, slug, title, format!("{detail}; nothing was stored")) }
+    }
+}
+
+impl From<CatalogError> for Problem {
+    fn from(error: CatalogError) -> Self {
+        tracing::error!(%error, "catalog error");
+        match error {
+            CatalogError::Corrupt(_) => Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+                "a catalog item could not be read",
+            ),
+            CatalogError::Unavailable(_) => Problem::unavailable("the catalog did not answer; retry later"),
+        }
     }
 }
 

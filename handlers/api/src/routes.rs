@@ -11,7 +11,7 @@ use axum::Router;
 
 use crate::layers::{correlate, limit_body, require_json};
 use crate::problem::Problem;
-use crate::{orders, stock, App};
+use crate::{catalog, orders, stock, App};
 
 pub struct Route {
     pub method: Method,
@@ -32,6 +32,8 @@ fn routes() -> Vec<(Route, MethodRouter<App>)> {
         route(Method::POST, "/orders/{id}/ship", COMMAND, orders::ship),
         route(Method::GET, "/inventory/{sku}", READ, stock::get),
         route(Method::PUT, "/inventory/{sku}", &[200, 400, 401, 403, 413, 415, 500, 503], stock::set),
+        route(Method::GET, "/catalog/{sku}", &[200, 400, 404, 500, 503], catalog::get),
+        route(Method::PUT, "/catalog/{sku}", &[200, 400, 401, 403, 413, 415, 500, 503], catalog::set),
     ]
 }
 

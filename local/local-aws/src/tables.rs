@@ -40,6 +40,11 @@ pub async fn create_fulfillment_table(client: &Client, table: &str) -> Result<()
     create_if_missing(client, table, key, None).await
 }
 
+/// The catalog table: one item per `sku`.
+pub async fn create_catalog_table(client: &Client, table: &str) -> Result<(), AwsError> {
+    create_if_missing(client, table, TableKey { hash: ("sku", ScalarAttributeType::S), range: None }, None).await
+}
+
 /// Creates `table` on demand billing; a table that already exists is left
 /// as it is, so provisioning can run again.
 async fn create_if_missing(

@@ -95,11 +95,12 @@ impl Client {
         Ok((stock["available"].as_i64().unwrap_or(-1), stock["reserved"].as_i64().unwrap_or(-1)))
     }
 
-    /// One customer's order: placed, then followed until decided.
-    async fn buy(&self, run: &str, buyer: u64, sku: &'static str, cents: u64) -> Result<Outcome, Error> {
+    /// One customer's order of one `sku`: placed at the catalog's price,
+    /// then followed until decided.
+    async fn buy(&self, run: &str, buyer: u64, sku: &'static str) -> Result<Outcome, Error> {
         let customer = format!("{}-buyer-{buyer}", if sku == HOT_SKU { "flash" } else { "quiet" });
         let token = self.token(&customer, &[]);
-        let body = json!({ "currency": "USD", "lines": [{ "sku": sku, "quantity": 1, "unitPriceCents": cents }] });
+        let body = json!({ "lines": [{ "sku": sku, "quantity": 1 }] });
         let placed_at = Instant::now();
         let placed = self
             .send(
@@ -160,14 +161,14 @@ pub async fn flash_sale(args: &FlashSaleArgs) -> Result<(), Error> {
     let run = uuid::Uuid::new_v4().simple().to_string();
     // Hot and quiet orders interleaved, as they arrive in a real sale.
     let total = args.orders + args.quiet_orders;
-    let jobs: Vec<(u64, &'static str, u64)> = (0..total)
+    let jobs: Vec<(u64, &'static str)> = (0..total)
         .map(|i| {
             let quiet_share = i * args.quiet_orders / total.max(1);
             let is_quiet = (i + 1) * args.quiet_orders / total.max(1) > quiet_share;
             if is_quiet {
-                (quiet_share, QUIET_SKU, 18_900)
+                (quiet_share, QUIET_SKU)
             } else {
-                (i - quiet_share, HOT_SKU, 24_900)
+                (i - quiet_share, HOT_SKU)
             }
         })
         .collect();
@@ -178,10 +179,10 @@ pub async fn flash_sale(args: &FlashSaleArgs) -> Result<(), Error> {
     );
     let started = Instant::now();
     let outcomes: Vec<Result<Outcome, Error>> = stream::iter(jobs)
-        .map(|(buyer, sku, cents)| {
+        .map(|(buyer, sku)| {
             let (client, run, bar) = (client.clone(), run.clone(), bar.clone());
             async move {
-                let outcome = client.buy(&run, buyer, sku, cents).await;
+                let outcome = client.buy(&run, buyer, sku).await;
                 bar.inc(1);
                 outcome
             }

@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use api::App;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use catalog_store::MemoryCatalog;
 use commands::OrderService;
-use domain::Sku;
+use domain::{CatalogItem, Currency, Sku, Title};
 use event_store::MemoryEventStore;
 use fulfillment::{FulfillmentProjection, MemoryFulfillmentStore};
 use inventory::InventoryProjection;
@@ -30,6 +31,23 @@ const RETRY_DELAY: Duration = Duration::from_secs(1);
 /// What the embedded runner has on its shelves at start (`--no-seed`: none),
 /// so the README's first order ("Trying it") is confirmed.
 pub const DEMO_STOCK: [(&str, u64); 2] = [("muskie-casting-rod", 100), ("tourney-casting-rod", 500)];
+
+/// The embedded runner's catalog at start (`--no-seed`: empty): the legacy
+/// seed rows' products (`legacy/seed.sql`), in USD, with the hot rod's
+/// purchase limit.
+pub fn demo_catalog() -> Vec<CatalogItem> {
+    crate::legacy::SEED_PRODUCTS
+        .iter()
+        .map(|(sku, title, price_cents)| CatalogItem {
+            sku: Sku::parse(sku).expect("a seed SKU is valid"),
+            title: Title::parse(title).expect("a seed title is valid"),
+            price_cents: *price_cents,
+            currency: Currency::parse("USD").expect("USD is ISO-4217"),
+            active: true,
+            max_per_customer: crate::legacy::demo_limit(sku),
+        })
+        .collect()
+}
 
 pub async fn start(names: &Names, seed: bool) -> Result<App, Box<dyn std::error::Error>> {
     let events = Arc::new(MemoryEventStore::new());
@@ -55,12 +73,13 @@ pub async fn start(names: &Names, seed: bool) -> Result<App, Box<dyn std::error:
     if let Some(sync) = crate::legacy::sync(events.clone()).await? {
         consume(&names.legacy_sync_queue, subscribe(&topic, legacy_sync::FILTER_POLICY)?, Arc::new(sync));
     }
-    let app = App::new(orders, InventoryService::new(stock));
+    let catalog = if seed { MemoryCatalog::with_items(demo_catalog()) } else { MemoryCatalog::new() };
+    let app = App::new(orders, InventoryService::new(stock), Arc::new(catalog));
     if seed {
         for (sku, available) in DEMO_STOCK {
             app.inventory.set_available(&Sku::parse(sku)?, available).await?;
         }
-        tracing::info!(?DEMO_STOCK, "demo stock set (--no-seed starts empty)");
+        tracing::info!(?DEMO_STOCK, "demo stock and catalog set (--no-seed starts empty)");
     }
     Ok(app)
 }

@@ -17,7 +17,8 @@ pub async fn run(names: &Names) -> Result<(), Error> {
     local_aws::tables::create_events_table(&dynamodb, &names.events_table).await?;
     local_aws::tables::create_inventory_table(&dynamodb, &names.inventory_table).await?;
     local_aws::tables::create_fulfillment_table(&dynamodb, &names.fulfillment_table).await?;
-    tracing::info!(events = %names.events_table, inventory = %names.inventory_table, fulfillment = %names.fulfillment_table, "tables ready");
+    local_aws::tables::create_catalog_table(&dynamodb, &names.catalog_table).await?;
+    tracing::info!(events = %names.events_table, inventory = %names.inventory_table, fulfillment = %names.fulfillment_table, catalog = %names.catalog_table, "tables ready");
 
     let (sns, sqs) = (Sns::new(&config), Sqs::new(&config));
     let topic_name = names.topic_arn.rsplit(':').next().unwrap_or("order-events");
@@ -26,8 +27,11 @@ pub async fn run(names: &Names) -> Result<(), Error> {
         return Err(format!("created {topic_arn}, but ORDER_EVENTS_TOPIC_ARN is {}", names.topic_arn).into());
     }
     let events: std::sync::Arc<dyn domain::ports::EventStore> =
-        std::sync::Arc::new(event_store::DynamoEventStore::new(dynamodb, &names.events_table));
+        std::sync::Arc::new(event_store::DynamoEventStore::new(dynamodb.clone(), &names.events_table));
     crate::legacy::sync(events).await?;
+    let catalog = catalog_store::DynamoCatalog::new(dynamodb, &names.catalog_table);
+    let imported = crate::legacy::import_catalog(&catalog).await?;
+    tracing::info!(imported, "catalog imported from the legacy shop_product rows");
     let [hot_lane, standard_lane] = names.inventory_lanes();
     for (queue, filter_policy) in [
         hot_lane,

@@ -6,6 +6,7 @@ use std::future::pending;
 use std::sync::Arc;
 
 use api::App;
+use catalog_store::DynamoCatalog;
 use commands::OrderService;
 use domain::{HotList, HotListError, Lane, HOT_SKUS_VAR};
 use event_store::DynamoEventStore;
@@ -24,6 +25,7 @@ pub const MAX_RECEIVES: u32 = 5;
 pub struct Names {
     pub events_table: String,
     pub inventory_table: String,
+    pub catalog_table: String,
     pub fulfillment_table: String,
     pub topic_arn: String,
     /// The standard lane's inventory queue.
@@ -43,6 +45,7 @@ impl Names {
         Ok(Names {
             events_table: var("EVENTS_TABLE", "order-events"),
             inventory_table: var("INVENTORY_TABLE", "inventory"),
+            catalog_table: var("CATALOG_TABLE", "catalog"),
             fulfillment_table: var("FULFILLMENT_TABLE", "fulfillment"),
             topic_arn: var("ORDER_EVENTS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:order-events"),
             inventory_queue: var("INVENTORY_QUEUE", lane_queue(Lane::Standard)),
@@ -117,13 +120,14 @@ pub async fn start(names: &Names) -> Result<App, Box<dyn std::error::Error>> {
     for (queue, _) in names.inventory_lanes() {
         poll(&sqs, queue, inventory.clone()).await?;
     }
+    let catalog = Arc::new(DynamoCatalog::new(dynamodb.clone(), &names.catalog_table));
     let pick_requests = Arc::new(DynamoFulfillmentStore::new(dynamodb, &names.fulfillment_table));
     poll(&sqs, &names.fulfillment_queue, Arc::new(FulfillmentProjection::new(pick_requests, orders.store().clone())))
         .await?;
     if let Some(sync) = crate::legacy::sync(events.clone()).await? {
         poll(&sqs, &names.legacy_sync_queue, Arc::new(sync)).await?;
     }
-    Ok(App::new(orders, InventoryService::new(stock)))
+    Ok(App::new(orders, InventoryService::new(stock), catalog))
 }
 
 async fn poll(

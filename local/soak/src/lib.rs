@@ -116,6 +116,7 @@ async fn soak(args: &Args, stack: &stack::Stack) -> Result<Report, SoakError> {
     let client = load::Client::new(&runner.base, stack.token().await?, args.concurrency);
     let stock = load::stock_plan(args.orders);
     client.set_stock(&stock).await?;
+    client.set_catalog(&stock).await?;
     let mut queues = Vec::new();
     for (var, (url, _)) in stack::CONSUMER_QUEUES.iter().zip(&stack.dlqs) {
         queues.push((stack.var(var).trim_start_matches(&format!("{}-", stack.id)).to_owned(), url.clone()));

@@ -25,6 +25,11 @@ pub const QUIET_SKUS: [&str; 8] = [
     "landing-net",
     "wading-boots",
 ];
+
+/// Every soak SKU's catalog price and currency, which its orders show.
+const PRICE_CENTS: u64 = 1999;
+const CURRENCY: &str = "EUR";
+
 /// How long a request is retried before the order is given up.
 const GIVE_UP: Duration = Duration::from_secs(180);
 
@@ -145,13 +150,29 @@ impl Client {
         Ok(())
     }
 
+    /// Puts every SKU of the plan in the catalog at the price the orders
+    /// are placed at.
+    pub async fn set_catalog(&self, stock: &BTreeMap<&'static str, u64>) -> Result<(), SoakError> {
+        for sku in stock.keys() {
+            let item = json!({ "title": format!("Soak {sku}"), "priceCents": PRICE_CENTS, "currency": CURRENCY, "active": true });
+            let (status, body) = self
+                .call(reqwest::Method::PUT, &format!("/catalog/{sku}"), Some(item), None)
+                .await
+                .step(format!("set the catalog item of {sku}"))?;
+            if status != 200 {
+                return Err(SoakError::Setup(format!("PUT /catalog/{sku}: {status} {body}")));
+            }
+        }
+        Ok(())
+    }
+
     async fn order(self, index: u32) -> Outcome {
         let plan = plan(index);
         let mut outcome = Outcome { index, ..Outcome::default() };
         let body = json!({
             "customerId": format!("soak-customer-{}", index % 50),
-            "currency": "EUR",
-            "lines": plan.lines.iter().map(|(sku, quantity)| json!({ "sku": sku, "quantity": quantity, "unitPriceCents": 1999 })).collect::<Vec<_>>(),
+            "currency": CURRENCY,
+            "lines": plan.lines.iter().map(|(sku, quantity)| json!({ "sku": sku, "quantity": quantity, "unitPriceCents": PRICE_CENTS })).collect::<Vec<_>>(),
         });
         let key = uuid::Uuid::new_v4().to_string();
         let id = match self.call(reqwest::Method::POST, "/orders", Some(body), Some(&key)).await {

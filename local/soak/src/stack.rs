@@ -63,6 +63,7 @@ pub fn resource_names(id: &str) -> Vec<(&'static str, String)> {
     vec![
         ("EVENTS_TABLE", format!("{id}-events")),
         ("INVENTORY_TABLE", format!("{id}-inventory")),
+        ("CATALOG_TABLE", format!("{id}-catalog")),
         ("FULFILLMENT_TABLE", format!("{id}-fulfillment")),
         ("ORDER_EVENTS_TOPIC_ARN", format!("arn:aws:sns:{region}:123456789012:{id}-topic")),
         ("INVENTORY_QUEUE", format!("{id}-inventory")),
@@ -206,7 +207,8 @@ impl Stack {
 
     /// A token of the runner's own issuer with every scope.
     pub async fn token(&self) -> Result<String, SoakError> {
-        let scopes = ["orders:write", "orders:read", "orders:ship", "inventory:read", "inventory:write"];
+        let scopes =
+            ["orders:write", "orders:read", "orders:ship", "inventory:read", "inventory:write", "catalog:write"];
         let mut args = vec!["token", "--minutes", "600", "--scope"];
         args.extend(scopes);
         let out = self.command(&args).output().step("order-platform token")?;
@@ -229,7 +231,7 @@ impl Stack {
 
     /// Deletes the tables, queues, topic and databases, and with `logs` the runner's logs.
     pub async fn clean_up(&self, logs: bool) {
-        for table in ["EVENTS_TABLE", "INVENTORY_TABLE", "FULFILLMENT_TABLE"] {
+        for table in ["EVENTS_TABLE", "INVENTORY_TABLE", "FULFILLMENT_TABLE", "CATALOG_TABLE"] {
             let _ = self.dynamodb.delete_table().table_name(self.var(table)).send().await;
             let _ = self.dynamodb.delete_table().table_name(format!("{}-expected", self.var(table))).send().await;
         }

@@ -14,6 +14,9 @@ pub const PLACE_OWN: &str =
     r#"{"currency":"USD","lines":[{"sku":"muskie-casting-rod","quantity":1,"unitPriceCents":24900}]}"#;
 pub const PLACE_FOR_OTHER: &str = r#"{"customerId":"customer-2","currency":"USD","lines":[{"sku":"muskie-casting-rod","quantity":1,"unitPriceCents":24900}]}"#;
 pub const STOCK: &str = r#"{"available":7}"#;
+/// The catalog item of [`SKU`] as the demo has it.
+pub const CATALOG_ITEM: &str =
+    r#"{"title":"Muskie casting rod","priceCents":24900,"currency":"USD","active":true,"maxPerCustomer":2}"#;
 
 /// What a request carries in `Authorization`.
 #[derive(Clone, Copy, Debug)]
@@ -57,6 +60,7 @@ pub fn cases(own: OrderId, confirmed: OrderId) -> Vec<Case> {
     let cancel = format!("/orders/{own}/cancel");
     let ship = format!("/orders/{confirmed}/ship");
     let stock = format!("/inventory/{SKU}");
+    let item = format!("/catalog/{SKU}");
     let routes = [
         ("POST", "/orders", Some(PLACE_FOR_OTHER)),
         ("GET", order.as_str(), None),
@@ -65,6 +69,7 @@ pub fn cases(own: OrderId, confirmed: OrderId) -> Vec<Case> {
         ("POST", ship.as_str(), Some("{}")),
         ("GET", stock.as_str(), None),
         ("PUT", stock.as_str(), Some(STOCK)),
+        ("PUT", item.as_str(), Some(CATALOG_ITEM)),
     ];
     let mut cases = Vec::new();
     for (method, path, body) in routes {
@@ -107,6 +112,18 @@ pub fn cases(own: OrderId, confirmed: OrderId) -> Vec<Case> {
             service(&["inventory:read"]),
             403,
         ),
+        case("a customer sets a catalog item", "PUT", &item, Some(CATALOG_ITEM), customer(OWNER), 403),
+        case(
+            "service without catalog:write sets a catalog item",
+            "PUT",
+            &item,
+            Some(CATALOG_ITEM),
+            service(&["inventory:write"]),
+            403,
+        ),
+        case("anyone reads the catalog without a token", "GET", &item, None, Token::None, 200),
+        case("the catalog ignores an expired token", "GET", &item, None, Token::Expired, 200),
+        case("a customer reads the catalog", "GET", &item, None, customer("customer-9"), 200),
         case("the customer reads its own order", "GET", &order, None, customer(OWNER), 200),
         case("the customer lists its own events", "GET", &events, None, customer(OWNER), 200),
         case("a customer reads stock", "GET", &stock, None, customer("customer-9"), 200),

@@ -7,7 +7,7 @@ use crate::common;
 use commands::{CommandContext, RetryPolicy};
 use common::{memory_app, payload, send, to_request};
 use domain::ports::EventScan;
-use domain::{Command, Envelope, OrderId};
+use domain::{Catalog, Command, Envelope, OrderId};
 
 struct Case {
     name: &'static str,
@@ -59,7 +59,53 @@ fn cases(placed: OrderId, shipped: OrderId) -> Vec<Case> {
         place("array instead of object", "[]".into(), 400, Some("body")),
         place("null body", "null".into(), 400, Some("body")),
         place("empty body", String::new(), 400, None),
-        place("missing currency", r#"{"customerId":"c-1","lines":[]}"#.into(), 400, Some("currency")),
+        place(
+            "currency null",
+            format!(r#"{{"customerId":"c-1","currency":null,"lines":[{ok_line}]}}"#),
+            400,
+            Some("currency"),
+        ),
+        bad_line(
+            "price null",
+            r#"{"sku":"lure-7","quantity":1,"unitPriceCents":null}"#.into(),
+            "lines[0].unitPriceCents",
+        ),
+        place(
+            "the 1-cent muskie rod",
+            order_body(&format!("[{}]", line("muskie-casting-rod", "1", "1"))),
+            409,
+            Some("lines[0].unitPriceCents"),
+        ),
+        place(
+            "a price that was never the catalog's, on the second line",
+            order_body(&format!("[{},{}]", line("lure-7", "1", "450"), line("muskie-casting-rod", "1", "19900"))),
+            409,
+            Some("lines[1].unitPriceCents"),
+        ),
+        place(
+            "a SKU not in the catalog",
+            order_body(&format!("[{}]", line("never-sold", "1", "100"))),
+            422,
+            Some("lines[0].sku"),
+        ),
+        place(
+            "a SKU withdrawn from sale",
+            r#"{"customerId":"c-1","lines":[{"sku":"withdrawn-rod","quantity":1}]}"#.into(),
+            422,
+            Some("lines[0].sku"),
+        ),
+        place(
+            "another currency than the item's",
+            order_body(&format!("[{}]", line("lure-7", "1", "450"))).replace("USD", "EUR"),
+            422,
+            Some("currency"),
+        ),
+        place(
+            "more muskie rods in one order than one customer may hold",
+            r#"{"customerId":"c-1","lines":[{"sku":"muskie-casting-rod","quantity":3}]}"#.into(),
+            422,
+            Some("lines[0].quantity"),
+        ),
         place(
             "unknown field",
             order_body("[]").replace("{\"customerId\"", "{\"admin\":true,\"customerId\""),
@@ -277,6 +323,51 @@ fn cases(placed: OrderId, shipped: OrderId) -> Vec<Case> {
             415,
             None,
         ),
+        put_catalog("catalog item with an empty title", &catalog_body("\"\"", "24900", "\"USD\"", ""), Some("title")),
+        put_catalog("catalog price zero", &catalog_body("\"Rod\"", "0", "\"USD\"", ""), Some("priceCents")),
+        put_catalog(
+            "catalog price over the limit",
+            &catalog_body("\"Rod\"", "100000001", "\"USD\"", ""),
+            Some("priceCents"),
+        ),
+        put_catalog("catalog price a string", &catalog_body("\"Rod\"", "\"249\"", "\"USD\"", ""), Some("priceCents")),
+        put_catalog(
+            "catalog currency not ISO-4217",
+            &catalog_body("\"Rod\"", "24900", "\"XYZ\"", ""),
+            Some("currency"),
+        ),
+        put_catalog(
+            "catalog limit zero",
+            &catalog_body("\"Rod\"", "24900", "\"USD\"", ",\"maxPerCustomer\":0"),
+            Some("maxPerCustomer"),
+        ),
+        put_catalog(
+            "catalog limit null",
+            &catalog_body("\"Rod\"", "24900", "\"USD\"", ",\"maxPerCustomer\":null"),
+            Some("maxPerCustomer"),
+        ),
+        put_catalog(
+            "catalog item without active",
+            r#"{"title":"Rod","priceCents":24900,"currency":"USD"}"#,
+            Some("active"),
+        ),
+        put_catalog(
+            "catalog item with an unknown field",
+            &catalog_body("\"Rod\"", "24900", "\"USD\"", ",\"cost\":1"),
+            Some("cost"),
+        ),
+        put_stock(
+            "catalog item for a SKU with spaces",
+            "/catalog/Muskie%20Rod",
+            json(),
+            &catalog_body("\"Rod\"", "24900", "\"USD\"", ""),
+            400,
+            Some("sku"),
+        ),
+        Case { method: "GET", body: None, ..place("catalog item of an unknown SKU", String::new(), 404, None) }
+            .at("/catalog/never-sold".into()),
+        Case { method: "GET", body: None, ..place("catalog item of an invalid SKU", String::new(), 400, Some("sku")) }
+            .at("/catalog/DROP%20TABLE".into()),
         Case { method: "GET", body: None, ..place("stock of an unknown SKU", String::new(), 404, None) }
             .at("/inventory/never-stocked".into()),
         Case { method: "GET", body: None, ..place("stock of an invalid SKU", String::new(), 400, Some("sku")) }
@@ -293,6 +384,14 @@ fn put_stock(
     field: Option<&'static str>,
 ) -> Case {
     Case { name, method: "PUT", path: path.into(), headers, body: Some(body.into()), status, field }
+}
+
+fn catalog_body(title: &str, price: &str, currency: &str, more: &str) -> String {
+    format!(r#"{{"title":{title},"priceCents":{price},"currency":{currency},"active":true{more}}}"#)
+}
+
+fn put_catalog(name: &'static str, body: &str, field: Option<&'static str>) -> Case {
+    put_stock(name, "/catalog/muskie-casting-rod", vec![json_header()], body, 400, field)
 }
 
 fn json_header() -> (&'static str, String) {
@@ -333,6 +432,7 @@ async fn bad_requests_get_a_precise_problem_and_change_nothing() {
     app.inventory.set_available(&hot, 100).await.unwrap();
     let before = all_events(store.as_ref()).await;
     let stock_before = app.inventory.get(&hot).await.unwrap();
+    let catalog_before = app.catalog.items(std::slice::from_ref(&hot)).await.unwrap();
 
     let cases = cases(placed, shipped);
     assert!(cases.len() >= 30);
@@ -348,6 +448,8 @@ async fn bad_requests_get_a_precise_problem_and_change_nothing() {
         }
         assert_eq!(all_events(store.as_ref()).await, before, "{} changed the event store", case.name);
         assert_eq!(app.inventory.get(&hot).await.unwrap(), stock_before, "{} changed the stock", case.name);
+        let catalog_now = app.catalog.items(std::slice::from_ref(&hot)).await.unwrap();
+        assert_eq!(catalog_now, catalog_before, "{} changed the catalog", case.name);
     }
 }
 

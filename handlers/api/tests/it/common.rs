@@ -5,8 +5,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use api::{routes, App};
+use catalog_store::MemoryCatalog;
 use commands::OrderService;
 use domain::access::Scope;
+use domain::{CatalogItem, Currency, Sku, Title};
 use event_store::MemoryEventStore;
 use inventory_store::{InventoryService, MemoryInventoryStore};
 use lambda_http::http::HeaderMap;
@@ -97,8 +99,35 @@ fn matches_template(template: &str, path: &str) -> bool {
         && template.iter().zip(&path).all(|(t, p)| (t.starts_with('{') && !p.is_empty()) || t == p)
 }
 
+/// The catalog the tests price from (`legacy/seed.sql`'s products and a
+/// lure), with the muskie rod's limit of 2 per customer.
+pub const CATALOG: [(&str, u64, Option<u32>); 4] = [
+    ("muskie-casting-rod", 24_900, Some(2)),
+    ("tourney-casting-rod", 18_900, None),
+    ("braided-line-30lb", 1_899, None),
+    ("lure-7", 450, None),
+];
+
+pub fn catalog_item(sku: &str, price_cents: u64, max_per_customer: Option<u32>) -> CatalogItem {
+    CatalogItem {
+        sku: Sku::parse(sku).unwrap(),
+        title: Title::parse(&format!("The {sku}")).unwrap(),
+        price_cents,
+        currency: Currency::parse("USD").unwrap(),
+        active: true,
+        max_per_customer,
+    }
+}
+
+/// [`CATALOG`], and `withdrawn-rod`, which is not for sale.
+pub fn test_catalog() -> Arc<MemoryCatalog> {
+    let withdrawn = CatalogItem { active: false, ..catalog_item("withdrawn-rod", 5_000, None) };
+    let items = CATALOG.map(|(sku, price_cents, limit)| catalog_item(sku, price_cents, limit));
+    Arc::new(MemoryCatalog::with_items(items.into_iter().chain([withdrawn])))
+}
+
 pub fn memory_app() -> (App, Arc<MemoryEventStore>) {
     let store = Arc::new(MemoryEventStore::new());
     let stock = InventoryService::new(Arc::new(MemoryInventoryStore::new()));
-    (App::new(OrderService::new(store.clone()), stock), store)
+    (App::new(OrderService::new(store.clone()), stock, test_catalog()), store)
 }

@@ -24,7 +24,8 @@ const OTHER_BODY: &str = r#"{"customerId":"customer-1842","currency":"USD",
 
 /// One Lambda instance of the API over `store`.
 fn instance(store: &Arc<dyn EventStore>) -> App {
-    App::new(OrderService::new(store.clone()), InventoryService::new(Arc::new(MemoryInventoryStore::new())))
+    let stock = InventoryService::new(Arc::new(MemoryInventoryStore::new()));
+    App::new(OrderService::new(store.clone()), stock, common::test_catalog())
 }
 
 async fn place(app: &App, key: &str, body: &str) -> Answer {

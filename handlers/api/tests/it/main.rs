@@ -4,6 +4,7 @@
 
 mod authorization;
 mod bad_input;
+mod catalog;
 mod common;
 mod fixtures;
 mod known_state;

@@ -6,11 +6,11 @@ use domain::CustomerId;
 use uuid::Uuid;
 
 fn line(sku: &str, quantity: i64, unit_price_cents: i64) -> LineInput {
-    LineInput { sku: sku.into(), quantity, unit_price_cents }
+    LineInput { sku: sku.into(), quantity, unit_price_cents: Some(unit_price_cents) }
 }
 
 fn input(lines: Vec<LineInput>) -> PlaceOrderInput {
-    PlaceOrderInput { customer_id: Some("customer-1".into()), basket_id: None, currency: "EUR".into(), lines }
+    PlaceOrderInput { customer_id: Some("customer-1".into()), basket_id: None, currency: Some("EUR".into()), lines }
 }
 
 #[test]
@@ -30,7 +30,7 @@ fn limits_name_the_field() {
     }
     let mut bad = input(vec![line("a", 1, 1)]);
     bad.customer_id = Some("x".repeat(129));
-    bad.currency = "EURO".into();
+    bad.currency = Some("EURO".into());
     bad.basket_id = Some("not-a-uuid".into());
     assert_eq!(fields(bad), ["customerId", "basketId", "currency"]);
 }
@@ -44,6 +44,14 @@ fn limits_accept_their_bounds() {
     edge.basket_id = Some(Uuid::new_v4().to_string());
     let place = edge.validate(None).unwrap();
     assert_eq!(place.lines.len(), 100);
+}
+
+#[test]
+fn price_and_currency_may_be_left_to_the_catalog() {
+    let mut unpriced = input(vec![LineInput { unit_price_cents: None, ..line("a", 2, 1) }]);
+    unpriced.currency = None;
+    let request = unpriced.validate(None).unwrap();
+    assert_eq!((request.currency, request.lines[0].unit_price_cents, request.lines[0].quantity), (None, None, 2));
 }
 
 #[test]

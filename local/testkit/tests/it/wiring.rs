@@ -16,6 +16,7 @@ use testkit::template::{sam_template, tagged};
 const CONFIGURATION_NAMES: &[&str] = &[
     "EVENTS_TABLE",
     "INVENTORY_TABLE",
+    "CATALOG_TABLE",
     "FULFILLMENT_TABLE",
     "ORDER_EVENTS_TOPIC_ARN",
     "LEGACY_DATABASE_URL",
@@ -361,9 +362,10 @@ fn the_saga_has_a_hot_lane_and_a_standard_lane() {
 }
 
 /// Every route of the HTTP API needs a token the JWT authorizer validated:
-/// the API is authorizer-by-default, and no route opts out.
+/// the API is authorizer-by-default, and only the public catalog read
+/// (`GET /catalog/{sku}`, DESIGN.md's "anyone, no token") opts out.
 #[test]
-fn every_route_has_the_jwt_authorizer() {
+fn every_route_but_the_catalog_read_has_the_jwt_authorizer() {
     let template = sam_template();
     let api = &template["Resources"]["OrdersHttpApi"]["Properties"]["Auth"];
     let default = api["DefaultAuthorizer"].as_str().expect("the HTTP API has a default authorizer");
@@ -378,11 +380,17 @@ fn every_route_has_the_jwt_authorizer() {
         for (event, definition) in events.filter(|(_, d)| d["Type"] == "HttpApi") {
             routes += 1;
             let auth = &definition["Properties"]["Auth"];
-            assert!(auth.is_null(), "{name}.{event:?} overrides the default authorizer: {auth:?}");
+            let public =
+                definition["Properties"]["Method"] == "GET" && definition["Properties"]["Path"] == "/catalog/{sku}";
+            if public {
+                assert_eq!(auth["Authorizer"], "NONE", "{name}.{event:?}: the catalog is read without a token");
+            } else {
+                assert!(auth.is_null(), "{name}.{event:?} overrides the default authorizer: {auth:?}");
+            }
             assert_eq!(tagged(&definition["Properties"]["ApiId"], "Ref"), "OrdersHttpApi", "{name}.{event:?}");
         }
     }
-    assert_eq!(routes, 7, "the seven routes of DESIGN.md");
+    assert_eq!(routes, 9, "the nine routes of DESIGN.md");
 }
 
 /// CloudFront's managed policies the distribution uses, by id.
