@@ -3,6 +3,7 @@
 //! JWT authorizer requires) and publishes the key as a JWKS, so tokens it
 //! mints are validated exactly as a real issuer's would be.
 
+use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -74,7 +75,7 @@ impl LocalIssuer {
                 // must end with one key: the first link wins, the other
                 // reads it.
                 let draft = key_file.with_extension(format!("{}.tmp", std::process::id()));
-                std::fs::write(&draft, pem.as_bytes()).map_err(io)?;
+                write_private(&draft, pem.as_bytes()).map_err(io)?;
                 let linked = std::fs::hard_link(&draft, key_file);
                 std::fs::remove_file(&draft).map_err(io)?;
                 match linked {
@@ -160,6 +161,40 @@ impl LocalIssuer {
     }
 }
 
+/// Writes a new file that only its owner can read (0600 on Unix): it holds
+/// a private key. A draft left by a crashed process of the same id goes first,
+/// so the mode is always this one's.
+fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents)
+}
+
 fn new_key() -> Result<RsaPrivateKey, IssuerError> {
     RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).map_err(|e| IssuerError::Key(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn the_key_file_is_made_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("issuer-key-{}", uuid::Uuid::new_v4()));
+        let key_file = dir.join("issuer-key.pem");
+        let made = LocalIssuer::load_or_create(&key_file, "http://issuer.test", "orders").unwrap();
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        let reloaded = LocalIssuer::load_or_create(&key_file, "http://issuer.test", "orders").unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
+        assert_eq!(made.jwks().keys[0].common.key_id, reloaded.jwks().keys[0].common.key_id, "the same key, read back");
+    }
 }

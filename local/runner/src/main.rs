@@ -33,6 +33,10 @@ struct Cli {
     command: Option<Commands>,
     #[command(flatten)]
     serve: ServeArgs,
+    /// Log format: `auto` (compact on a terminal, JSON lines when stdout is
+    /// not one), `json` or `compact`. RUST_LOG filters (default `info`).
+    #[arg(long, global = true, env = "LOG_FORMAT", default_value = "auto")]
+    log_format: telemetry::LogFormat,
 }
 
 #[derive(clap::Args)]
@@ -77,8 +81,8 @@ enum Demo {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    telemetry::init();
     let cli = Cli::parse();
+    telemetry::init_with(cli.log_format);
     match cli.command {
         Some(Commands::Provision) => provision::run(&stack::Names::from_env()?).await,
         Some(Commands::Token(args)) => {
