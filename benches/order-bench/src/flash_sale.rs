@@ -39,7 +39,7 @@
 //! per second with the hot lane's batches (README "Capacity of a sale on one
 //! SKU").
 
-use local_aws::tables::{create_events_table, create_inventory_table};
+use contract::tables::{create_events_table, create_inventory_table};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -47,15 +47,13 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use commands::{CommandContext, OrderService, RetryPolicy};
+use domain::ports::{EventStore, StoreError};
+use domain::{Command, Currency, CustomerId, Envelope, EventType, HotList, Lane, OrderId, OrderLine, PlaceOrder, Sku};
 use event_store::DynamoEventStore;
 use inventory::{InventoryProjection, ReservationStrategy};
 use inventory_store::store::{Change, CommitError, InventoryError, InventoryStore, Reservation, Stock};
 use inventory_store::DynamoInventoryStore;
-use commands::{CommandContext, OrderService, RetryPolicy};
-use domain::ports::{EventStore, StoreError};
-use domain::{
-    Command, Currency, CustomerId, Envelope, EventType, HotList, Lane, OrderId, OrderLine, PlaceOrder, Sku,
-};
 
 use crate::stats::{median, quantile};
 use crate::EVENTS_TABLE;

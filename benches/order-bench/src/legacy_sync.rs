@@ -17,11 +17,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use commands::{CommandContext, OrderService, RetryPolicy};
+use domain::{Command, Currency, CustomerId, Envelope, OrderEvent, OrderId, OrderLine, PlaceOrder, Sku};
 use event_store::MemoryEventStore;
 use legacy_sync::migrations::create_legacy_tables_if_missing;
 use legacy_sync::{connect, migrate, ConnectionSettings, LegacySync};
-use commands::{CommandContext, OrderService, RetryPolicy};
-use domain::{Command, Currency, CustomerId, Envelope, OrderEvent, OrderId, OrderLine, PlaceOrder, Sku};
 use sqs_consumer::Delivery;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
@@ -38,7 +38,7 @@ pub struct Args {
     #[arg(long, default_value_t = 5)]
     rounds: usize,
     /// The PostgreSQL server; the benchmark creates (and drops) a database of its own there.
-    #[arg(long, env = "LEGACY_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    #[arg(long, env = contract::config::LEGACY_DATABASE_URL, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     database_url: String,
 }
 

@@ -7,14 +7,14 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{payload, send, to_request, Answer};
-use event_store::{DynamoEventStore, MemoryEventStore};
-use inventory_store::{InventoryService, MemoryInventoryStore};
-use local_aws::tables::create_events_table;
 use api::App;
 use commands::{CommandContext, Known, OrderService, RetryPolicy};
+use common::{payload, send, to_request, Answer};
+use contract::tables::create_events_table;
 use domain::ports::EventStore;
 use domain::{Command, Lane, OrderId};
+use event_store::{DynamoEventStore, MemoryEventStore};
+use inventory_store::{InventoryService, MemoryInventoryStore};
 
 const JSON: (&str, &str) = ("content-type", "application/json");
 const BODY: &str = r#"{"customerId":"customer-1842","currency":"USD",

@@ -4,17 +4,17 @@
 //! The command service's own behaviour, on the memory store, is in
 //! `service.rs`.
 
-use local_aws::tables::create_events_table;
+use contract::tables::create_events_table;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use event_store::DynamoEventStore;
 use commands::{CommandContext, CommandError, OrderService, RetryPolicy};
 use domain::ports::{EventStore, StoreError};
 use domain::{
     Command, Currency, CustomerId, DomainError, Envelope, OrderEvent, OrderId, OrderLine, OrderStatus, PlaceOrder,
     Reason, Sku,
 };
+use event_store::DynamoEventStore;
 use uuid::Uuid;
 
 const WRITERS: usize = 16;

@@ -8,16 +8,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use event_store::{DynamoEventStore, MemoryEventStore};
-use local_aws::tables::create_events_table;
-use commands::{
-    CommandContext, CommandError, CommandOutcome, Known, KnownStateTotals, OrderService, RetryPolicy,
-};
+use commands::{CommandContext, CommandError, CommandOutcome, Known, KnownStateTotals, OrderService, RetryPolicy};
+use contract::tables::create_events_table;
 use domain::ports::{EventStore, StoreError};
 use domain::{
     Command, Currency, CustomerId, DomainError, Envelope, Lane, OrderEvent, OrderId, OrderLine, OrderStatus,
     PlaceOrder, Reason, Sku, TrackingNumber,
 };
+use event_store::{DynamoEventStore, MemoryEventStore};
 use uuid::Uuid;
 
 /// Counts what a service asks of the store.

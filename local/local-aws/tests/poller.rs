@@ -10,9 +10,10 @@ use async_trait::async_trait;
 use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
 use aws_sdk_sqs::Client;
 use chrono::{TimeZone, Utc};
-use local_aws::poller::QueuePoller;
+use contract::message::LANE as LANE_ATTRIBUTE;
 use domain::event::OrderConfirmed;
-use domain::{Envelope, Lane, OrderEvent, OrderId, LANE_ATTRIBUTE};
+use domain::{Envelope, Lane, OrderEvent, OrderId};
+use local_aws::poller::QueuePoller;
 use sqs_consumer::{Delivery, Projection};
 
 /// Records what it is given and accepts it all.

@@ -5,16 +5,16 @@
 
 mod support;
 
-use event_item::EventItem;
-use local_aws::tables::create_events_table;
+use contract::event_item::EventItem;
+use contract::tables::create_events_table;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use domain::{Envelope, OrderId};
 use event_store::{DynamoEventStore, MemoryEventStore};
 use legacy_sync::{rebuild, RebuildError, RebuildOptions};
-use domain::{Envelope, OrderId};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;

@@ -10,7 +10,8 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
-use domain::{Envelope, Lane, LANE_ATTRIBUTE};
+use contract::message::LANE as LANE_ATTRIBUTE;
+use domain::{Envelope, Lane};
 
 pub use by_order::{group_by_order, OrderSteps, Step};
 

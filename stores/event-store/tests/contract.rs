@@ -1,15 +1,15 @@
 //! One contract, two adapters: every test here runs against the in-memory
 //! store and against DynamoDB Local, so the two cannot drift.
 
-use local_aws::tables::create_events_table;
+use contract::tables::create_events_table;
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
-use event_store::{DynamoEventStore, MemoryEventStore};
 use domain::event::{OrderCancelled, OrderConfirmed, OrderPlaced};
 use domain::ports::{EventScan, EventStore, StoreError};
 use domain::{Currency, CustomerId, Envelope, OrderEvent, OrderId, OrderLine, Sku};
+use event_store::{DynamoEventStore, MemoryEventStore};
 use uuid::Uuid;
 
 trait Store: EventStore + EventScan {}

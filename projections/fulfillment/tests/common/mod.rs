@@ -3,14 +3,14 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
-use local_aws::tables::{create_events_table, create_fulfillment_table};
+use contract::tables::{create_events_table, create_fulfillment_table};
 use std::sync::Arc;
 
-use event_store::{DynamoEventStore, MemoryEventStore};
-use fulfillment::{DynamoFulfillmentStore, FulfillmentProjection, FulfillmentStore, MemoryFulfillmentStore};
 use commands::{CommandContext, OrderService, RetryPolicy};
 use domain::ports::EventStore;
 use domain::{Command, Currency, CustomerId, Envelope, OrderId, OrderLine, PlaceOrder, Sku};
+use event_store::{DynamoEventStore, MemoryEventStore};
+use fulfillment::{DynamoFulfillmentStore, FulfillmentProjection, FulfillmentStore, MemoryFulfillmentStore};
 
 pub struct Fixture {
     pub store: Arc<dyn FulfillmentStore>,

@@ -8,14 +8,14 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
-use legacy_sync::migrations::create_legacy_tables_if_missing;
-use legacy_sync::settings::{ConnectionSettings, Tls};
-use legacy_sync::{connect, migrate, DatabaseSource, LegacySync};
 use commands::{CommandContext, OrderService, RetryPolicy};
 use domain::ports::{Clock, EventStore};
 use domain::{
     fold, Command, Currency, CustomerId, Envelope, OrderId, OrderLine, PlaceOrder, Reason, Sku, TrackingNumber,
 };
+use legacy_sync::migrations::create_legacy_tables_if_missing;
+use legacy_sync::settings::{ConnectionSettings, Tls};
+use legacy_sync::{connect, migrate, DatabaseSource, LegacySync};
 use sqs_consumer::Delivery;
 use tokio_postgres::Client;
 use uuid::Uuid;

@@ -2,9 +2,9 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
-use inventory_store::DynamoInventoryStore;
-use local_aws::tables::create_inventory_table;
+use contract::tables::create_inventory_table;
 use domain::Sku;
+use inventory_store::DynamoInventoryStore;
 
 pub fn sku(s: &str) -> Sku {
     Sku::parse(s).unwrap()
