@@ -10,7 +10,6 @@ use async_trait::async_trait;
 use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
 use aws_sdk_sqs::Client;
 use chrono::{TimeZone, Utc};
-use contract::message::LANE as LANE_ATTRIBUTE;
 use domain::event::OrderConfirmed;
 use domain::{Envelope, Lane, OrderEvent, OrderId};
 use local_aws::poller::QueuePoller;
@@ -116,7 +115,7 @@ async fn the_lane_attribute_reaches_the_projection() {
         .send_message()
         .queue_url(&url)
         .message_body(hot.to_json())
-        .message_attributes(LANE_ATTRIBUTE, lane)
+        .message_attributes(contract::message::LANE, lane)
         .send()
         .await
         .unwrap();
