@@ -27,11 +27,11 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use event_store::{DynamoEventStore, StoredEvent};
-use inventory_store::{DynamoInventoryStore, InventoryStore, Stock};
 use commands::OrderService;
 use domain::ports::{EventStore, StoreError};
 use domain::{Envelope, OrderEvent, OrderId, Sku};
+use event_store::{DynamoEventStore, StoredEvent};
+use inventory_store::{DynamoInventoryStore, InventoryStore, Stock};
 use sqs_consumer::{Delivery, Projection};
 
 use crate::scan::PageHandler;

@@ -1,4 +1,4 @@
-//! `scripts/bench-cold-start` (README "Benchmarks"): cold start of each
+//! `scripts/bench-cold-start` (docs/benchmarks.md, "Cold start"): cold start of each
 //! function's release `bootstrap`, against a Lambda
 //! Runtime API stub on 127.0.0.1 (the lambda_runtime hello-world, built the
 //! same way, is the floor, measured in the same rounds):

@@ -36,8 +36,8 @@
 //!
 //! It also samples each queue's depth over the burst and reports hot-SKU
 //! item writes: per hot order, and per second at `target-rate` hot orders
-//! per second with the hot lane's batches (README "Capacity of a sale on one
-//! SKU").
+//! per second with the hot lane's batches (docs/design.md, "Capacity of a sale
+//! on one SKU").
 
 use contract::tables::{create_events_table, create_inventory_table};
 use std::collections::{HashMap, VecDeque};

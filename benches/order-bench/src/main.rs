@@ -1,6 +1,6 @@
 //! `cargo run --release -p order-bench -- <benchmark>`: each benchmark runs
 //! its workload against the local stack together with a baseline in the
-//! same process, and prints a Markdown table for the README.
+//! same process, and prints a Markdown table for docs/benchmarks.md.
 
 use clap::{Parser, Subcommand};
 
@@ -14,7 +14,7 @@ mod stats;
 /// The events table of every DynamoDB benchmark and every invocation,
 /// created if missing and never deleted. DynamoDB Local answers requests to
 /// a stream-enabled table created after earlier traffic far more slowly than
-/// to an older one (see the README), so fresh tables made each run slower
+/// to an older one (docs/local-development.md, "Local stack"), so fresh tables made each run slower
 /// than the one before, and reruns crawl.
 const EVENTS_TABLE: &str = "bench-events";
 

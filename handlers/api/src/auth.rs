@@ -13,9 +13,9 @@ use std::collections::{BTreeSet, HashMap};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use lambda_http::request::RequestContext;
 use domain::access::{Principal, Scope};
 use domain::CustomerId;
+use lambda_http::request::RequestContext;
 
 use crate::problem::Problem;
 

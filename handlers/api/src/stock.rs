@@ -6,9 +6,9 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use inventory_store::{InventoryError, SetAvailableError, Stock, MAX_AVAILABLE};
 use domain::access::{authorize, Action};
 use domain::Sku;
+use inventory_store::{InventoryError, SetAvailableError, Stock, MAX_AVAILABLE};
 use serde::Deserialize;
 use serde_json::json;
 

@@ -1,11 +1,12 @@
 //! SNS subscription filter policies (scope `MessageAttributes`), evaluated in
 //! a process: the local runner's embedded mode honours each consumer's policy
-//! exactly as the SNS subscription would, and the README's examples are
+//! exactly as the SNS subscription would, and the examples in docs/design.md
+//! ("Subscribing to order events") are
 //! checked against moto with the same code.
 //!
 //! Supported: exact strings and numbers, `prefix`, `anything-but` (of
 //! strings or numbers), `exists` and `numeric` comparisons — everything the
-//! platform's own subscriptions and the README use. Anything else is refused
+//! platform's own subscriptions and docs/design.md use. Anything else is refused
 //! when the policy is read, not ignored.
 
 use std::collections::BTreeMap;

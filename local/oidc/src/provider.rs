@@ -10,9 +10,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use local_aws::issuer::{LocalIssuer, TokenRequest};
 use domain::access::Scope;
 use domain::CustomerId;
+use local_aws::issuer::{LocalIssuer, TokenRequest};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use domain::access::Scope;
 use local_aws::authorizer::{Authorizer, JwtAuthorizer};
 use local_aws::issuer::{LocalIssuer, TokenRequest};
-use domain::access::Scope;
 
 /// The issuer and audience of the runner's own tokens.
 pub const LOCAL_ISSUER: &str = "http://127.0.0.1/runner";

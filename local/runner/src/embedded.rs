@@ -28,7 +28,7 @@ const BATCH: usize = 10;
 const RETRY_DELAY: Duration = Duration::from_secs(1);
 
 /// What the embedded runner has on its shelves at start (`--no-seed`: none),
-/// so the README's first order is confirmed.
+/// so the README's first order ("Trying it") is confirmed.
 pub const DEMO_STOCK: [(&str, u64); 2] = [("muskie-casting-rod", 100), ("tourney-casting-rod", 500)];
 
 pub async fn start(names: &Names, seed: bool) -> Result<App, Box<dyn std::error::Error>> {

@@ -10,12 +10,12 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use api::App;
 use axum::http::{header, HeaderValue};
 use axum::middleware::{from_fn_with_state, map_response};
 use axum::response::Response;
 use local_aws::authorizer::{authorize, Authorizer};
 use oidc::Provider;
-use api::App;
 
 use crate::storefront::{self, PageConfig};
 

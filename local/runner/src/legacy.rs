@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use legacy_sync::{migrations, DatabaseSource, LegacySync};
 use domain::ports::EventStore;
+use legacy_sync::{migrations, DatabaseSource, LegacySync};
 
 /// The legacy sync, with its database made ready: locally the runner
 /// creates the legacy tables if they are missing (an empty shop) and runs

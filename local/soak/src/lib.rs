@@ -28,7 +28,7 @@ pub use report::Report;
 #[derive(clap::Args, Clone, Debug)]
 pub struct Args {
     /// Orders to place. With --rate, ten minutes of load: what the local stack keeps up with on a
-    /// 2-core machine (README, "Soak under faults").
+    /// 2-core machine (docs/benchmarks.md, "Soak under faults").
     #[arg(long, default_value_t = 2_400)]
     pub orders: u32,
     /// Orders placed per second (open loop: fewer when --concurrency requests are already waiting).

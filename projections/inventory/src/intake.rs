@@ -11,9 +11,9 @@
 
 use std::collections::HashMap;
 
-use inventory_store::store::{Reservation, StockLine};
 use domain::event::OrderPlaced;
 use domain::{OrderEvent, OrderId};
+use inventory_store::store::{Reservation, StockLine};
 use sqs_consumer::{Delivery, OrderSteps};
 
 use crate::plan::{self, NewOrder};

@@ -8,9 +8,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use inventory_store::store::{Change, Reservation, ReservationState, Stock, StockDelta, StockLine, MAX_CHANGE_ITEMS};
 use domain::event::UnavailableLine;
 use domain::{OrderId, Sku};
+use inventory_store::store::{Change, Reservation, ReservationState, Stock, StockDelta, StockLine, MAX_CHANGE_ITEMS};
 
 /// An order inventory has not seen before, as its OrderPlaced asks.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -13,10 +13,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use futures_util::future::join_all;
-use inventory_store::store::{InventoryStore, Reservation};
 use commands::OrderService;
 use domain::OrderEvent;
+use futures_util::future::join_all;
+use inventory_store::store::{InventoryStore, Reservation};
 use sqs_consumer::{Delivery, OrderSteps, Projection};
 use tracing::Instrument;
 

@@ -13,10 +13,10 @@
 //! ConfirmOrder/RejectOrder is a no-op once it landed, so a redelivery after
 //! a crash between reserving and settling just finishes the job.
 
-use inventory_store::store::{Reservation, ReservationState, StockDelta};
 use commands::{CommandContext, CommandError, Known, OrderService, RetryPolicy};
 use domain::event::OrderPlaced;
 use domain::{Command, DomainError, Envelope, Lane, OrderId, OrderStatus, Reason};
+use inventory_store::store::{Reservation, ReservationState, StockDelta};
 
 use crate::error::SagaError;
 use crate::intake::stock_lines;

@@ -21,12 +21,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use commands::backoff;
+use domain::{OrderId, Sku};
 use futures_util::future::join_all;
 use inventory_store::store::{
     Change, CommitError, InventoryStore, Reservation, ReservationState, StockDelta, StockLine, MAX_CHANGE_ITEMS,
 };
-use commands::backoff;
-use domain::{OrderId, Sku};
 
 use crate::error::SagaError;
 use crate::plan::{self, NewOrder};

@@ -7,8 +7,8 @@
 //! the binary, instead of every root certificate on the machine. Reading and
 //! decoding the machine's store (about 150 PEM files on Debian, a 200-cert
 //! bundle on Amazon Linux) was 83% of a function's init instructions
-//! (callgrind, publisher: 17.2 M of 20.6 M); see the README's cold-start
-//! section. `AWS_CA_BUNDLE`, the variable every AWS SDK honours, adds a PEM
+//! (callgrind, publisher: 17.2 M of 20.6 M); see docs/benchmarks.md,
+//! "Cold start". `AWS_CA_BUNDLE`, the variable every AWS SDK honours, adds a PEM
 //! bundle of further roots (a TLS-inspecting proxy, say).
 //!
 //! The bundle is the five certificates as Debian's `ca-certificates`

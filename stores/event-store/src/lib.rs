@@ -2,7 +2,7 @@
 //!
 //! - [`DynamoEventStore`]: one DynamoDB item per event, keyed
 //!   (`orderId`, `version`); a conditional write makes each version exist at
-//!   most once. See the README's "Event store table" for the layout.
+//!   most once. See docs/design.md, "Event store", for the layout.
 //! - [`MemoryEventStore`]: the same contract in a process, for the local
 //!   runner's embedded default and fast tests.
 

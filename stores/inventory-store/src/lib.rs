@@ -4,7 +4,7 @@
 //!
 //! - [`store`]: the port ([`InventoryStore`]) and its types.
 //! - [`DynamoInventoryStore`] / [`MemoryInventoryStore`]: the adapters,
-//!   held to one contract suite (`tests/store_contract.rs`).
+//!   held to one contract suite (`tests/it/store_contract.rs`).
 //! - [`InventoryService`]: the merchandiser's reads and writes of stock.
 
 mod dynamo;
