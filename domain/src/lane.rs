@@ -14,14 +14,8 @@ use std::str::FromStr;
 use crate::event::OrderEvent;
 use crate::values::{OrderLine, Sku};
 
-/// The environment variable (and template parameter `HotSkus`) naming the
-/// hot SKUs, comma-separated.
-pub const HOT_SKUS_VAR: &str = "HOT_SKUS";
-/// The hot list when [`HOT_SKUS_VAR`] is not set.
+/// The hot list when none is configured.
 pub const DEFAULT_HOT_SKUS: &str = "muskie-casting-rod";
-/// The SNS (and, delivered raw, SQS) message attribute that carries an
-/// event's lane: [`Lane::as_str`] of the lane stored with the event.
-pub const LANE_ATTRIBUTE: &str = "lane";
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Lane {
@@ -35,7 +29,7 @@ pub enum Lane {
 impl Lane {
     pub const ALL: [Lane; 2] = [Lane::Hot, Lane::Standard];
 
-    /// The value of the SNS message attribute `lane`.
+    /// The lane's name, as events carry it.
     pub fn as_str(self) -> &'static str {
         match self {
             Lane::Hot => "hot",
@@ -95,8 +89,8 @@ impl HotList {
         Ok(HotList { skus })
     }
 
-    /// The list as configured: the value of [`HOT_SKUS_VAR`], or
-    /// [`DEFAULT_HOT_SKUS`] when it is not set.
+    /// The list as configured: `value`, or [`DEFAULT_HOT_SKUS`] when none
+    /// is set.
     pub fn configured(value: Option<&str>) -> Result<Self, HotListError> {
         Self::parse(value.unwrap_or(DEFAULT_HOT_SKUS))
     }

@@ -24,6 +24,6 @@ pub use command::{Command, LinesError, PlaceOrder};
 pub use decide::{decide, DomainError};
 pub use envelope::{Envelope, EnvelopeError, EventMeta, SCHEMA_VERSION};
 pub use event::{EventType, OrderEvent};
-pub use lane::{HotList, HotListError, Lane, DEFAULT_HOT_SKUS, HOT_SKUS_VAR, LANE_ATTRIBUTE};
+pub use lane::{HotList, HotListError, Lane, DEFAULT_HOT_SKUS};
 pub use order::{evolve, fold, Order, OrderStatus};
 pub use values::{Currency, CustomerId, OrderId, OrderLine, Reason, Sku, TrackingNumber};

@@ -3,7 +3,7 @@
 //! Each event goes to the queue as the topic would have delivered it to a
 //! raw-delivery subscription: the body is the stored envelope JSON byte for
 //! byte, and the message attributes are the publisher's own
-//! ([`publisher::message::OutgoingMessage::from_stored`]). Only that queue
+//! ([`contract::message::OutgoingMessage::from_stored`]). Only that queue
 //! gets them: no other subscriber sees a duplicate. Per order, events are
 //! sent in version order (a scan segment holds an order's events together,
 //! by version; `--order` reads each order with one query). Progress is
@@ -16,9 +16,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use chrono::{DateTime, Utc};
+use contract::message::OutgoingMessage;
 use domain::{EventType, OrderId};
 use event_store::{DynamoEventStore, StoredEvent};
-use publisher::message::OutgoingMessage;
 
 use crate::scan::{self, PageHandler, ScanJob, ScanOutcome};
 use crate::stack::Error;

@@ -63,12 +63,17 @@ impl Stack {
                 .unwrap_or_else(|| default.to_owned())
         };
         Ok(Stack {
-            events_table: pick(&args.events_table, "EventsTableName", "EVENTS_TABLE", "order-events"),
-            inventory_table: pick(&args.inventory_table, "InventoryTableName", "INVENTORY_TABLE", "inventory"),
+            events_table: pick(&args.events_table, "EventsTableName", contract::config::EVENTS_TABLE, "order-events"),
+            inventory_table: pick(
+                &args.inventory_table,
+                "InventoryTableName",
+                contract::config::INVENTORY_TABLE,
+                "inventory",
+            ),
             fulfillment_table: pick(
                 &args.fulfillment_table,
                 "FulfillmentTableName",
-                "FULFILLMENT_TABLE",
+                contract::config::FULFILLMENT_TABLE,
                 "fulfillment",
             ),
             config,

@@ -23,8 +23,8 @@
 //! medians of the rounds' ratios, each round running the four back to back,
 //! in rotating order.
 
-use event_item::{EventItem, EVENT_KIND, ORDER_ID, VERSION};
-use local_aws::tables::create_events_table;
+use contract::event_item::{EventItem, EVENT_KIND, ORDER_ID, VERSION};
+use contract::tables::create_events_table;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

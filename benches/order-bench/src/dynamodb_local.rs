@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
-use local_aws::tables::create_events_table;
+use contract::tables::create_events_table;
 
 use crate::commands::{bare_put, bare_query};
 use crate::stats::median;

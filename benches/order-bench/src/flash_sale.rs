@@ -39,7 +39,7 @@
 //! per second with the hot lane's batches (docs/design.md, "Capacity of a sale
 //! on one SKU").
 
-use local_aws::tables::{create_events_table, create_inventory_table};
+use contract::tables::{create_events_table, create_inventory_table};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

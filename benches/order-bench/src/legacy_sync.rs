@@ -38,7 +38,7 @@ pub struct Args {
     #[arg(long, default_value_t = 5)]
     rounds: usize,
     /// The PostgreSQL server; the benchmark creates (and drops) a database of its own there.
-    #[arg(long, env = "LEGACY_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    #[arg(long, env = contract::config::LEGACY_DATABASE_URL, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     database_url: String,
 }
 

@@ -10,7 +10,7 @@
 //! queue short: moto's SNS-to-SQS delivery slows down linearly with the
 //! number of messages waiting in the queue, which would otherwise dominate.
 
-use event_item::EventItem;
+use contract::event_item::EventItem;
 use std::error::Error;
 use std::time::{Duration, Instant};
 

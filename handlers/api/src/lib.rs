@@ -66,9 +66,10 @@ impl App {
     /// and credentials from the SDK's own environment variables.
     pub async fn from_env() -> Result<Self, String> {
         let var = |name: &str| std::env::var(name).map_err(|_| format!("{name} is not set"));
-        let (events_table, inventory_table) = (var("EVENTS_TABLE")?, var("INVENTORY_TABLE")?);
-        let catalog_table = var("CATALOG_TABLE")?;
-        let hot_skus = std::env::var(domain::HOT_SKUS_VAR).ok();
+        let (events_table, inventory_table) =
+            (var(contract::config::EVENTS_TABLE)?, var(contract::config::INVENTORY_TABLE)?);
+        let catalog_table = var(contract::config::CATALOG_TABLE)?;
+        let hot_skus = std::env::var(contract::config::HOT_SKUS).ok();
         let hot_list = domain::HotList::configured(hot_skus.as_deref()).map_err(|e| e.to_string())?;
         let config = sdk_config::load().await.map_err(|e| e.to_string())?;
         let dynamodb = aws_sdk_dynamodb::Client::new(&config);

@@ -6,10 +6,10 @@
 //! never skipped silently.
 
 use aws_lambda_events::event::dynamodb::EventRecord;
+use contract::event_item::AnyItem;
 use domain::{Envelope, EnvelopeError};
-use event_item::AnyItem;
 
-use crate::message::OutgoingMessage;
+use contract::message::OutgoingMessage;
 
 #[derive(Debug)]
 pub enum StreamItem {

@@ -17,8 +17,8 @@ use domain::{Envelope, EventType, OrderId};
 use tracing::Instrument;
 
 use crate::decode::{decode_record, StreamItem};
-use crate::message::OutgoingMessage;
-use crate::publish::{BatchEntry, EventPublisher, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES};
+use contract::message::OutgoingMessage;
+use contract::publish::{BatchEntry, EventPublisher, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES};
 
 /// What one stream batch came to.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

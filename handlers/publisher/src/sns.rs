@@ -5,8 +5,8 @@ use aws_error::AwsError;
 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
 use aws_sdk_sns::Client;
 
-use crate::message::OutgoingMessage;
-use crate::publish::{BatchEntry, EntryFailure, EntryOutcome, EventPublisher, PublishError};
+use contract::message::OutgoingMessage;
+use contract::publish::{BatchEntry, EntryFailure, EntryOutcome, EventPublisher, PublishError};
 
 /// The header SNS reads the X-Ray trace context from; with active tracing on
 /// the topic it passes it on to subscribers (SQS: the `AWSTraceHeader`

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use publisher::message::{MessageAttribute, OutgoingMessage};
+use contract::message::{MessageAttribute, OutgoingMessage};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct FilterPolicy {

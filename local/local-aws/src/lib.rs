@@ -8,7 +8,6 @@
 //!   it, with partial batch failures honoured.
 //! - [`topic`] and [`filter`]: the SNS topic in memory, with subscription
 //!   filter policies evaluated as SNS evaluates them (the embedded runner).
-//! - [`tables`]: the DynamoDB tables as `template.yaml` declares them.
 //! - [`authorizer`]: the HTTP API's JWT authorizer; [`issuer`]: an OpenID
 //!   issuer whose tokens it accepts (the embedded runner's sign-in).
 
@@ -17,7 +16,6 @@ pub mod filter;
 pub mod issuer;
 pub mod poller;
 pub mod stream;
-pub mod tables;
 pub mod topic;
 
 pub use filter::{FilterPolicy, FilterPolicyError};

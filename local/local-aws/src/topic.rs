@@ -12,8 +12,8 @@ use domain::{Envelope, Lane};
 use tokio::sync::mpsc;
 
 use crate::filter::FilterPolicy;
-use publisher::message::OutgoingMessage;
-use publisher::publish::{BatchEntry, EntryOutcome, EventPublisher, PublishError};
+use contract::message::OutgoingMessage;
+use contract::publish::{BatchEntry, EntryOutcome, EventPublisher, PublishError};
 
 /// A message as a subscriber receives it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -69,9 +69,9 @@ pub async fn start(names: &Names, seed: bool) -> Result<App, Box<dyn std::error:
     }
     let pick_requests = Arc::new(MemoryFulfillmentStore::new());
     let fulfillment = Arc::new(FulfillmentProjection::new(pick_requests, orders.store().clone()));
-    consume(&names.fulfillment_queue, subscribe(&topic, fulfillment::FILTER_POLICY)?, fulfillment);
+    consume(&names.fulfillment_queue, subscribe(&topic, contract::subscription::FULFILLMENT)?, fulfillment);
     if let Some(sync) = crate::legacy::sync(events.clone()).await? {
-        consume(&names.legacy_sync_queue, subscribe(&topic, legacy_sync::FILTER_POLICY)?, Arc::new(sync));
+        consume(&names.legacy_sync_queue, subscribe(&topic, contract::subscription::LEGACY_SYNC)?, Arc::new(sync));
     }
     let catalog = if seed { MemoryCatalog::with_items(demo_catalog()) } else { MemoryCatalog::new() };
     let app = App::new(orders, InventoryService::new(stock), Arc::new(catalog));
@@ -235,7 +235,7 @@ mod tests {
         for i in 0..count {
             let id = OrderId(uuid::Uuid::new_v4());
             let outcome = orders.execute(id, &place, &CommandContext::new("test"), RetryPolicy::NONE).await.unwrap();
-            let message = publisher::OutgoingMessage::from_envelope(&outcome.appended[0], domain::Lane::Standard);
+            let message = contract::OutgoingMessage::from_envelope(&outcome.appended[0], domain::Lane::Standard);
             messages.push(Delivered { message_id: format!("m{i}"), message });
         }
         messages
@@ -286,12 +286,10 @@ mod tests {
 
     #[test]
     fn each_receive_is_the_lambda_sqs_record_with_its_receive_count_and_message_attributes() {
-        let lane = publisher::message::MessageAttribute::String("hot".into());
-        let attributes = [(publisher::message::LANE.to_owned(), lane)].into();
-        let message = Delivered {
-            message_id: "m0".into(),
-            message: publisher::OutgoingMessage { body: "{}".into(), attributes },
-        };
+        let lane = contract::message::MessageAttribute::String("hot".into());
+        let attributes = [(contract::message::LANE.to_owned(), lane)].into();
+        let message =
+            Delivered { message_id: "m0".into(), message: contract::OutgoingMessage { body: "{}".into(), attributes } };
         let event = sqs_event("inventory", &[(message, 3)]);
         let record = &event.records[0];
         assert_eq!(record.message_id.as_deref(), Some("m0"));

@@ -48,7 +48,7 @@ struct ServeArgs {
     auth: auth::AuthArgs,
     /// Hot SKUs, comma-separated: orders placed with one travel in the hot
     /// lane (queue `inventory-hot`). Empty: no hot lane traffic.
-    #[arg(long, env = "HOT_SKUS", default_value = domain::DEFAULT_HOT_SKUS)]
+    #[arg(long, env = contract::config::HOT_SKUS, default_value = domain::DEFAULT_HOT_SKUS)]
     hot_skus: String,
     /// Embedded mode: start with no stock instead of the demo stock
     /// (100 `muskie-casting-rod`, 500 `tourney-casting-rod`).

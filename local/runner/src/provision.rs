@@ -14,10 +14,10 @@ type Error = Box<dyn std::error::Error>;
 pub async fn run(names: &Names) -> Result<(), Error> {
     let config = sdk_config().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
-    local_aws::tables::create_events_table(&dynamodb, &names.events_table).await?;
-    local_aws::tables::create_inventory_table(&dynamodb, &names.inventory_table).await?;
-    local_aws::tables::create_fulfillment_table(&dynamodb, &names.fulfillment_table).await?;
-    local_aws::tables::create_catalog_table(&dynamodb, &names.catalog_table).await?;
+    contract::tables::create_events_table(&dynamodb, &names.events_table).await?;
+    contract::tables::create_inventory_table(&dynamodb, &names.inventory_table).await?;
+    contract::tables::create_fulfillment_table(&dynamodb, &names.fulfillment_table).await?;
+    contract::tables::create_catalog_table(&dynamodb, &names.catalog_table).await?;
     tracing::info!(events = %names.events_table, inventory = %names.inventory_table, fulfillment = %names.fulfillment_table, catalog = %names.catalog_table, "tables ready");
 
     let (sns, sqs) = (Sns::new(&config), Sqs::new(&config));
@@ -36,8 +36,8 @@ pub async fn run(names: &Names) -> Result<(), Error> {
     for (queue, filter_policy) in [
         hot_lane,
         standard_lane,
-        (&names.fulfillment_queue, fulfillment::FILTER_POLICY),
-        (&names.legacy_sync_queue, legacy_sync::FILTER_POLICY),
+        (&names.fulfillment_queue, contract::subscription::FULFILLMENT),
+        (&names.legacy_sync_queue, contract::subscription::LEGACY_SYNC),
     ] {
         let queue_arn = queue_with_dlq(&sqs, queue).await?;
         subscribe(&sns, &topic_arn, &queue_arn, filter_policy).await?;

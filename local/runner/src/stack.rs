@@ -8,7 +8,7 @@ use std::sync::Arc;
 use api::App;
 use catalog_store::DynamoCatalog;
 use commands::OrderService;
-use domain::{HotList, HotListError, Lane, HOT_SKUS_VAR};
+use domain::{HotList, HotListError, Lane};
 use event_store::DynamoEventStore;
 use fulfillment::{DynamoFulfillmentStore, FulfillmentProjection};
 use inventory::InventoryProjection;
@@ -43,22 +43,25 @@ impl Names {
     pub fn from_env() -> Result<Self, HotListError> {
         let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
         Ok(Names {
-            events_table: var("EVENTS_TABLE", "order-events"),
-            inventory_table: var("INVENTORY_TABLE", "inventory"),
-            catalog_table: var("CATALOG_TABLE", "catalog"),
-            fulfillment_table: var("FULFILLMENT_TABLE", "fulfillment"),
-            topic_arn: var("ORDER_EVENTS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:order-events"),
+            events_table: var(contract::config::EVENTS_TABLE, "order-events"),
+            inventory_table: var(contract::config::INVENTORY_TABLE, "inventory"),
+            catalog_table: var(contract::config::CATALOG_TABLE, "catalog"),
+            fulfillment_table: var(contract::config::FULFILLMENT_TABLE, "fulfillment"),
+            topic_arn: var(contract::config::ORDER_EVENTS_TOPIC_ARN, "arn:aws:sns:us-east-1:123456789012:order-events"),
             inventory_queue: var("INVENTORY_QUEUE", lane_queue(Lane::Standard)),
             inventory_hot_queue: var("INVENTORY_HOT_QUEUE", lane_queue(Lane::Hot)),
             fulfillment_queue: var("FULFILLMENT_QUEUE", "fulfillment"),
             legacy_sync_queue: var("LEGACY_SYNC_QUEUE", "legacy-sync"),
-            hot_list: HotList::configured(std::env::var(HOT_SKUS_VAR).ok().as_deref())?,
+            hot_list: HotList::configured(std::env::var(contract::config::HOT_SKUS).ok().as_deref())?,
         })
     }
 
     /// Each inventory lane's queue and its subscription's filter policy.
     pub fn inventory_lanes(&self) -> [(&str, &'static str); 2] {
-        [(&self.inventory_hot_queue, inventory::HOT_FILTER_POLICY), (&self.inventory_queue, inventory::FILTER_POLICY)]
+        [
+            (&self.inventory_hot_queue, contract::subscription::INVENTORY_HOT),
+            (&self.inventory_queue, contract::subscription::INVENTORY),
+        ]
     }
 }
 

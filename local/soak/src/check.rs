@@ -38,7 +38,7 @@ impl Drained {
 }
 
 fn events_store(stack: &Stack) -> DynamoEventStore {
-    DynamoEventStore::new(stack.dynamodb.clone(), stack.var("EVENTS_TABLE"))
+    DynamoEventStore::new(stack.dynamodb.clone(), stack.var(contract::config::EVENTS_TABLE))
 }
 
 async fn stored(stack: &Stack) -> Result<BTreeMap<OrderId, Vec<Envelope>>, SoakError> {
@@ -239,9 +239,9 @@ fn chain(error: &dyn std::error::Error) -> String {
 }
 
 async fn inventory(stack: &Stack, stock: &BTreeMap<&'static str, u64>, v: &mut Verdicts) -> Result<(), SoakError> {
-    let live_table = stack.var("INVENTORY_TABLE");
+    let live_table = stack.var(contract::config::INVENTORY_TABLE);
     let into = format!("{live_table}-expected");
-    local_aws::tables::create_inventory_table(&stack.dynamodb, &into)
+    contract::tables::create_inventory_table(&stack.dynamodb, &into)
         .await
         .step("create the scratch inventory table")?;
     let target = Arc::new(DynamoInventoryStore::new(stack.dynamodb.clone(), &into));
@@ -282,15 +282,15 @@ fn job(stack: &Stack, kind: &str, into: &str) -> ScanJob {
 }
 
 async fn fulfillment(stack: &Stack, drained: &Drained, v: &mut Verdicts) -> Result<(), SoakError> {
-    let into = format!("{}-expected", stack.var("FULFILLMENT_TABLE"));
-    local_aws::tables::create_fulfillment_table(&stack.dynamodb, &into)
+    let into = format!("{}-expected", stack.var(contract::config::FULFILLMENT_TABLE));
+    contract::tables::create_fulfillment_table(&stack.dynamodb, &into)
         .await
         .step("create the scratch fulfillment table")?;
     let handler = Arc::new(ops::rebuild::new_fulfillment(stack.dynamodb.clone(), &into, Arc::new(events_store(stack))));
     scan::run(job(stack, "fulfillment", &into), handler, &indicatif::ProgressBar::hidden())
         .await
         .step("rebuild fulfillment from the event store")?;
-    let live = DynamoFulfillmentStore::new(stack.dynamodb.clone(), stack.var("FULFILLMENT_TABLE"));
+    let live = DynamoFulfillmentStore::new(stack.dynamodb.clone(), stack.var(contract::config::FULFILLMENT_TABLE));
     let rebuilt = DynamoFulfillmentStore::new(stack.dynamodb.clone(), &into);
     let compared: Vec<Result<Option<String>, SoakError>> = stream::iter(drained.orders.keys().copied())
         .map(|id| {

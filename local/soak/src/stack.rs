@@ -61,11 +61,11 @@ fn endpoint(var: &str) -> Result<String, SoakError> {
 pub fn resource_names(id: &str) -> Vec<(&'static str, String)> {
     let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
     vec![
-        ("EVENTS_TABLE", format!("{id}-events")),
-        ("INVENTORY_TABLE", format!("{id}-inventory")),
-        ("CATALOG_TABLE", format!("{id}-catalog")),
-        ("FULFILLMENT_TABLE", format!("{id}-fulfillment")),
-        ("ORDER_EVENTS_TOPIC_ARN", format!("arn:aws:sns:{region}:123456789012:{id}-topic")),
+        (contract::config::EVENTS_TABLE, format!("{id}-events")),
+        (contract::config::INVENTORY_TABLE, format!("{id}-inventory")),
+        (contract::config::CATALOG_TABLE, format!("{id}-catalog")),
+        (contract::config::FULFILLMENT_TABLE, format!("{id}-fulfillment")),
+        (contract::config::ORDER_EVENTS_TOPIC_ARN, format!("arn:aws:sns:{region}:123456789012:{id}-topic")),
         ("INVENTORY_QUEUE", format!("{id}-inventory")),
         ("INVENTORY_HOT_QUEUE", format!("{id}-inventory-hot")),
         ("FULFILLMENT_QUEUE", format!("{id}-fulfillment")),
@@ -84,9 +84,9 @@ impl Stack {
             HttpFaultProxy::start(endpoint("AWS_ENDPOINT_URL_DYNAMODB")?).await.step("DynamoDB proxy")?;
         let sns_proxy = HttpFaultProxy::start(endpoint("AWS_ENDPOINT_URL_SNS")?).await.step("SNS proxy")?;
 
-        let admin_url = std::env::var("LEGACY_DATABASE_URL")
+        let admin_url = std::env::var(contract::config::LEGACY_DATABASE_URL)
             .map_err(|_| SoakError::Setup("LEGACY_DATABASE_URL is not set (scripts/local-stack env)".into()))?;
-        let admin = ConnectionSettings::from_url(&admin_url).step("LEGACY_DATABASE_URL")?;
+        let admin = ConnectionSettings::from_url(&admin_url).step(contract::config::LEGACY_DATABASE_URL)?;
         let server = {
             let host = match admin.config.get_hosts().first() {
                 Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
@@ -105,13 +105,13 @@ impl Stack {
 
         let mut vars = resource_names(&id);
         vars.extend([
-            ("HOT_SKUS", "muskie-casting-rod".to_owned()),
+            (contract::config::HOT_SKUS, "muskie-casting-rod".to_owned()),
             ("STREAM_CHECKPOINT", dir.join("checkpoint.json").display().to_string()),
             ("ORDER_PLATFORM_ISSUER_KEY", dir.join("issuer-key.pem").display().to_string()),
             ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_proxy.url()),
             ("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", dynamodb_proxy.url()),
             ("AWS_ENDPOINT_URL_SNS", sns_proxy.url()),
-            ("LEGACY_DATABASE_URL", proxied_url),
+            (contract::config::LEGACY_DATABASE_URL, proxied_url),
             ("RUST_LOG", "warn".to_owned()),
         ]);
         let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
@@ -194,8 +194,13 @@ impl Stack {
             self.dlqs.push((url, dlq));
         }
         let name = format!("{}-downstream", self.id);
-        let downstream =
-            Downstream::subscribe(self.sqs.clone(), &self.sns, self.var("ORDER_EVENTS_TOPIC_ARN"), &name).await?;
+        let downstream = Downstream::subscribe(
+            self.sqs.clone(),
+            &self.sns,
+            self.var(contract::config::ORDER_EVENTS_TOPIC_ARN),
+            &name,
+        )
+        .await?;
         self.downstream_url = downstream.url;
         Ok(())
     }
@@ -231,7 +236,12 @@ impl Stack {
 
     /// Deletes the tables, queues, topic and databases, and with `logs` the runner's logs.
     pub async fn clean_up(&self, logs: bool) {
-        for table in ["EVENTS_TABLE", "INVENTORY_TABLE", "FULFILLMENT_TABLE", "CATALOG_TABLE"] {
+        for table in [
+            contract::config::EVENTS_TABLE,
+            contract::config::INVENTORY_TABLE,
+            contract::config::FULFILLMENT_TABLE,
+            contract::config::CATALOG_TABLE,
+        ] {
             let _ = self.dynamodb.delete_table().table_name(self.var(table)).send().await;
             let _ = self.dynamodb.delete_table().table_name(format!("{}-expected", self.var(table))).send().await;
         }
@@ -240,7 +250,7 @@ impl Stack {
         for url in urls {
             let _ = self.sqs.delete_queue().queue_url(url).send().await;
         }
-        let _ = self.sns.delete_topic().topic_arn(self.var("ORDER_EVENTS_TOPIC_ARN")).send().await;
+        let _ = self.sns.delete_topic().topic_arn(self.var(contract::config::ORDER_EVENTS_TOPIC_ARN)).send().await;
         if let Ok(admin) = legacy_sync::connect(&self.admin).await {
             for settings in [&self.legacy, &self.legacy_expected] {
                 let name = settings.config.get_dbname().unwrap_or_default();

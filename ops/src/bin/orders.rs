@@ -404,7 +404,7 @@ async fn rebuild_command(
     match command {
         RebuildCommand::Fulfillment { into, progress } => {
             refuse_live(&into, &stack.fulfillment_table)?;
-            local_aws::tables::create_fulfillment_table(&client, &into).await?;
+            contract::tables::create_fulfillment_table(&client, &into).await?;
             let handler = Arc::new(rebuild::new_fulfillment(client.clone(), &into, events));
             let progress_bar = bar(total, "events");
             let outcome = scan::run(job("fulfillment", &into, &progress), handler, &progress_bar).await?;
@@ -417,7 +417,7 @@ async fn rebuild_command(
             if stock_from == into {
                 return Err("--stock-from must not be the table being rebuilt".into());
             }
-            local_aws::tables::create_inventory_table(&client, &into).await?;
+            contract::tables::create_inventory_table(&client, &into).await?;
             let target = Arc::new(DynamoInventoryStore::new(client.clone(), &into));
             let handler = Arc::new(rebuild::InventoryRebuild::new(target.clone(), events));
             let progress_bar = bar(total, "events");

@@ -20,13 +20,10 @@ pub use memory::MemoryFulfillmentStore;
 pub use projection::FulfillmentProjection;
 pub use store::{FulfillmentError, FulfillmentStore, PickLine, PickRequest, PickStatus};
 
-/// The events this consumer acts on; its SNS subscription lets only these through.
+/// The events this consumer acts on; its SNS subscription
+/// ([`contract::subscription::FULFILLMENT`]) lets only these through.
 pub const SUBSCRIBED_EVENT_TYPES: [EventType; 3] =
     [EventType::OrderConfirmed, EventType::OrderCancelled, EventType::OrderShipped];
-
-/// The SNS filter policy of the fulfillment queue's subscription (the same
-/// in `template.yaml`, the local stack's provisioning and the embedded runner).
-pub const FILTER_POLICY: &str = r#"{"eventType":["OrderConfirmed","OrderCancelled","OrderShipped"]}"#;
 
 /// Whether the fulfillment subscription lets `event_type` through.
 pub fn subscribed(event_type: EventType) -> bool {

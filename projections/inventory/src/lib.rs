@@ -22,6 +22,7 @@ pub mod projection;
 pub mod reactions;
 pub mod reservation;
 
+use contract::subscription;
 use domain::{EventType, Lane};
 
 pub use error::SagaError;
@@ -31,28 +32,14 @@ pub use projection::InventoryProjection;
 pub use reactions::REJECT_REASON;
 pub use reservation::ReservationStrategy;
 
-/// The events this consumer acts on; its SNS subscription lets only these through.
+/// The events this consumer acts on; its SNS subscriptions
+/// ([`contract::subscription::INVENTORY`] and `INVENTORY_HOT`) let only these through.
 pub const SUBSCRIBED_EVENT_TYPES: [EventType; 3] =
     [EventType::OrderPlaced, EventType::OrderCancelled, EventType::OrderShipped];
 
-/// The SNS filter policy of the (standard lane's) `inventory` queue's
-/// subscription (the same in `template.yaml`, the local stack's provisioning
-/// and the embedded runner). SNS ANDs the keys: these event types, and only
-/// orders of the standard lane — or messages with no `lane` at all, which an
-/// older publisher sends during a deploy: a message no subscription matches
-/// is dropped by SNS, so they go where every order went before lanes.
-pub const FILTER_POLICY: &str =
-    r#"{"eventType":["OrderPlaced","OrderCancelled","OrderShipped"],"lane":["standard",{"exists":false}]}"#;
-
-/// The filter policy of the `inventory-hot` queue's subscription: the same
-/// event types of the hot lane's orders. The same function code consumes
-/// both queues; an order's events all travel in its lane, so its Cancelled
-/// or Shipped never overtakes its Placed through the other queue.
-pub const HOT_FILTER_POLICY: &str = r#"{"eventType":["OrderPlaced","OrderCancelled","OrderShipped"],"lane":["hot"]}"#;
-
 /// Each lane's queue name and subscription filter policy.
 pub const LANE_QUEUES: [(Lane, &str, &str); 2] =
-    [(Lane::Hot, "inventory-hot", HOT_FILTER_POLICY), (Lane::Standard, "inventory", FILTER_POLICY)];
+    [(Lane::Hot, "inventory-hot", subscription::INVENTORY_HOT), (Lane::Standard, "inventory", subscription::INVENTORY)];
 
 /// Whether the inventory subscription lets `event_type` through.
 pub fn subscribed(event_type: EventType) -> bool {

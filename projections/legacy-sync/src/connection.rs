@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 use tokio_postgres::{Client, NoTls};
 
-use crate::settings::{ConnectionSettings, SettingsError, Tls, DATABASE_URL_VAR, SECRET_ARN_VAR, SSL_ROOT_CERT_VAR};
+use contract::config::{LEGACY_DATABASE_URL, LEGACY_DB_SECRET_ARN, LEGACY_DB_SSLROOTCERT};
+
+use crate::settings::{ConnectionSettings, SettingsError, Tls};
 use crate::tls::{self, TlsError};
 
 #[derive(Debug, thiserror::Error)]
@@ -43,15 +45,15 @@ impl DatabaseSource {
     /// `LEGACY_DATABASE_URL` if set, else `LEGACY_DB_SECRET_ARN` (read with
     /// the default AWS configuration), else `None`: no legacy database.
     pub async fn from_env() -> Result<Option<Self>, SettingsError> {
-        if let Ok(url) = std::env::var(DATABASE_URL_VAR) {
+        if let Ok(url) = std::env::var(LEGACY_DATABASE_URL) {
             return Ok(Some(ConnectionSettings::from_url(&url)?.into()));
         }
-        let Ok(arn) = std::env::var(SECRET_ARN_VAR) else { return Ok(None) };
+        let Ok(arn) = std::env::var(LEGACY_DB_SECRET_ARN) else { return Ok(None) };
         let aws = sdk_config::load().await?;
         Ok(Some(DatabaseSource::Secret {
             arn,
             client: aws_sdk_secretsmanager::Client::new(&aws),
-            extra_roots: std::env::var_os(SSL_ROOT_CERT_VAR).map(PathBuf::from),
+            extra_roots: std::env::var_os(LEGACY_DB_SSLROOTCERT).map(PathBuf::from),
         }))
     }
 

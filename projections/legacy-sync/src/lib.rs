@@ -26,16 +26,10 @@ pub use settings::ConnectionSettings;
 pub use sync::LegacySync;
 pub use writer::SyncStats;
 
-/// The event types the legacy-sync queue subscribes to: every status
-/// change shows in the legacy rows.
+/// The event types the legacy-sync queue subscribes to
+/// ([`contract::subscription::LEGACY_SYNC`]): every status change shows in
+/// the legacy rows.
 pub const SUBSCRIBED_EVENT_TYPES: [EventType; 5] = EventType::ALL;
-
-/// The SNS filter policy of the legacy-sync queue's subscription (the same
-/// in `template.yaml`, the local stack's provisioning and the embedded
-/// runner). It names every type rather than none, so that a future event
-/// type is not delivered to a sync that cannot read it.
-pub const FILTER_POLICY: &str =
-    r#"{"eventType":["OrderPlaced","OrderConfirmed","OrderRejected","OrderCancelled","OrderShipped"]}"#;
 
 /// Whether the legacy-sync subscription lets `event_type` through.
 pub fn subscribed(event_type: EventType) -> bool {

@@ -15,12 +15,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use contract::config::LEGACY_DATABASE_URL;
 use serde::Deserialize;
 use tokio_postgres::config::SslMode;
-
-pub const DATABASE_URL_VAR: &str = "LEGACY_DATABASE_URL";
-pub const SECRET_ARN_VAR: &str = "LEGACY_DB_SECRET_ARN";
-pub const SSL_ROOT_CERT_VAR: &str = "LEGACY_DB_SSLROOTCERT";
 
 /// Long enough for a batch of 100 orders, short enough that a stuck lock
 /// fails the batch (for a retry) well inside the Lambda timeout.
@@ -30,7 +27,7 @@ const APPLICATION_NAME: &str = "legacy-sync";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
-    #[error("{DATABASE_URL_VAR} must be a postgres:// URL")]
+    #[error("{LEGACY_DATABASE_URL} must be a postgres:// URL")]
     NotAUrl,
     #[error("unsupported sslmode {0:?} (disable, allow, prefer, require, verify-ca or verify-full)")]
     SslMode(String),

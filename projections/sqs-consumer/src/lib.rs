@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
-use domain::{Envelope, Lane, LANE_ATTRIBUTE};
+use domain::{Envelope, Lane};
 
 pub use by_order::{group_by_order, OrderSteps, Step};
 
@@ -57,7 +57,7 @@ pub async fn handle_sqs_event(projection: &dyn Projection, event: SqsEvent) -> S
 /// The `lane` message attribute; an unreadable one counts as none (the
 /// consumer then reads what it needs rather than trust it).
 fn lane_of(message_id: &str, attributes: &HashMap<String, SqsMessageAttribute>) -> Option<Lane> {
-    let value = attributes.get(LANE_ATTRIBUTE)?.string_value.as_deref()?;
+    let value = attributes.get(contract::message::LANE)?.string_value.as_deref()?;
     value.parse().inspect_err(|error| tracing::warn!(%message_id, %error, "unreadable lane attribute; ignored")).ok()
 }
 
@@ -67,7 +67,7 @@ fn lane_attributes(lane: Lane) -> HashMap<String, SqsMessageAttribute> {
     let mut attribute = SqsMessageAttribute::default();
     attribute.string_value = Some(lane.as_str().to_owned());
     attribute.data_type = Some("String".to_owned());
-    HashMap::from([(LANE_ATTRIBUTE.to_owned(), attribute)])
+    HashMap::from([(contract::message::LANE.to_owned(), attribute)])
 }
 
 /// Runs `projection` on `bodies` as one SQS batch whose message ids are the

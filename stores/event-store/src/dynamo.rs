@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::Client;
 use domain::ports::{EventScan, EventStore, ScanPage, StoreError};
 use domain::{Envelope, Lane, OrderId};
 
-use event_item::{AnyItem, EventItem, EVENT_KIND, KIND, ORDER_ID, VERSION};
+use contract::event_item::{AnyItem, EventItem, EVENT_KIND, KIND, ORDER_ID, VERSION};
 
 #[derive(Clone)]
 pub struct DynamoEventStore {

@@ -10,11 +10,11 @@ use std::sync::Arc;
 use api::App;
 use commands::{CommandContext, Known, OrderService, RetryPolicy};
 use common::{payload, send, to_request, Answer};
+use contract::tables::create_events_table;
 use domain::ports::EventStore;
 use domain::{Command, Lane, OrderId};
 use event_store::{DynamoEventStore, MemoryEventStore};
 use inventory_store::{InventoryService, MemoryInventoryStore};
-use local_aws::tables::create_events_table;
 
 const JSON: (&str, &str) = ("content-type", "application/json");
 const BODY: &str = r#"{"customerId":"customer-1842","currency":"USD",

@@ -9,13 +9,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use commands::{CommandContext, CommandError, CommandOutcome, Known, KnownStateTotals, OrderService, RetryPolicy};
+use contract::tables::create_events_table;
 use domain::ports::{EventStore, StoreError};
 use domain::{
     Command, Currency, CustomerId, DomainError, Envelope, Lane, OrderEvent, OrderId, OrderLine, OrderStatus,
     PlaceOrder, Reason, Sku, TrackingNumber,
 };
 use event_store::{DynamoEventStore, MemoryEventStore};
-use local_aws::tables::create_events_table;
 use uuid::Uuid;
 
 /// Counts what a service asks of the store.

@@ -7,10 +7,10 @@
 use std::sync::Arc;
 
 use commands::{CommandContext, OrderService, RetryPolicy};
+use contract::tables::create_events_table;
 use domain::ports::EventStore;
 use domain::{Command, Currency, CustomerId, HotList, Lane, OrderId, OrderLine, PlaceOrder, Sku};
 use event_store::{DynamoEventStore, MemoryEventStore};
-use local_aws::tables::create_events_table;
 use uuid::Uuid;
 
 fn place(skus: &[&str]) -> Command {

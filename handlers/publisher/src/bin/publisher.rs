@@ -9,7 +9,8 @@ use publisher::{handle_stream_event, SnsPublisher};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let topic_arn = std::env::var("ORDER_EVENTS_TOPIC_ARN").map_err(|_| "ORDER_EVENTS_TOPIC_ARN is not set")?;
+    let topic_arn = std::env::var(contract::config::ORDER_EVENTS_TOPIC_ARN)
+        .map_err(|_| format!("{} is not set", contract::config::ORDER_EVENTS_TOPIC_ARN))?;
     let config = sdk_config::load().await?;
     let sns = SnsPublisher::new(aws_sdk_sns::Client::new(&config), topic_arn);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Event>| {

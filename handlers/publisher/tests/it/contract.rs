@@ -5,9 +5,9 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use contract::message::{EVENT_TYPE, LANE, ORDER_ID, SCHEMA_VERSION_ATTRIBUTE, SKUS};
+use contract::{MessageAttribute, OutgoingMessage};
 use domain::{Envelope, EventType, HotList, Lane, OrderEvent, SCHEMA_VERSION};
-use publisher::message::{EVENT_TYPE, LANE, ORDER_ID, SCHEMA_VERSION_ATTRIBUTE, SKUS};
-use publisher::{MessageAttribute, OutgoingMessage};
 use serde_json::Value;
 
 fn schemas_dir() -> PathBuf {

@@ -7,9 +7,10 @@ use crate::support;
 use std::io;
 use std::sync::{Arc, Mutex};
 
+use contract::message::{EVENT_TYPE, LANE, ORDER_ID, SCHEMA_VERSION_ATTRIBUTE, SKUS};
+use contract::MessageAttribute;
 use domain::{Envelope, OrderId};
-use publisher::message::{EVENT_TYPE, LANE, ORDER_ID, SCHEMA_VERSION_ATTRIBUTE, SKUS};
-use publisher::{handle_stream_event, publish_stream_batch, BatchReport, MessageAttribute, OrderCounts};
+use publisher::{handle_stream_event, publish_stream_batch, BatchReport, OrderCounts};
 use support::{
     envelope, sample_event, sequence_numbers, stored_envelopes, stream_batch, Delivered, Fault, FaultyTopic,
     RecordingTopic,

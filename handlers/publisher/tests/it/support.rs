@@ -7,10 +7,10 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use contract::event_item::{AnyItem, EventItem};
+use contract::{BatchEntry, EntryFailure, EntryOutcome, EventPublisher, OutgoingMessage, PublishError};
 use domain::event::{OrderConfirmed, OrderPlaced};
 use domain::{Currency, CustomerId, Envelope, OrderEvent, OrderId, OrderLine, Sku};
-use event_item::{AnyItem, EventItem};
-use publisher::{BatchEntry, EntryFailure, EntryOutcome, EventPublisher, OutgoingMessage, PublishError};
 use tokio::sync::mpsc;
 
 /// A Lambda payload from the repository's `events/` directory.

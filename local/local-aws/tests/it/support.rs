@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use aws_lambda_events::event::dynamodb::Event;
-use event_item::EventItem;
+use contract::event_item::EventItem;
 
 /// A Lambda payload from the repository's `events/` directory.
 pub fn sample_event(file: &str) -> Event {
@@ -39,7 +39,7 @@ impl LocalStack {
     /// A new events table (stream NEW_IMAGE) and its stream ARN.
     pub async fn events_table(&self) -> (String, String) {
         let table = testkit::unique_name("publisher-events");
-        local_aws::tables::create_events_table(&self.dynamodb, &table).await.unwrap();
+        contract::tables::create_events_table(&self.dynamodb, &table).await.unwrap();
         let stream_arn = local_aws::stream::latest_stream_arn(&self.streams, &table).await.unwrap();
         (table, stream_arn)
     }

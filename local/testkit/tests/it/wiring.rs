@@ -10,21 +10,9 @@ use serde_yaml::{Mapping, Value};
 use std::collections::BTreeSet;
 use testkit::template::{sam_template, tagged};
 
-/// DESIGN.md "Configuration", plus what the code reads besides
-/// (`RUST_LOG` in telemetry, `LEGACY_DB_SSLROOTCERT` in legacy-sync,
-/// `HOT_SKUS` in the API: the hot lane's SKUs).
-const CONFIGURATION_NAMES: &[&str] = &[
-    "EVENTS_TABLE",
-    "INVENTORY_TABLE",
-    "CATALOG_TABLE",
-    "FULFILLMENT_TABLE",
-    "ORDER_EVENTS_TOPIC_ARN",
-    "LEGACY_DATABASE_URL",
-    "LEGACY_DB_SECRET_ARN",
-    "LEGACY_DB_SSLROOTCERT",
-    "RUST_LOG",
-    "HOT_SKUS",
-];
+/// What the code reads besides the contract's configuration names
+/// (`contract::config`): `RUST_LOG` in telemetry.
+const OTHER_CONFIGURATION_NAMES: &[&str] = &["RUST_LOG"];
 
 /// `(resource, statement Sid)` allowed `Resource: "*"`, and why.
 const STAR_RESOURCE_EXCEPTIONS: &[(&str, &str, &str)] = &[
@@ -160,7 +148,9 @@ fn every_function_reads_only_configuration_names_the_design_fixes() {
         for variable in variables.as_mapping().unwrap_or(&Mapping::new()).keys() {
             let variable = variable.as_str().unwrap();
             assert!(
-                CONFIGURATION_NAMES.contains(&variable) || variable.starts_with("AWS_ENDPOINT_URL"),
+                contract::config::ALL.contains(&variable)
+                    || OTHER_CONFIGURATION_NAMES.contains(&variable)
+                    || variable.starts_with("AWS_ENDPOINT_URL"),
                 "{name} sets {variable}, which is not a configuration name of DESIGN.md"
             );
         }
@@ -357,8 +347,81 @@ fn the_saga_has_a_hot_lane_and_a_standard_lane() {
         "SQS batches over 10 need a batching window"
     );
     let api = &resources["ApiFunction"]["Properties"]["Environment"]["Variables"];
-    assert_eq!(tagged(&api["HOT_SKUS"], "Ref"), "HotSkus", "the API decides lanes from the HotSkus parameter");
+    assert_eq!(
+        tagged(&api[contract::config::HOT_SKUS], "Ref"),
+        "HotSkus",
+        "the API decides lanes from the HotSkus parameter"
+    );
     assert_eq!(template["Parameters"]["HotSkus"]["Default"], domain::DEFAULT_HOT_SKUS);
+}
+
+/// Every table of the template is one of the contract's (`contract::tables`),
+/// declared with its key attributes, key schema and stream, and no TTL.
+#[test]
+fn every_table_is_declared_as_the_contract_defines_it() {
+    let template = sam_template();
+    let declared: BTreeSet<String> = of_type(&template, "AWS::DynamoDB::Table").into_iter().map(|(id, _)| id).collect();
+    let defined: BTreeSet<String> = contract::tables::ALL.iter().map(|t| t.logical_id.to_owned()).collect();
+    assert_eq!(declared, defined, "the template's tables are the contract's");
+    for table in contract::tables::ALL {
+        let properties = &template["Resources"][table.logical_id]["Properties"];
+        let definitions: Vec<(String, String)> =
+            table.key_attributes().map(|key| (key.name.to_owned(), key.attribute_type.as_str().to_owned())).collect();
+        let declared_definitions: Vec<(String, String)> = properties["AttributeDefinitions"]
+            .as_sequence()
+            .expect("AttributeDefinitions is a list")
+            .iter()
+            .map(|d| {
+                (
+                    d["AttributeName"].as_str().unwrap_or_default().to_owned(),
+                    d["AttributeType"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(declared_definitions, definitions, "{}'s attribute definitions", table.logical_id);
+        let schema: Vec<(String, String)> = table
+            .key_attributes()
+            .zip(["HASH", "RANGE"])
+            .map(|(key, kind)| (key.name.to_owned(), kind.to_owned()))
+            .collect();
+        let declared_schema: Vec<(String, String)> = properties["KeySchema"]
+            .as_sequence()
+            .expect("KeySchema is a list")
+            .iter()
+            .map(|k| {
+                (
+                    k["AttributeName"].as_str().unwrap_or_default().to_owned(),
+                    k["KeyType"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(declared_schema, schema, "{}'s key schema", table.logical_id);
+        let stream = properties["StreamSpecification"]["StreamViewType"].as_str();
+        assert_eq!(stream, table.new_image_stream.then_some("NEW_IMAGE"), "{}'s stream", table.logical_id);
+        assert!(properties["TimeToLiveSpecification"].is_null(), "{} has no TTL in the contract", table.logical_id);
+    }
+}
+
+/// Every filtered subscription of the template is one of the contract's
+/// (`contract::subscription`), with its filter policy on message attributes.
+#[test]
+fn every_subscription_filters_as_the_contract_says() {
+    let template = sam_template();
+    let filtered: BTreeSet<String> = of_type(&template, "AWS::SNS::Subscription")
+        .into_iter()
+        .filter(|(_, subscription)| !subscription["Properties"]["FilterPolicy"].is_null())
+        .map(|(id, _)| id)
+        .collect();
+    let named: BTreeSet<String> =
+        contract::subscription::ALL.iter().map(|(name, _)| format!("{name}Subscription")).collect();
+    assert_eq!(filtered, named, "the template's filtered subscriptions are the contract's");
+    for (name, policy) in contract::subscription::ALL {
+        let properties = &template["Resources"][format!("{name}Subscription").as_str()]["Properties"];
+        let declared: serde_json::Value = serde_json::to_value(&properties["FilterPolicy"]).expect("YAML maps to JSON");
+        let expected: serde_json::Value = serde_json::from_str(policy).expect("the filter policy is JSON");
+        assert_eq!(declared, expected, "{name}Subscription's filter policy");
+        assert_eq!(properties["FilterPolicyScope"], "MessageAttributes", "{name}Subscription filters on attributes");
+    }
 }
 
 /// Every route of the HTTP API needs a token the JWT authorizer validated:

@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use aws_sdk_sqs::types::{Message, MessageAttributeValue, QueueAttributeName};
 use commands::{CommandContext, OrderService, RetryPolicy};
+use contract::{BatchEntry, EventPublisher, OutgoingMessage};
 use domain::{Command, Currency, CustomerId, EventType, OrderId, OrderLine, PlaceOrder, Reason, Sku};
 use event_store::DynamoEventStore;
 use fulfillment::{DynamoFulfillmentStore, FulfillmentProjection, FulfillmentStore};
 use inventory::InventoryProjection;
 use inventory_store::{DynamoInventoryStore, InventoryStore};
-use publisher::{BatchEntry, EventPublisher, OutgoingMessage, SnsPublisher};
+use publisher::SnsPublisher;
 use serde_json::Value;
 use sqs_consumer::deliver_bodies;
 use uuid::Uuid;
@@ -65,7 +66,7 @@ impl Stack {
 
     async fn events_table(&self) -> (String, Arc<DynamoEventStore>) {
         let table = testkit::unique_name("ops-events");
-        local_aws::tables::create_events_table(&self.dynamodb, &table).await.unwrap();
+        contract::tables::create_events_table(&self.dynamodb, &table).await.unwrap();
         (table.clone(), Arc::new(DynamoEventStore::new(self.dynamodb.clone(), table)))
     }
 
@@ -449,8 +450,8 @@ async fn rebuilt_inventory_and_fulfillment_equal_the_live_projections() {
     let orders = OrderService::new(store.clone());
     let live_stock = testkit::unique_name("ops-inventory");
     let live_picks = testkit::unique_name("ops-fulfillment");
-    local_aws::tables::create_inventory_table(&stack.dynamodb, &live_stock).await.unwrap();
-    local_aws::tables::create_fulfillment_table(&stack.dynamodb, &live_picks).await.unwrap();
+    contract::tables::create_inventory_table(&stack.dynamodb, &live_stock).await.unwrap();
+    contract::tables::create_fulfillment_table(&stack.dynamodb, &live_picks).await.unwrap();
     let stock = Arc::new(DynamoInventoryStore::new(stack.dynamodb.clone(), &live_stock));
     let skus = ["muskie-casting-rod", "tourney-casting-rod", "braided-line", "never-ordered"];
     for (sku, count) in skus.iter().zip([5u64, 40, 100, 7]) {

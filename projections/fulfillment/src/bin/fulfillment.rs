@@ -12,8 +12,10 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let fulfillment_table = std::env::var("FULFILLMENT_TABLE").map_err(|_| "FULFILLMENT_TABLE is not set")?;
-    let events_table = std::env::var("EVENTS_TABLE").map_err(|_| "EVENTS_TABLE is not set")?;
+    let fulfillment_table = std::env::var(contract::config::FULFILLMENT_TABLE)
+        .map_err(|_| format!("{} is not set", contract::config::FULFILLMENT_TABLE))?;
+    let events_table = std::env::var(contract::config::EVENTS_TABLE)
+        .map_err(|_| format!("{} is not set", contract::config::EVENTS_TABLE))?;
     let config = sdk_config::load().await?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
     let events = Arc::new(DynamoEventStore::new(dynamodb.clone(), events_table));

@@ -1,7 +1,7 @@
 //! Fixtures shared by the fulfillment tests: each scenario runs against the
 //! memory adapters and against DynamoDB Local.
 
-use local_aws::tables::{create_events_table, create_fulfillment_table};
+use contract::tables::{create_events_table, create_fulfillment_table};
 use std::sync::Arc;
 
 use commands::{CommandContext, OrderService, RetryPolicy};

@@ -13,8 +13,10 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let inventory_table = std::env::var("INVENTORY_TABLE").map_err(|_| "INVENTORY_TABLE is not set")?;
-    let events_table = std::env::var("EVENTS_TABLE").map_err(|_| "EVENTS_TABLE is not set")?;
+    let inventory_table = std::env::var(contract::config::INVENTORY_TABLE)
+        .map_err(|_| format!("{} is not set", contract::config::INVENTORY_TABLE))?;
+    let events_table = std::env::var(contract::config::EVENTS_TABLE)
+        .map_err(|_| format!("{} is not set", contract::config::EVENTS_TABLE))?;
     let config = sdk_config::load().await?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
     let orders = OrderService::new(Arc::new(DynamoEventStore::new(dynamodb.clone(), events_table)));

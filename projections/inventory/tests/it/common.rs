@@ -1,7 +1,7 @@
 //! Fixtures shared by the inventory tests: the same scenario runs against
 //! the memory adapters and against DynamoDB Local.
 
-use local_aws::tables::{create_events_table, create_inventory_table};
+use contract::tables::{create_events_table, create_inventory_table};
 use std::sync::{Arc, Mutex};
 
 use commands::{CommandContext, OrderService, RetryPolicy};

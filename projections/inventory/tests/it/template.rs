@@ -1,16 +1,18 @@
 //! `template.yaml` declares the inventory queues the way this crate expects:
 //! the standard lane's subscription filter policy is
-//! [`inventory::FILTER_POLICY`], the hot lane's [`inventory::HOT_FILTER_POLICY`],
+//! [`contract::subscription::INVENTORY`], the hot lane's
+//! [`contract::subscription::INVENTORY_HOT`],
 //! raw delivery, and a dead-letter queue behind a redrive policy each.
 
+use contract::subscription::{INVENTORY, INVENTORY_HOT};
 use domain::Lane;
-use inventory::{subscribed, FILTER_POLICY, HOT_FILTER_POLICY, LANE_QUEUES, SUBSCRIBED_EVENT_TYPES};
+use inventory::{subscribed, LANE_QUEUES, SUBSCRIBED_EVENT_TYPES};
 use testkit::template::{assert_filter_policy_is, assert_filtered_queue, sam_template};
 
 #[test]
 fn the_filter_policy_names_exactly_the_subscribed_event_types() {
-    assert_filter_policy_is(FILTER_POLICY, &SUBSCRIBED_EVENT_TYPES, subscribed);
-    assert_filter_policy_is(HOT_FILTER_POLICY, &SUBSCRIBED_EVENT_TYPES, subscribed);
+    assert_filter_policy_is(INVENTORY, &SUBSCRIBED_EVENT_TYPES, subscribed);
+    assert_filter_policy_is(INVENTORY_HOT, &SUBSCRIBED_EVENT_TYPES, subscribed);
 }
 
 #[test]
@@ -30,10 +32,10 @@ fn each_lane_filters_on_its_own_lane() {
 
 #[test]
 fn the_template_subscribes_the_inventory_queue_with_this_filter_policy() {
-    assert_filtered_queue(&sam_template(), "Inventory", "InventoryFunction", FILTER_POLICY);
+    assert_filtered_queue(&sam_template(), "Inventory", "InventoryFunction", INVENTORY);
 }
 
 #[test]
 fn the_template_subscribes_the_hot_lane_queue_with_its_filter_policy() {
-    assert_filtered_queue(&sam_template(), "InventoryHot", "InventoryHotFunction", HOT_FILTER_POLICY);
+    assert_filtered_queue(&sam_template(), "InventoryHot", "InventoryHotFunction", INVENTORY_HOT);
 }

@@ -14,7 +14,8 @@ use legacy_sync::LegacySync;
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let aws = sdk_config::load().await?;
-    let table = std::env::var("EVENTS_TABLE").map_err(|_| "EVENTS_TABLE is not set")?;
+    let table = std::env::var(contract::config::EVENTS_TABLE)
+        .map_err(|_| format!("{} is not set", contract::config::EVENTS_TABLE))?;
     let store = Arc::new(DynamoEventStore::new(aws_sdk_dynamodb::Client::new(&aws), table));
     let sync = Arc::new(
         LegacySync::from_env(store)

@@ -29,7 +29,7 @@ async fn dynamodb_catalog() -> DynamoCatalog {
     let config = testkit::dynamodb_config().await;
     let client = aws_sdk_dynamodb::Client::new(&config);
     let table = testkit::unique_name("catalog");
-    local_aws::tables::create_catalog_table(&client, &table).await.unwrap();
+    contract::tables::create_catalog_table(&client, &table).await.unwrap();
     DynamoCatalog::new(client, table)
 }
 
@@ -80,7 +80,7 @@ async fn dynamodb_a_stored_item_out_of_range_is_corrupt_not_priced() {
     let config = testkit::dynamodb_config().await;
     let client = aws_sdk_dynamodb::Client::new(&config);
     let table = testkit::unique_name("catalog");
-    local_aws::tables::create_catalog_table(&client, &table).await.unwrap();
+    contract::tables::create_catalog_table(&client, &table).await.unwrap();
     let catalog = DynamoCatalog::new(client.clone(), &table);
     let attribute = |v: &str| aws_sdk_dynamodb::types::AttributeValue::S(v.to_owned());
     client

@@ -1,7 +1,7 @@
 //! One contract, two adapters: every test here runs against the in-memory
 //! store and against DynamoDB Local, so the two cannot drift.
 
-use local_aws::tables::create_events_table;
+use contract::tables::create_events_table;
 use std::collections::HashSet;
 use std::sync::Arc;
 

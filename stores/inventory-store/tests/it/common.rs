@@ -1,8 +1,8 @@
 //! Fixtures shared by the inventory store tests.
 
+use contract::tables::create_inventory_table;
 use domain::Sku;
 use inventory_store::DynamoInventoryStore;
-use local_aws::tables::create_inventory_table;
 
 pub fn sku(s: &str) -> Sku {
     Sku::parse(s).unwrap()

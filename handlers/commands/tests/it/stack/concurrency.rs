@@ -4,7 +4,7 @@
 //! The command service's own behaviour, on the memory store, is in
 //! `service.rs`.
 
-use local_aws::tables::create_events_table;
+use contract::tables::create_events_table;
 use std::sync::Arc;
 
 use async_trait::async_trait;

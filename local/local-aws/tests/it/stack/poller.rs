@@ -11,7 +11,7 @@ use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
 use aws_sdk_sqs::Client;
 use chrono::{TimeZone, Utc};
 use domain::event::OrderConfirmed;
-use domain::{Envelope, Lane, OrderEvent, OrderId, LANE_ATTRIBUTE};
+use domain::{Envelope, Lane, OrderEvent, OrderId};
 use local_aws::poller::QueuePoller;
 use sqs_consumer::{Delivery, Projection};
 
@@ -115,7 +115,7 @@ async fn the_lane_attribute_reaches_the_projection() {
         .send_message()
         .queue_url(&url)
         .message_body(hot.to_json())
-        .message_attributes(LANE_ATTRIBUTE, lane)
+        .message_attributes(contract::message::LANE, lane)
         .send()
         .await
         .unwrap();

@@ -11,17 +11,15 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use aws_sdk_sqs::types::Message;
 use commands::{CommandContext, OrderService, RetryPolicy};
+use contract::message::{EVENT_TYPE, ORDER_ID, SCHEMA_VERSION_ATTRIBUTE, SKUS};
+use contract::{BatchEntry, EntryOutcome, EventPublisher, MessageAttribute, OutgoingMessage, PublishError};
 use domain::{
     Command, Currency, CustomerId, Envelope, EventType, OrderId, OrderLine, PlaceOrder, Reason, Sku, TrackingNumber,
 };
 use event_store::DynamoEventStore;
 use local_aws::stream::{StreamOptions, StreamReader};
 use local_aws::FilterPolicy;
-use publisher::message::{EVENT_TYPE, ORDER_ID, SCHEMA_VERSION_ATTRIBUTE, SKUS};
-use publisher::{
-    handle_stream_event, BatchEntry, EntryOutcome, EventPublisher, MessageAttribute, OutgoingMessage, PublishError,
-    SnsPublisher,
-};
+use publisher::{handle_stream_event, SnsPublisher};
 use support::LocalStack;
 
 const ONLY_SHIPPED: &str = r#"{"eventType":["OrderShipped"]}"#;
@@ -169,7 +167,7 @@ impl EventPublisher for OversizeOnce {
             return self.sns.publish_batch(entries).await;
         }
         let mut entries = entries.to_vec();
-        entries[self.position].message.body = "x".repeat(publisher::MAX_BATCH_BYTES + 1);
+        entries[self.position].message.body = "x".repeat(contract::MAX_BATCH_BYTES + 1);
         self.sns.publish_batch(&entries).await
     }
 }

@@ -5,8 +5,8 @@
 
 use crate::support;
 
-use event_item::EventItem;
-use local_aws::tables::create_events_table;
+use contract::event_item::EventItem;
+use contract::tables::create_events_table;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

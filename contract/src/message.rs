@@ -12,8 +12,9 @@ pub const SCHEMA_VERSION_ATTRIBUTE: &str = "schemaVersion";
 pub const ORDER_ID: &str = "orderId";
 /// Only on OrderPlaced: the distinct SKUs of the order's lines.
 pub const SKUS: &str = "skus";
-/// On every event: `hot` or `standard`, the lane its order was placed in.
-pub const LANE: &str = domain::LANE_ATTRIBUTE;
+/// On every event: `hot` or `standard` ([`Lane::as_str`]), the lane its
+/// order was placed in, as stored with the event.
+pub const LANE: &str = "lane";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MessageAttribute {

@@ -1,0 +1,37 @@
+//! The environment variables the functions read (DESIGN.md
+//! "Configuration"): the same names in Lambda, the local runner and the
+//! local stack. `template.yaml` sets them; the wiring test checks that it
+//! sets no others.
+
+/// The events table's name.
+pub const EVENTS_TABLE: &str = "EVENTS_TABLE";
+/// The inventory table's name (stock and reservations).
+pub const INVENTORY_TABLE: &str = "INVENTORY_TABLE";
+/// The catalog table's name (title, price and purchase limit per SKU).
+pub const CATALOG_TABLE: &str = "CATALOG_TABLE";
+/// The fulfillment table's name (pick requests).
+pub const FULFILLMENT_TABLE: &str = "FULFILLMENT_TABLE";
+/// The `order-events` topic the publisher publishes to.
+pub const ORDER_EVENTS_TOPIC_ARN: &str = "ORDER_EVENTS_TOPIC_ARN";
+/// The hot SKUs, comma-separated (template parameter `HotSkus`); unset:
+/// [`domain::DEFAULT_HOT_SKUS`].
+pub const HOT_SKUS: &str = "HOT_SKUS";
+/// The legacy database as a `postgres://` URL (locally).
+pub const LEGACY_DATABASE_URL: &str = "LEGACY_DATABASE_URL";
+/// The legacy database's Secrets Manager secret (in AWS).
+pub const LEGACY_DB_SECRET_ARN: &str = "LEGACY_DB_SECRET_ARN";
+/// A PEM CA bundle for a direct RDS endpoint.
+pub const LEGACY_DB_SSLROOTCERT: &str = "LEGACY_DB_SSLROOTCERT";
+
+/// Every name above.
+pub const ALL: [&str; 9] = [
+    EVENTS_TABLE,
+    INVENTORY_TABLE,
+    CATALOG_TABLE,
+    FULFILLMENT_TABLE,
+    ORDER_EVENTS_TOPIC_ARN,
+    HOT_SKUS,
+    LEGACY_DATABASE_URL,
+    LEGACY_DB_SECRET_ARN,
+    LEGACY_DB_SSLROOTCERT,
+];
