@@ -12,5 +12,5 @@ mod dynamo;
 mod memory;
 pub mod scan;
 
-pub use dynamo::{DynamoEventStore, RequestCounts, RequestTotals, StoredEvent, StoredPage};
+pub use dynamo::{DynamoEventStore, StoredEvent, StoredPage};
 pub use memory::MemoryEventStore;
