@@ -22,8 +22,12 @@
 //!   the pipeline is drained.
 //! - **legacy**: `legacy_sync::rebuild` (its progress is kept in
 //!   `order_sync.rebuild_segment`).
+//!
+//! [`fulfillment`], [`inventory`] and [`legacy`] are the whole of each
+//! rebuild, for `orders rebuild` and the soak's check alike.
 
 use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -34,8 +38,11 @@ use event_store::{DynamoEventStore, StoredEvent};
 use inventory_store::{DynamoInventoryStore, InventoryStore, Stock};
 use sqs_consumer::{Delivery, Projection};
 
-use crate::scan::PageHandler;
+use indicatif::ProgressBar;
+
+use crate::scan::{self, PageHandler, ScanJob, ScanOutcome};
 use crate::stack::Error;
+use crate::state::{self, StateFile};
 
 /// What `available` is primed to while replaying: more than any order asks.
 const PRIMED: u64 = 1_000_000_000_000;
@@ -51,7 +58,7 @@ fn deliveries(events: Vec<StoredEvent>) -> Vec<Delivery> {
 }
 
 /// The event store as the rebuilt saga sees it: reads as usual, never writes.
-pub struct ReadOnlyStore(pub Arc<dyn EventStore>);
+struct ReadOnlyStore(Arc<dyn EventStore>);
 
 #[async_trait]
 impl EventStore for ReadOnlyStore {
@@ -71,13 +78,13 @@ impl EventStore for ReadOnlyStore {
     }
 }
 
-pub struct FulfillmentRebuild {
-    pub projection: fulfillment::FulfillmentProjection,
+struct FulfillmentRebuild {
+    projection: fulfillment::FulfillmentProjection,
 }
 
 #[async_trait]
 impl PageHandler for FulfillmentRebuild {
-    async fn page(&self, events: Vec<StoredEvent>) -> Result<u64, Error> {
+    async fn page(&self, _segment: u32, events: Vec<StoredEvent>) -> Result<u64, Error> {
         let events: Vec<_> = events.into_iter().filter(|e| fulfillment::subscribed(e.envelope.event_type())).collect();
         let count = events.len() as u64;
         // The page holds each order's events together, by version, and the
@@ -92,15 +99,15 @@ impl PageHandler for FulfillmentRebuild {
     }
 }
 
-pub struct InventoryRebuild {
-    pub projection: inventory::InventoryProjection,
-    pub target: Arc<DynamoInventoryStore>,
+struct InventoryRebuild {
+    projection: inventory::InventoryProjection,
+    target: Arc<DynamoInventoryStore>,
     /// SKUs primed by this run.
-    pub primed: Mutex<BTreeSet<Sku>>,
+    primed: Mutex<BTreeSet<Sku>>,
 }
 
 impl InventoryRebuild {
-    pub fn new(target: Arc<DynamoInventoryStore>, events: Arc<dyn EventStore>) -> Self {
+    fn new(target: Arc<DynamoInventoryStore>, events: Arc<dyn EventStore>) -> Self {
         let orders = OrderService::new(Arc::new(ReadOnlyStore(events)));
         InventoryRebuild {
             projection: inventory::InventoryProjection::new(target.clone(), orders),
@@ -132,7 +139,7 @@ impl InventoryRebuild {
 
 #[async_trait]
 impl PageHandler for InventoryRebuild {
-    async fn page(&self, events: Vec<StoredEvent>) -> Result<u64, Error> {
+    async fn page(&self, _segment: u32, events: Vec<StoredEvent>) -> Result<u64, Error> {
         let events: Vec<_> = events.into_iter().filter(|e| inventory::subscribed(e.envelope.event_type())).collect();
         self.prime(&events).await?;
         let count = events.len() as u64;
@@ -151,7 +158,7 @@ impl PageHandler for InventoryRebuild {
 }
 
 /// Every SKU with a stock item in `table`.
-pub async fn stock_skus(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<Vec<Sku>, Error> {
+async fn stock_skus(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<Vec<Sku>, Error> {
     use aws_sdk_dynamodb::types::AttributeValue;
     let mut skus = Vec::new();
     let mut start = None;
@@ -194,7 +201,7 @@ pub struct StockRow {
 
 /// The last step: `available` = the count in `stock_from` less what the
 /// replay holds reserved and shipped.
-pub async fn settle_available(
+async fn settle_available(
     client: &aws_sdk_dynamodb::Client,
     stock_from: &DynamoInventoryStore,
     stock_from_table: &str,
@@ -229,11 +236,117 @@ pub async fn settle_available(
     Ok(rows)
 }
 
-pub fn new_fulfillment(
-    client: aws_sdk_dynamodb::Client,
-    into: &str,
-    events: Arc<DynamoEventStore>,
-) -> FulfillmentRebuild {
-    let store = Arc::new(fulfillment::DynamoFulfillmentStore::new(client, into));
-    FulfillmentRebuild { projection: fulfillment::FulfillmentProjection::new(store, events) }
+/// The source and target of a rebuild into a DynamoDB table.
+pub struct Tables<'a> {
+    pub dynamodb: &'a aws_sdk_dynamodb::Client,
+    pub events: &'a str,
+    /// The live projection's table, which is never a target.
+    pub live: &'a str,
+    /// The table to rebuild into (created when missing).
+    pub into: &'a str,
+}
+
+/// How a rebuild scans the events table (the `orders rebuild` flags).
+#[derive(Clone, Debug)]
+pub struct ScanOptions {
+    pub segments: u32,
+    /// Items read per page (`None`: DynamoDB's 1 MB pages).
+    pub page_size: Option<i32>,
+    /// Where the progress file is kept.
+    pub state_dir: PathBuf,
+    /// Forget recorded progress and start over.
+    pub restart: bool,
+    /// Stop (as if interrupted) after this many pages in all.
+    pub stop_after_pages: Option<u64>,
+}
+
+impl Tables<'_> {
+    fn refuse_live(&self) -> Result<(), Error> {
+        if self.into == self.live {
+            return Err(format!(
+                "{} is the live table: rebuild into another table, compare, then point the stack at it",
+                self.into
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    fn store(&self) -> DynamoEventStore {
+        DynamoEventStore::new(self.dynamodb.clone(), self.events)
+    }
+
+    /// The job of rebuilding `kind`, its progress in a state file of its own.
+    fn job(&self, kind: &str, options: &ScanOptions) -> (ScanJob, StateFile) {
+        let request = serde_json::json!({ "kind": kind, "eventsTable": self.events, "into": self.into });
+        let path = state::job_path(&options.state_dir, &format!("rebuild-{kind}"), &request.to_string());
+        let job = ScanJob {
+            store: self.store(),
+            segments: options.segments,
+            page_size: options.page_size,
+            restart: options.restart,
+            stop_after_pages: options.stop_after_pages,
+        };
+        (job, StateFile { path, request })
+    }
+}
+
+/// Rebuilds the fulfillment projection into `tables.into`.
+pub async fn fulfillment(tables: &Tables<'_>, options: &ScanOptions, bar: &ProgressBar) -> Result<ScanOutcome, Error> {
+    tables.refuse_live()?;
+    contract::tables::create_fulfillment_table(tables.dynamodb, tables.into).await?;
+    let store = Arc::new(fulfillment::DynamoFulfillmentStore::new(tables.dynamodb.clone(), tables.into));
+    let handler = Arc::new(FulfillmentRebuild {
+        projection: fulfillment::FulfillmentProjection::new(store, Arc::new(tables.store())),
+    });
+    let (job, state) = tables.job("fulfillment", options);
+    scan::run(job, state, handler, bar).await
+}
+
+/// What an inventory rebuild did.
+pub struct InventoryRebuilt {
+    pub outcome: ScanOutcome,
+    /// Every SKU's settled counters; `None` when the scan was interrupted
+    /// (`available` is settled once every event is replayed).
+    pub stock: Option<Vec<StockRow>>,
+}
+
+/// Rebuilds the inventory projection into `tables.into`; `available` is
+/// settled from the counts of `stock_from` (default: the live table).
+pub async fn inventory(
+    tables: &Tables<'_>,
+    stock_from: Option<&str>,
+    options: &ScanOptions,
+    bar: &ProgressBar,
+) -> Result<InventoryRebuilt, Error> {
+    tables.refuse_live()?;
+    let stock_from = stock_from.unwrap_or(tables.live);
+    if stock_from == tables.into {
+        return Err("--stock-from must not be the table being rebuilt".into());
+    }
+    contract::tables::create_inventory_table(tables.dynamodb, tables.into).await?;
+    let target = Arc::new(DynamoInventoryStore::new(tables.dynamodb.clone(), tables.into));
+    let handler = Arc::new(InventoryRebuild::new(target.clone(), Arc::new(tables.store())));
+    let (job, state) = tables.job("inventory", options);
+    let outcome = scan::run(job, state, handler, bar).await?;
+    if outcome.interrupted {
+        return Ok(InventoryRebuilt { outcome, stock: None });
+    }
+    let source = DynamoInventoryStore::new(tables.dynamodb.clone(), stock_from);
+    let stock = settle_available(tables.dynamodb, &source, stock_from, &target, tables.into).await?;
+    Ok(InventoryRebuilt { outcome, stock: Some(stock) })
+}
+
+/// Rebuilds the legacy rows of `source`'s database from `events_table`.
+pub async fn legacy(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    events_table: &str,
+    source: legacy_sync::DatabaseSource,
+    options: legacy_sync::RebuildOptions,
+    bar: &ProgressBar,
+) -> Result<ScanOutcome, Error> {
+    let store = DynamoEventStore::new(dynamodb.clone(), events_table);
+    let bar = bar.clone();
+    Ok(legacy_sync::rebuild(source, store.clone(), Arc::new(store), options, move |p| bar.set_position(p.events))
+        .await?)
 }

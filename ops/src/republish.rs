@@ -20,7 +20,7 @@ use contract::message::OutgoingMessage;
 use domain::{EventType, OrderId};
 use event_store::{DynamoEventStore, StoredEvent};
 
-use crate::scan::{self, PageHandler, ScanJob, ScanOutcome};
+use crate::scan::{self, PageHandler, ScanJob, ScanOutcome, Segments};
 use crate::stack::Error;
 use crate::state;
 
@@ -151,7 +151,7 @@ impl Sender {
 
 #[async_trait]
 impl PageHandler for Sender {
-    async fn page(&self, events: Vec<StoredEvent>) -> Result<u64, Error> {
+    async fn page(&self, _segment: u32, events: Vec<StoredEvent>) -> Result<u64, Error> {
         self.send(&events).await
     }
 }
@@ -177,12 +177,10 @@ pub async fn run(
         store,
         segments: options.segments,
         page_size: options.page_size,
-        path,
-        request,
         restart: options.restart,
         stop_after_pages: options.stop_after_pages,
     };
-    scan::run(job, sender, bar).await
+    scan::run(job, state::StateFile { path, request }, sender, bar).await
 }
 
 /// `--order`: one query per order, in the order given; progress is the
@@ -198,10 +196,10 @@ async fn by_order(
     if options.restart {
         state::remove(&path);
     }
-    let recorded: Option<state::Segments> = state::load(&path, &request)?;
+    let recorded: Option<Segments> = state::load(&path, &request)?;
     let resumed = recorded.is_some();
     // One "segment" whose cursor is the index of the next order.
-    let mut progress = recorded.unwrap_or_else(|| state::Segments::new(1));
+    let mut progress = recorded.unwrap_or_else(|| Segments::new(1));
     if resumed && progress.finished() {
         return Ok(ScanOutcome { progress, resumed, already_finished: true, interrupted: false, this_run: 0 });
     }

@@ -8,30 +8,11 @@
 
 use std::path::{Path, PathBuf};
 
+use async_trait::async_trait;
+use event_store::scan::{BoxError, Checkpoint, PageDone, Segments};
 use serde::{Deserialize, Serialize};
 
 use crate::stack::Error;
-
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Segments {
-    /// Each segment's next page; `None` with `done` false: not started.
-    pub cursors: Vec<Option<String>>,
-    pub done: Vec<bool>,
-    /// Events handled, earlier runs included.
-    pub events: u64,
-    /// Events sent (republish) or applied (rebuild), earlier runs included.
-    pub handled: u64,
-}
-
-impl Segments {
-    pub fn new(segments: u32) -> Self {
-        Segments { cursors: vec![None; segments as usize], done: vec![false; segments as usize], events: 0, handled: 0 }
-    }
-
-    pub fn finished(&self) -> bool {
-        self.done.iter().all(|d| *d)
-    }
-}
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Job<T> {
@@ -80,4 +61,35 @@ pub fn save<T: Serialize>(path: &Path, request: &serde_json::Value, progress: &T
 
 pub fn remove(path: &Path) {
     let _ = std::fs::remove_file(path);
+}
+
+/// A scan job's progress in its state file.
+pub struct StateFile {
+    pub path: PathBuf,
+    /// What identifies the job; a state file for another request is ignored.
+    pub request: serde_json::Value,
+}
+
+#[async_trait]
+impl Checkpoint for StateFile {
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    async fn clear(&self) -> Result<(), BoxError> {
+        remove(&self.path);
+        Ok(())
+    }
+
+    async fn load(&self) -> Result<Option<Segments>, BoxError> {
+        load(&self.path, &self.request)
+    }
+
+    async fn start(&self, progress: &Segments) -> Result<(), BoxError> {
+        save(&self.path, &self.request, progress)
+    }
+
+    async fn record(&self, _segment: u32, progress: &Segments, _page: PageDone) -> Result<(), BoxError> {
+        save(&self.path, &self.request, progress)
+    }
 }

@@ -34,7 +34,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use aws_sdk_dynamodb::Client;
 use commands::{CommandContext, Known, KnownStateTotals, OrderService, RetryPolicy};
 use domain::{Command, Currency, CustomerId, Lane, OrderId, OrderLine, PlaceOrder, Sku};
-use event_store::{DynamoEventStore, RequestTotals};
+use event_store::DynamoEventStore;
+use testkit::requests::{RequestCounter, RequestTotals};
 
 use crate::stats::{median, millis, quantile};
 use crate::EVENTS_TABLE;
@@ -89,10 +90,11 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     // Every side and every round share the table (order ids never repeat).
     let table = EVENTS_TABLE.to_owned();
     create_events_table(&client, &table).await?;
-    // One store per platform side, so that each counts its own requests.
-    let old_store = DynamoEventStore::new(client.clone(), table.as_str());
-    let old = OrderService::new(Arc::new(old_store.clone())).with_cache_capacity(0);
-    let known_store = DynamoEventStore::new(client.clone(), table.as_str());
+    // One client per platform side, so that each counts its own requests.
+    let (old_requests, known_requests) = (RequestCounter::default(), RequestCounter::default());
+    let old_store = DynamoEventStore::new(old_requests.client(&config), table.as_str());
+    let old = OrderService::new(Arc::new(old_store)).with_cache_capacity(0);
+    let known_store = DynamoEventStore::new(known_requests.client(&config), table.as_str());
     let known = KnownState {
         api: OrderService::new(Arc::new(known_store.clone())),
         saga: OrderService::new(Arc::new(known_store.clone())),
@@ -114,7 +116,7 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             run_side(side).await;
         }
     }
-    let before = (old_store.counts().snapshot(), known_store.counts().snapshot(), counters(&known));
+    let before = (old_requests.snapshot(), known_requests.snapshot(), counters(&known));
     let mut rounds: Vec<[Option<Run>; 4]> = Vec::new();
     for round in 0..args.rounds {
         // The order rotates so that drift in the machine's speed favours none.
@@ -126,7 +128,7 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         rounds.push(runs);
     }
     let rounds: Vec<[Run; 4]> = rounds.into_iter().map(|runs| runs.map(|r| r.expect("every side ran"))).collect();
-    let requests = [old_store.counts().snapshot() - before.0, known_store.counts().snapshot() - before.1];
+    let requests = [old_requests.snapshot() - before.0, known_requests.snapshot() - before.1];
     let known_counters = counters(&known) - before.2;
     report(args, rounds, requests, known_counters);
     Ok(())

@@ -66,7 +66,7 @@ pub async fn import_catalog(catalog: &dyn Catalog) -> Result<usize, Box<dyn std:
 
 /// The legacy sync, with its database made ready: locally the runner
 /// creates the legacy tables if they are missing (an empty shop) and runs
-/// the sync's own migrations, which in AWS is `legacy-sync-admin migrate`.
+/// the sync's own migrations, which in AWS is `orders legacy migrate`.
 pub async fn sync(events: Arc<dyn EventStore>) -> Result<Option<LegacySync>, Box<dyn std::error::Error>> {
     let Some(source) = DatabaseSource::from_env().await? else {
         tracing::info!("legacy sync off: set LEGACY_DATABASE_URL to sync into PostgreSQL");

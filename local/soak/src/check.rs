@@ -1,21 +1,19 @@
 //! After the load: wait until the pipeline has drained, then check that
 //! nothing was lost and that every projection equals what the event store
-//! gives when rebuilt from it by the live code (`orders rebuild`'s code for
-//! inventory and fulfillment, `legacy_sync::rebuild` for the legacy rows,
-//! each into scratch tables).
+//! gives when rebuilt from it by the live code (`orders rebuild`'s
+//! [`ops::rebuild`], each into scratch tables).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use domain::ports::{EventScan, EventStore};
 use domain::{Envelope, OrderEvent, OrderId, Sku};
 use event_store::DynamoEventStore;
 use fulfillment::{DynamoFulfillmentStore, FulfillmentStore};
 use futures_util::stream::{self, StreamExt};
+use indicatif::ProgressBar;
 use inventory_store::{DynamoInventoryStore, InventoryStore};
-use ops::scan::{self, ScanJob};
+use ops::rebuild::{ScanOptions, Tables};
 
 use crate::load::Outcome;
 use crate::stack::{Downstream, Stack};
@@ -238,22 +236,25 @@ fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// Where the soak keeps its rebuilds' progress, each started afresh.
+fn scan_options(stack: &Stack) -> ScanOptions {
+    ScanOptions { segments: 4, page_size: None, state_dir: stack.dir.clone(), restart: true, stop_after_pages: None }
+}
+
 async fn inventory(stack: &Stack, stock: &BTreeMap<&'static str, u64>, v: &mut Verdicts) -> Result<(), SoakError> {
     let live_table = stack.var(contract::config::INVENTORY_TABLE);
     let into = format!("{live_table}-expected");
-    contract::tables::create_inventory_table(&stack.dynamodb, &into)
-        .await
-        .step("create the scratch inventory table")?;
-    let target = Arc::new(DynamoInventoryStore::new(stack.dynamodb.clone(), &into));
-    let events: Arc<dyn EventStore> = Arc::new(events_store(stack));
-    let handler = Arc::new(ops::rebuild::InventoryRebuild::new(target.clone(), events));
-    scan::run(job(stack, "inventory", &into), handler, &indicatif::ProgressBar::hidden())
+    let tables = Tables {
+        dynamodb: &stack.dynamodb,
+        events: stack.var(contract::config::EVENTS_TABLE),
+        live: live_table,
+        into: &into,
+    };
+    ops::rebuild::inventory(&tables, None, &scan_options(stack), &ProgressBar::hidden())
         .await
         .step("rebuild inventory from the event store")?;
     let live = DynamoInventoryStore::new(stack.dynamodb.clone(), live_table);
-    ops::rebuild::settle_available(&stack.dynamodb, &live, live_table, &target, &into)
-        .await
-        .step("settle the rebuilt stock")?;
+    let target = DynamoInventoryStore::new(stack.dynamodb.clone(), &into);
     let skus: Vec<Sku> = stock.keys().filter_map(|s| Sku::parse(s).ok()).collect();
     let now = live.stock(&skus).await.step("read the live stock")?;
     let rebuilt = target.stock(&skus).await.step("read the rebuilt stock")?;
@@ -269,25 +270,15 @@ async fn inventory(stack: &Stack, stock: &BTreeMap<&'static str, u64>, v: &mut V
     Ok(())
 }
 
-fn job(stack: &Stack, kind: &str, into: &str) -> ScanJob {
-    ScanJob {
-        store: events_store(stack),
-        segments: 4,
-        page_size: None,
-        path: stack.dir.join(format!("rebuild-{kind}.json")),
-        request: serde_json::json!({ "kind": kind, "into": into }),
-        restart: true,
-        stop_after_pages: None,
-    }
-}
-
 async fn fulfillment(stack: &Stack, drained: &Drained, v: &mut Verdicts) -> Result<(), SoakError> {
     let into = format!("{}-expected", stack.var(contract::config::FULFILLMENT_TABLE));
-    contract::tables::create_fulfillment_table(&stack.dynamodb, &into)
-        .await
-        .step("create the scratch fulfillment table")?;
-    let handler = Arc::new(ops::rebuild::new_fulfillment(stack.dynamodb.clone(), &into, Arc::new(events_store(stack))));
-    scan::run(job(stack, "fulfillment", &into), handler, &indicatif::ProgressBar::hidden())
+    let tables = Tables {
+        dynamodb: &stack.dynamodb,
+        events: stack.var(contract::config::EVENTS_TABLE),
+        live: stack.var(contract::config::FULFILLMENT_TABLE),
+        into: &into,
+    };
+    ops::rebuild::fulfillment(&tables, &scan_options(stack), &ProgressBar::hidden())
         .await
         .step("rebuild fulfillment from the event store")?;
     let live = DynamoFulfillmentStore::new(stack.dynamodb.clone(), stack.var(contract::config::FULFILLMENT_TABLE));
@@ -329,12 +320,17 @@ async fn legacy_rows(settings: &legacy_sync::ConnectionSettings) -> Result<BTree
 }
 
 async fn legacy(stack: &Stack, v: &mut Verdicts) -> Result<(), SoakError> {
-    let store = Arc::new(events_store(stack));
-    let (scan, events): (Arc<dyn EventScan>, Arc<dyn EventStore>) = (store.clone(), store);
     let options = legacy_sync::RebuildOptions { segments: 4, truncate: false, restart: false };
-    legacy_sync::rebuild(stack.legacy_expected.clone().into(), scan, events, options, |_| {})
-        .await
-        .step("rebuild the legacy rows from the event store")?;
+    let source = stack.legacy_expected.clone().into();
+    ops::rebuild::legacy(
+        &stack.dynamodb,
+        stack.var(contract::config::EVENTS_TABLE),
+        source,
+        options,
+        &ProgressBar::hidden(),
+    )
+    .await
+    .step("rebuild the legacy rows from the event store")?;
     let live = legacy_rows(&stack.legacy).await?;
     let expected = legacy_rows(&stack.legacy_expected).await?;
     let ids: BTreeSet<&String> = live.keys().chain(expected.keys()).collect();

@@ -2,16 +2,17 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use domain::ports::EventStore;
 use domain::{fold, EventType, OrderId};
 use event_store::DynamoEventStore;
-use inventory_store::DynamoInventoryStore;
+use legacy_sync::connection::describe;
+use legacy_sync::migrations::create_legacy_tables_if_missing;
 use ops::output::{age, bar, print_json, print_table};
-use ops::scan::{self, ScanJob, ScanOutcome};
+use ops::scan::{self, ScanOutcome};
 use ops::stack::{queue_name, queue_url, Error, Stack, StackArgs};
 use ops::{dlq, rebuild, republish, state};
 use serde_json::json;
@@ -19,8 +20,8 @@ use serde_json::json;
 #[derive(Parser)]
 #[command(
     name = "orders",
-    about = "The order platform's ops CLI: orders and their events, queue backfill, dead letters, projection rebuilds",
-    long_about = "The order platform's ops CLI: orders and their events, queue backfill, dead letters, projection rebuilds.\n\n\
+    about = "The order platform's ops CLI: orders and their events, queue backfill, dead letters, projection rebuilds, the legacy sync",
+    long_about = "The order platform's ops CLI: orders and their events, queue backfill, dead letters, projection rebuilds, the legacy sync.\n\n\
         It works against the local stack (eval \"$(scripts/local-stack env)\": the AWS SDK's endpoint variables) and \
         against a deployed stack (AWS credentials as usual). Names come from flags, else from --stack-name's \
         CloudFormation outputs and resources, else from EVENTS_TABLE, INVENTORY_TABLE, FULFILLMENT_TABLE, else the \
@@ -57,6 +58,42 @@ enum Command {
         #[command(subcommand)]
         projection: RebuildCommand,
     },
+    /// The legacy PostgreSQL sync: its schema and a rebuild of the legacy rows. The legacy database comes from
+    /// LEGACY_DATABASE_URL (a postgres:// URL; sslmode and sslrootcert as in libpq) or, in AWS, from the Secrets
+    /// Manager secret LEGACY_DB_SECRET_ARN (RDS credentials JSON, verified TLS).
+    Legacy {
+        #[command(subcommand)]
+        command: LegacyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LegacyCommand {
+    /// Creates or updates the sync's own schema (order_sync). Run once per deploy, before the sync handles events;
+    /// the Lambda never migrates. Safe to run again.
+    Migrate {
+        /// Also create the legacy shop tables from legacy/schema.sql when they do not exist (a local stack's fresh
+        /// database; in AWS the shop owns them).
+        #[arg(long)]
+        create_legacy_tables: bool,
+    },
+    /// Replays every order of the events table into empty shop_order / shop_orderitem tables through the live
+    /// sync, with a parallel scan and progress. Interrupted, it resumes where it stopped when run again (progress
+    /// is kept in the database's order_sync schema). The same as `orders rebuild legacy`.
+    Rebuild(LegacyRebuildArgs),
+}
+
+#[derive(clap::Args)]
+struct LegacyRebuildArgs {
+    /// Parallel scan segments; each uses one connection to the legacy database.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    segments: u32,
+    /// Empty shop_order and shop_orderitem first (otherwise they must already be empty).
+    #[arg(long)]
+    truncate: bool,
+    /// Forget an unfinished rebuild's progress and start over.
+    #[arg(long)]
+    restart: bool,
 }
 
 #[derive(clap::Args)]
@@ -154,11 +191,9 @@ enum RebuildCommand {
         progress: Progress,
     },
     /// The legacy shop_order / shop_orderitem rows, through the live sync (LEGACY_DATABASE_URL or
-    /// LEGACY_DB_SECRET_ARN); progress is kept in the database's order_sync schema.
-    Legacy {
-        #[command(flatten)]
-        options: legacy_sync::RebuildOptions,
-    },
+    /// LEGACY_DB_SECRET_ARN); progress is kept in the database's order_sync schema. The same as
+    /// `orders legacy rebuild`.
+    Legacy(LegacyRebuildArgs),
 }
 
 #[tokio::main]
@@ -257,7 +292,11 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
             return Ok(report_scan("republish", &outcome, json, json!({ "queueUrl": queue_url }), "sent"));
         }
         Command::Dlq { command } => return dlq_command(&stack, command, json).await,
-        Command::Rebuild { projection } => return rebuild_command(&stack, store, projection, json).await,
+        Command::Rebuild { projection } => return rebuild_command(&stack, projection, json).await,
+        Command::Legacy { command: LegacyCommand::Migrate { create_legacy_tables } } => {
+            legacy_migrate(create_legacy_tables).await?
+        }
+        Command::Legacy { command: LegacyCommand::Rebuild(args) } => return legacy_rebuild(&stack, args, json).await,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -379,59 +418,53 @@ async fn dlq_command(stack: &Stack, command: DlqCommand, json: bool) -> Result<E
     Ok(ExitCode::SUCCESS)
 }
 
-async fn rebuild_command(
-    stack: &Stack,
-    store: DynamoEventStore,
-    command: RebuildCommand,
-    json: bool,
-) -> Result<ExitCode, Error> {
+async fn rebuild_command(stack: &Stack, command: RebuildCommand, json: bool) -> Result<ExitCode, Error> {
     let client = stack.dynamodb();
-    let events = Arc::new(store.clone());
     let total = scan::approximate_events(&client, &stack.events_table).await;
-    let job = |kind: &str, into: &str, progress: &Progress| {
-        let request = json!({ "kind": kind, "eventsTable": stack.events_table, "into": into });
-        let dir = progress.state_dir.clone().unwrap_or_else(state::default_dir);
-        ScanJob {
-            store: store.clone(),
-            segments: progress.segments,
-            page_size: progress.page_size,
-            path: state::job_path(&dir, &format!("rebuild-{kind}"), &request.to_string()),
-            request,
-            restart: progress.restart,
-            stop_after_pages: progress.stop_after_pages,
-        }
+    let options = |progress: Progress| rebuild::ScanOptions {
+        segments: progress.segments,
+        page_size: progress.page_size,
+        state_dir: progress.state_dir.unwrap_or_else(state::default_dir),
+        restart: progress.restart,
+        stop_after_pages: progress.stop_after_pages,
     };
     match command {
         RebuildCommand::Fulfillment { into, progress } => {
-            refuse_live(&into, &stack.fulfillment_table)?;
-            contract::tables::create_fulfillment_table(&client, &into).await?;
-            let handler = Arc::new(rebuild::new_fulfillment(client.clone(), &into, events));
+            let tables = rebuild::Tables {
+                dynamodb: &client,
+                events: &stack.events_table,
+                live: &stack.fulfillment_table,
+                into: &into,
+            };
             let progress_bar = bar(total, "events");
-            let outcome = scan::run(job("fulfillment", &into, &progress), handler, &progress_bar).await?;
+            let outcome = rebuild::fulfillment(&tables, &options(progress), &progress_bar).await?;
             progress_bar.finish_and_clear();
             Ok(report_scan("fulfillment rebuild", &outcome, json, json!({ "into": into }), "applied"))
         }
         RebuildCommand::Inventory { into, stock_from, progress } => {
-            refuse_live(&into, &stack.inventory_table)?;
-            let stock_from = stock_from.unwrap_or_else(|| stack.inventory_table.clone());
-            if stock_from == into {
-                return Err("--stock-from must not be the table being rebuilt".into());
-            }
-            contract::tables::create_inventory_table(&client, &into).await?;
-            let target = Arc::new(DynamoInventoryStore::new(client.clone(), &into));
-            let handler = Arc::new(rebuild::InventoryRebuild::new(target.clone(), events));
+            let tables = rebuild::Tables {
+                dynamodb: &client,
+                events: &stack.events_table,
+                live: &stack.inventory_table,
+                into: &into,
+            };
             let progress_bar = bar(total, "events");
-            let outcome = scan::run(job("inventory", &into, &progress), handler, &progress_bar).await?;
+            let rebuilt = rebuild::inventory(&tables, stock_from.as_deref(), &options(progress), &progress_bar).await?;
             progress_bar.finish_and_clear();
-            if outcome.interrupted {
-                return Ok(report_scan("inventory rebuild", &outcome, json, json!({ "into": into }), "applied"));
-            }
-            let source = DynamoInventoryStore::new(client.clone(), &stock_from);
-            let rows = rebuild::settle_available(&client, &source, &stock_from, &target, &into).await?;
+            let Some(rows) = rebuilt.stock else {
+                return Ok(report_scan(
+                    "inventory rebuild",
+                    &rebuilt.outcome,
+                    json,
+                    json!({ "into": into }),
+                    "applied",
+                ));
+            };
+            let stock_from = stock_from.unwrap_or_else(|| stack.inventory_table.clone());
             let short: Vec<_> = rows.iter().filter(|r| r.short).map(|r| r.sku.clone()).collect();
             let code = report_scan(
                 "inventory rebuild",
-                &outcome,
+                &rebuilt.outcome,
                 json,
                 json!({ "into": into, "stockFrom": stock_from, "stock": rows, "short": short }),
                 "applied",
@@ -454,48 +487,55 @@ async fn rebuild_command(
             }
             Ok(code)
         }
-        RebuildCommand::Legacy { options } => {
-            let source = legacy_sync::DatabaseSource::from_env()
-                .await?
-                .ok_or("set LEGACY_DATABASE_URL or LEGACY_DB_SECRET_ARN")?;
-            let progress_bar = bar(total, "events");
-            let reporter = progress_bar.clone();
-            let summary = legacy_sync::rebuild(source, events.clone(), events, options, move |p| {
-                reporter.set_position(p.total_events);
-            })
-            .await?;
-            progress_bar.finish_and_clear();
-            let status = match (summary.already_finished, summary.resumed) {
-                (true, _) => "already finished (--restart --truncate rebuilds again)",
-                (false, true) => "resumed and finished",
-                (false, false) => "finished",
-            };
-            if json {
-                print_json(&json!({
-                    "status": status,
-                    "events": summary.events,
-                    "totalEvents": summary.total_events,
-                    "seconds": summary.elapsed.as_secs_f64(),
-                }));
-            } else {
-                eprintln!(
-                    "legacy rebuild {status}: {} events in {:.1} s ({} in all)",
-                    summary.events,
-                    summary.elapsed.as_secs_f64(),
-                    summary.total_events
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        RebuildCommand::Legacy(args) => legacy_rebuild(stack, args, json).await,
     }
 }
 
-fn refuse_live(into: &str, live: &str) -> Result<(), Error> {
-    if into == live {
-        return Err(format!(
-            "{into} is the live table: rebuild into another table, compare, then point the stack at it"
-        )
-        .into());
+async fn legacy_source() -> Result<legacy_sync::DatabaseSource, Error> {
+    Ok(legacy_sync::DatabaseSource::from_env().await?.ok_or("set LEGACY_DATABASE_URL or LEGACY_DB_SECRET_ARN")?)
+}
+
+async fn legacy_migrate(create_legacy_tables: bool) -> Result<(), Error> {
+    let mut client = legacy_source().await?.connect().await?;
+    if create_legacy_tables && create_legacy_tables_if_missing(&client).await.map_err(|e| describe(&e))? {
+        eprintln!("created the legacy shop tables from legacy/schema.sql");
+    }
+    let applied = legacy_sync::migrate(&mut client).await.map_err(|e| describe(&e))?;
+    match applied.as_slice() {
+        [] => eprintln!("order_sync schema is up to date"),
+        versions => eprintln!("applied migrations {versions:?}"),
     }
     Ok(())
+}
+
+async fn legacy_rebuild(stack: &Stack, args: LegacyRebuildArgs, json: bool) -> Result<ExitCode, Error> {
+    let started = Instant::now();
+    let source = legacy_source().await?;
+    let client = stack.dynamodb();
+    let total = scan::approximate_events(&client, &stack.events_table).await;
+    let options =
+        legacy_sync::RebuildOptions { segments: args.segments, truncate: args.truncate, restart: args.restart };
+    let progress_bar = bar(total, "events");
+    let outcome = rebuild::legacy(&client, &stack.events_table, source, options, &progress_bar).await?;
+    progress_bar.finish_and_clear();
+    let status = match (outcome.already_finished, outcome.resumed) {
+        (true, _) => "already finished (--restart --truncate rebuilds again)",
+        (false, true) => "resumed and finished",
+        (false, false) => "finished",
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    if json {
+        print_json(&json!({
+            "status": status,
+            "events": outcome.this_run,
+            "totalEvents": outcome.progress.events,
+            "seconds": seconds,
+        }));
+    } else {
+        eprintln!(
+            "legacy rebuild {status}: {} events in {seconds:.1} s ({} in all)",
+            outcome.this_run, outcome.progress.events
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

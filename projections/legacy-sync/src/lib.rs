@@ -21,7 +21,7 @@ use domain::EventType;
 
 pub use connection::{connect, ConnectError, DatabaseSource};
 pub use migrations::migrate;
-pub use rebuild::{rebuild, Progress, RebuildError, RebuildOptions, RebuildSummary};
+pub use rebuild::{rebuild, RebuildError, RebuildOptions};
 pub use settings::ConnectionSettings;
 pub use sync::LegacySync;
 pub use writer::SyncStats;

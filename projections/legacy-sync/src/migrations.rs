@@ -1,5 +1,5 @@
 //! The sync's own schema, `order_sync`, brought up to date by
-//! `legacy-sync-admin migrate` (never by the Lambda: a deploy migrates once,
+//! `orders legacy migrate` (never by the Lambda: a deploy migrates once,
 //! not every cold start of every instance).
 
 use tokio_postgres::Client;

@@ -1,68 +1,41 @@
 //! Replays every order of the event store into empty legacy order tables.
 //!
-//! The store is read as a parallel scan (`EventScan`, one task and one
-//! connection per segment) and each page goes through the live sync's own
-//! code ([`LegacySync::apply_batch`]), so a rebuilt row is exactly what the
-//! live sync would have written. After each page the segment's cursor is
-//! saved in `order_sync.rebuild_segment`; running the rebuild again resumes
-//! every unfinished segment at its cursor. A page applied but not yet
-//! recorded (a crash in between) is applied again on resume, which changes
-//! nothing: its events are no longer newer than the applied versions.
+//! The store is read by the event store's resumable parallel scan
+//! ([`event_store::scan`], one task and one connection per segment) and
+//! each page goes through the live sync's own code
+//! ([`LegacySync::apply_batch`]), so a rebuilt row is exactly what the live
+//! sync would have written. After each page the segment's cursor is saved
+//! in `order_sync.rebuild_segment`; running the rebuild again resumes every
+//! unfinished segment at its cursor. A page applied but not yet recorded (a
+//! crash in between) is applied again on resume, which changes nothing: its
+//! events are no longer newer than the applied versions.
 //!
 //! The live sync may keep running meanwhile: both only move an order
 //! forward, and an event for an order the rebuild has not reached yet is
 //! folded from the store.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use domain::ports::{EventScan, EventStore, StoreError};
+use async_trait::async_trait;
+use domain::ports::{EventStore, StoreError};
+use event_store::scan::{self, BoxError, Checkpoint, PageDone, PageHandler, ScanError, ScanJob, ScanOutcome, Segments};
+use event_store::{DynamoEventStore, StoredEvent};
 use sqs_consumer::Delivery;
-use tokio::task::JoinSet;
+use tokio::sync::Mutex;
 use tokio_postgres::Client;
 
 use crate::connection::{describe, ConnectError, DatabaseSource};
 use crate::sync::LegacySync;
 
-/// Also the command-line options of both rebuild commands
-/// (`legacy-sync-admin rebuild`, `orders rebuild legacy`).
-#[derive(Clone, Debug, clap::Args)]
+/// The command-line options of `orders legacy rebuild`.
+#[derive(Clone, Debug)]
 pub struct RebuildOptions {
     /// Parallel scan segments; each uses one connection to the legacy database.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub segments: u32,
     /// Empty shop_order and shop_orderitem first (otherwise they must already be empty).
-    #[arg(long)]
     pub truncate: bool,
     /// Forget an unfinished rebuild's progress and start over.
-    #[arg(long)]
     pub restart: bool,
-}
-
-/// Reported after each page a segment has applied and recorded.
-#[derive(Clone, Debug)]
-pub struct Progress {
-    pub segment: u32,
-    pub segments: u32,
-    pub segment_pages: u64,
-    pub segment_events: u64,
-    pub segment_done: bool,
-    /// Events applied by every segment so far, earlier runs included.
-    pub total_events: u64,
-    pub elapsed: Duration,
-}
-
-#[derive(Clone, Debug)]
-pub struct RebuildSummary {
-    /// Events applied by this run.
-    pub events: u64,
-    /// Events applied by this run and the interrupted runs it resumed.
-    pub total_events: u64,
-    pub resumed: bool,
-    /// The recorded rebuild had finished already: nothing was done.
-    pub already_finished: bool,
-    pub elapsed: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,171 +58,150 @@ pub enum RebuildError {
     Failed { segment: u32, messages: usize },
 }
 
-struct Segment {
-    segment: u32,
-    cursor: Option<String>,
-    pages: u64,
-    events: u64,
+impl From<ScanError> for RebuildError {
+    fn from(error: ScanError) -> Self {
+        match error {
+            ScanError::SegmentsMismatch { in_progress, requested, .. } => {
+                RebuildError::SegmentsMismatch { in_progress, requested }
+            }
+            ScanError::Store(error) => RebuildError::Store(error),
+            // Only this module's checkpoint and handler report them, always as a RebuildError.
+            ScanError::Checkpoint(error) | ScanError::Page(error) => {
+                *error.downcast::<RebuildError>().expect("the legacy rebuild's errors are RebuildErrors")
+            }
+        }
+    }
 }
 
+/// Rebuilds the legacy rows from `store`'s events table, folding orders
+/// from `events` where the live sync would; `on_progress` sees the scan's
+/// progress at the start and after every recorded page.
 pub async fn rebuild(
     source: DatabaseSource,
-    scan: Arc<dyn EventScan>,
-    store: Arc<dyn EventStore>,
+    store: DynamoEventStore,
+    events: Arc<dyn EventStore>,
     options: RebuildOptions,
-    on_progress: impl Fn(&Progress) + Send + Sync + 'static,
-) -> Result<RebuildSummary, RebuildError> {
-    let started = Instant::now();
-    let mut admin = source.connect().await?;
-    if options.restart {
-        admin.execute("DELETE FROM order_sync.rebuild_segment", &[]).await?;
-    }
-    let (segments, earlier, resumed) = match load_segments(&admin).await? {
-        None => (start(&mut admin, &options).await?, 0, false),
-        Some(recorded) if recorded.segments != options.segments => {
-            return Err(RebuildError::SegmentsMismatch { in_progress: recorded.segments, requested: options.segments })
-        }
-        Some(_) if options.truncate => return Err(RebuildError::TruncateWhileInProgress),
-        Some(recorded) => (recorded.open, recorded.events, true),
+    on_progress: impl Fn(&Segments) + Send + Sync + 'static,
+) -> Result<ScanOutcome, RebuildError> {
+    let checkpoint = Arc::new(SegmentTable { admin: Mutex::new(source.connect().await?), truncate: options.truncate });
+    let handler = Arc::new(Apply {
+        syncs: (0..options.segments).map(|_| LegacySync::new(source.clone(), events.clone())).collect(),
+    });
+    let job = ScanJob {
+        store,
+        segments: options.segments,
+        page_size: None,
+        restart: options.restart,
+        stop_after_pages: None,
     };
-    let already_finished = resumed && segments.is_empty();
-    let total = Arc::new(AtomicU64::new(earlier));
-    let admin = Arc::new(admin);
-    let on_progress = Arc::new(on_progress);
-    let mut tasks = JoinSet::new();
-    for segment in segments {
-        let worker = Worker {
-            sync: LegacySync::new(source.clone(), store.clone()),
-            scan: scan.clone(),
-            admin: admin.clone(),
-            segments: options.segments,
-            total: total.clone(),
-            started,
-        };
-        let on_progress = on_progress.clone();
-        tasks.spawn(async move { worker.run(segment, &*on_progress).await });
-    }
-    while let Some(joined) = tasks.join_next().await {
-        joined.expect("rebuild segments do not panic")?;
-    }
-    let total_events = total.load(Ordering::Relaxed);
-    Ok(RebuildSummary {
-        events: total_events - earlier,
-        total_events,
-        resumed,
-        already_finished,
-        elapsed: started.elapsed(),
-    })
+    Ok(scan::run(job, checkpoint, handler, on_progress).await?)
 }
 
-/// What an earlier rebuild recorded.
-struct Recorded {
-    /// Segments not finished yet, each with its cursor.
-    open: Vec<Segment>,
-    segments: u32,
-    /// Events applied by every segment, finished or not.
-    events: u64,
+/// One live sync per segment, each with its own connection.
+struct Apply {
+    syncs: Vec<LegacySync>,
 }
 
-async fn load_segments(admin: &Client) -> Result<Option<Recorded>, tokio_postgres::Error> {
-    let rows = admin
-        .query(
-            "SELECT segment, segments, cursor, done, pages, events FROM order_sync.rebuild_segment ORDER BY segment",
-            &[],
+#[async_trait]
+impl PageHandler for Apply {
+    async fn page(&self, segment: u32, events: Vec<StoredEvent>) -> Result<u64, BoxError> {
+        let count = events.len() as u64;
+        let batch = events
+            .into_iter()
+            .map(|e| Delivery { message_id: e.envelope.event_id.to_string(), envelope: e.envelope, lane: None })
+            .collect();
+        let failed = self.syncs[segment as usize].apply_batch(batch).await;
+        if !failed.is_empty() {
+            return Err(RebuildError::Failed { segment, messages: failed.len() }.into());
+        }
+        Ok(count)
+    }
+}
+
+/// The progress in `order_sync.rebuild_segment`, one row per segment.
+struct SegmentTable {
+    /// Locked for the fresh start's transaction, which needs the client to itself.
+    admin: Mutex<Client>,
+    /// `--truncate`: empty the order tables on a fresh start.
+    truncate: bool,
+}
+
+#[async_trait]
+impl Checkpoint for SegmentTable {
+    fn location(&self) -> String {
+        "order_sync.rebuild_segment".to_owned()
+    }
+
+    async fn clear(&self) -> Result<(), BoxError> {
+        let admin = self.admin.lock().await;
+        admin.execute("DELETE FROM order_sync.rebuild_segment", &[]).await.map_err(RebuildError::from)?;
+        Ok(())
+    }
+
+    async fn load(&self) -> Result<Option<Segments>, BoxError> {
+        let rows = self
+            .admin
+            .lock()
+            .await
+            .query("SELECT cursor, done, events FROM order_sync.rebuild_segment ORDER BY segment", &[])
+            .await
+            .map_err(RebuildError::from)?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        if self.truncate {
+            return Err(RebuildError::TruncateWhileInProgress.into());
+        }
+        // Every segment's events count as applied: the sync applies every event it is given.
+        let events: u64 = rows.iter().map(|row| u64::try_from(row.get::<_, i64>(2)).unwrap_or(0)).sum();
+        Ok(Some(Segments {
+            cursors: rows.iter().map(|row| row.get(0)).collect(),
+            done: rows.iter().map(|row| row.get(1)).collect(),
+            events,
+            handled: events,
+        }))
+    }
+
+    /// A fresh start: empty tables (or refuse), no applied versions, one
+    /// progress row per segment.
+    async fn start(&self, progress: &Segments) -> Result<(), BoxError> {
+        Ok(self.start_rows(progress.cursors.len() as i32).await?)
+    }
+
+    async fn record(&self, segment: u32, progress: &Segments, page: PageDone) -> Result<(), BoxError> {
+        let index = segment as usize;
+        self.admin
+            .lock()
+            .await
+            .execute(
+                "UPDATE order_sync.rebuild_segment
+                 SET cursor = $2, done = $3, pages = pages + 1, events = events + $4, updated_at = now()
+                 WHERE segment = $1",
+                &[&(segment as i32), &progress.cursors[index], &progress.done[index], &(page.events as i64)],
+            )
+            .await
+            .map_err(RebuildError::from)?;
+        Ok(())
+    }
+}
+
+impl SegmentTable {
+    async fn start_rows(&self, segments: i32) -> Result<(), RebuildError> {
+        let mut admin = self.admin.lock().await;
+        let tx = admin.transaction().await?;
+        if self.truncate {
+            tx.batch_execute("TRUNCATE shop_orderitem, shop_order").await?;
+        }
+        if tx.query_one("SELECT EXISTS (SELECT 1 FROM shop_order)", &[]).await?.get::<_, bool>(0) {
+            return Err(RebuildError::NotEmpty);
+        }
+        tx.batch_execute("DELETE FROM order_sync.applied").await?;
+        tx.execute(
+            "INSERT INTO order_sync.rebuild_segment (segment, segments) SELECT s, $1 FROM generate_series(0, $1 - 1) AS s",
+            &[&segments],
         )
         .await?;
-    let Some(first) = rows.first() else { return Ok(None) };
-    let count = |row: &tokio_postgres::Row, column: usize| u64::try_from(row.get::<_, i64>(column)).unwrap_or(0);
-    Ok(Some(Recorded {
-        segments: u32::try_from(first.get::<_, i32>(1)).unwrap_or(0),
-        events: rows.iter().map(|row| count(row, 5)).sum(),
-        open: rows
-            .iter()
-            .filter(|row| !row.get::<_, bool>(3))
-            .map(|row| Segment {
-                segment: u32::try_from(row.get::<_, i32>(0)).unwrap_or(0),
-                cursor: row.get(2),
-                pages: count(row, 4),
-                events: count(row, 5),
-            })
-            .collect(),
-    }))
-}
-
-/// A fresh start: empty tables (or refuse), no applied versions, one
-/// progress row per segment.
-async fn start(admin: &mut Client, options: &RebuildOptions) -> Result<Vec<Segment>, RebuildError> {
-    let tx = admin.transaction().await?;
-    if options.truncate {
-        tx.batch_execute("TRUNCATE shop_orderitem, shop_order").await?;
-    }
-    if tx.query_one("SELECT EXISTS (SELECT 1 FROM shop_order)", &[]).await?.get::<_, bool>(0) {
-        return Err(RebuildError::NotEmpty);
-    }
-    let segments = options.segments as i32;
-    tx.batch_execute("DELETE FROM order_sync.applied").await?;
-    tx.execute(
-        "INSERT INTO order_sync.rebuild_segment (segment, segments) SELECT s, $1 FROM generate_series(0, $1 - 1) AS s",
-        &[&segments],
-    )
-    .await?;
-    tx.commit().await?;
-    Ok((0..options.segments).map(|segment| Segment { segment, cursor: None, pages: 0, events: 0 }).collect())
-}
-
-struct Worker {
-    sync: LegacySync,
-    scan: Arc<dyn EventScan>,
-    admin: Arc<Client>,
-    segments: u32,
-    total: Arc<AtomicU64>,
-    started: Instant,
-}
-
-impl Worker {
-    async fn run(
-        self,
-        mut segment: Segment,
-        on_progress: &(dyn Fn(&Progress) + Send + Sync),
-    ) -> Result<(), RebuildError> {
-        loop {
-            let page = self.scan.scan_page(segment.segment, self.segments, segment.cursor.clone()).await?;
-            let events = page.events.len() as u64;
-            if events > 0 {
-                let batch = page
-                    .events
-                    .into_iter()
-                    .map(|e| Delivery { message_id: e.event_id.to_string(), envelope: e, lane: None })
-                    .collect();
-                let failed = self.sync.apply_batch(batch).await;
-                if !failed.is_empty() {
-                    return Err(RebuildError::Failed { segment: segment.segment, messages: failed.len() });
-                }
-            }
-            segment.cursor = page.cursor;
-            segment.pages += 1;
-            segment.events += events;
-            let done = segment.cursor.is_none();
-            self.admin
-                .execute(
-                    "UPDATE order_sync.rebuild_segment SET cursor = $2, done = $3, pages = $4, events = $5, updated_at = now()
-                     WHERE segment = $1",
-                    &[&(segment.segment as i32), &segment.cursor, &done, &(segment.pages as i64), &(segment.events as i64)],
-                )
-                .await?;
-            let total_events = self.total.fetch_add(events, Ordering::Relaxed) + events;
-            on_progress(&Progress {
-                segment: segment.segment,
-                segments: self.segments,
-                segment_pages: segment.pages,
-                segment_events: segment.events,
-                segment_done: done,
-                total_events,
-                elapsed: self.started.elapsed(),
-            });
-            if done {
-                return Ok(());
-            }
-        }
+        tx.commit().await?;
+        Ok(())
     }
 }

@@ -1,10 +1,9 @@
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use aws_error::AwsError;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity, Put, ReturnConsumedCapacity, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnConsumedCapacity, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use domain::ports::{EventScan, EventStore, ScanPage, StoreError};
 use domain::{Envelope, Lane, OrderId};
@@ -15,74 +14,11 @@ use contract::event_item::{AnyItem, EventItem, EVENT_KIND, KIND, ORDER_ID, VERSI
 pub struct DynamoEventStore {
     client: Client,
     table: String,
-    counts: std::sync::Arc<RequestCounts>,
-}
-
-/// Requests made and capacity consumed, for benchmarks and logs.
-#[derive(Debug, Default)]
-pub struct RequestCounts {
-    query: AtomicU64,
-    put_item: AtomicU64,
-    transact_write_items: AtomicU64,
-    scan: AtomicU64,
-    read_milliunits: AtomicU64,
-    write_milliunits: AtomicU64,
-}
-
-/// [`RequestCounts`] at one moment; subtract two for what happened between.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RequestTotals {
-    pub query: u64,
-    pub put_item: u64,
-    pub transact_write_items: u64,
-    pub scan: u64,
-    /// Thousandths of a capacity unit, so they add up exactly.
-    pub read_milliunits: u64,
-    pub write_milliunits: u64,
-}
-
-impl RequestCounts {
-    fn consumed(&self, capacity: Option<&ConsumedCapacity>, counter: &AtomicU64) {
-        if let Some(units) = capacity.and_then(|c| c.capacity_units) {
-            counter.fetch_add((units * 1000.0).round() as u64, Ordering::Relaxed);
-        }
-    }
-
-    pub fn snapshot(&self) -> RequestTotals {
-        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        RequestTotals {
-            query: read(&self.query),
-            put_item: read(&self.put_item),
-            transact_write_items: read(&self.transact_write_items),
-            scan: read(&self.scan),
-            read_milliunits: read(&self.read_milliunits),
-            write_milliunits: read(&self.write_milliunits),
-        }
-    }
-}
-
-impl std::ops::Sub for RequestTotals {
-    type Output = RequestTotals;
-
-    fn sub(self, earlier: RequestTotals) -> RequestTotals {
-        RequestTotals {
-            query: self.query - earlier.query,
-            put_item: self.put_item - earlier.put_item,
-            transact_write_items: self.transact_write_items - earlier.transact_write_items,
-            scan: self.scan - earlier.scan,
-            read_milliunits: self.read_milliunits - earlier.read_milliunits,
-            write_milliunits: self.write_milliunits - earlier.write_milliunits,
-        }
-    }
 }
 
 impl DynamoEventStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoEventStore { client, table: table.into(), counts: Default::default() }
-    }
-
-    pub fn counts(&self) -> &RequestCounts {
-        &self.counts
+        DynamoEventStore { client, table: table.into() }
     }
 
     fn item(event: &Envelope, lane: Option<Lane>) -> HashMap<String, AttributeValue> {
@@ -104,12 +40,8 @@ impl DynamoEventStore {
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
-        self.counts.put_item.fetch_add(1, Ordering::Relaxed);
         match result {
-            Ok(out) => {
-                self.counts.consumed(out.consumed_capacity(), &self.counts.write_milliunits);
-                Ok(())
-            }
+            Ok(_) => Ok(()),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
                 Err(StoreError::Conflict { order_id: event.order_id, version: event.version })
             }
@@ -138,14 +70,8 @@ impl DynamoEventStore {
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
-        self.counts.transact_write_items.fetch_add(1, Ordering::Relaxed);
         match result {
-            Ok(out) => {
-                for c in out.consumed_capacity() {
-                    self.counts.consumed(Some(c), &self.counts.write_milliunits);
-                }
-                Ok(())
-            }
+            Ok(_) => Ok(()),
             Err(e) => {
                 let lost = e.as_service_error().and_then(|s| match s {
                     aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => {
@@ -268,9 +194,7 @@ impl DynamoEventStore {
                 .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
                 .await;
-            self.counts.query.fetch_add(1, Ordering::Relaxed);
             let page = page.map_err(|e| unavailable("Query", e))?;
-            self.counts.consumed(page.consumed_capacity(), &self.counts.read_milliunits);
             items.extend(page.items.unwrap_or_default());
             match page.last_evaluated_key {
                 Some(key) if !key.is_empty() => start_key = Some(key),
@@ -307,9 +231,7 @@ impl DynamoEventStore {
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
-        self.counts.scan.fetch_add(1, Ordering::Relaxed);
         let page = page.map_err(|e| unavailable("Scan", e))?;
-        self.counts.consumed(page.consumed_capacity(), &self.counts.read_milliunits);
         let cursor = page.last_evaluated_key().filter(|k| !k.is_empty()).and_then(|k| {
             let order_id = k.get(ORDER_ID)?.as_s().ok()?;
             let version = k.get(VERSION)?.as_n().ok()?;

@@ -5,9 +5,12 @@
 //!   most once. See docs/design.md, "Event store", for the layout.
 //! - [`MemoryEventStore`]: the same contract in a process, for the local
 //!   runner's embedded default and fast tests.
+//! - [`scan`]: a resumable parallel scan of the events table, for the jobs
+//!   that replay the store.
 
 mod dynamo;
 mod memory;
+pub mod scan;
 
-pub use dynamo::{DynamoEventStore, RequestCounts, RequestTotals, StoredEvent, StoredPage};
+pub use dynamo::{DynamoEventStore, StoredEvent, StoredPage};
 pub use memory::MemoryEventStore;

@@ -51,8 +51,14 @@ impl Stack {
     }
 
     fn orders(&self, args: &[&str]) -> Run {
+        self.orders_with(args, &[])
+    }
+
+    /// `orders` with `env` set besides.
+    fn orders_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let out = Process::new(env!("CARGO_BIN_EXE_orders"))
             .args(args)
+            .envs(env.iter().copied())
             .env("ORDERS_STATE_DIR", &self.state_dir)
             .env_remove("ORDERS_STACK_NAME")
             .output()
@@ -527,4 +533,69 @@ async fn rebuilt_inventory_and_fulfillment_equal_the_live_projections() {
     let mut live_target: Vec<&str> = common.to_vec();
     live_target.extend(["inventory", "--into", &live_stock]);
     assert_ne!(stack.orders(&live_target).code, 0);
+}
+
+/// A database of its own on the local PostgreSQL server (no tables yet), as a URL for LEGACY_DATABASE_URL.
+async fn legacy_database() -> (String, tokio_postgres::Client) {
+    let server = std::env::var("LEGACY_DATABASE_URL").expect(
+        "LEGACY_DATABASE_URL is not set: this test needs the local stack's PostgreSQL (`scripts/local-stack env`)",
+    );
+    let admin = legacy_sync::ConnectionSettings::from_url(&server).unwrap();
+    let name = format!("ops_legacy_{}", Uuid::new_v4().simple());
+    legacy_sync::connect(&admin).await.unwrap().batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+    let (base, _) = server.rsplit_once('/').expect("a postgres:// URL with a database");
+    let client = legacy_sync::connect(&admin.with_dbname(&name)).await.unwrap();
+    (format!("{base}/{name}"), client)
+}
+
+#[tokio::test]
+async fn legacy_migrate_then_rebuild_fills_the_shop_tables_with_every_order_and_refuses_a_changed_rebuild() {
+    let stack = Stack::connect().await;
+    let (events_table, store) = stack.events_table().await;
+    let orders = OrderService::new(store.clone());
+    let ids = history(&orders, 6).await;
+    let (url, db) = legacy_database().await;
+    let legacy = |args: &[&str]| {
+        let mut all = vec!["--events-table", events_table.as_str(), "legacy"];
+        all.extend(args);
+        stack.orders_with(&all, &[("LEGACY_DATABASE_URL", url.as_str())])
+    };
+
+    let migrated = legacy(&["migrate", "--create-legacy-tables"]);
+    assert_eq!(migrated.code, 0, "{}", migrated.stderr);
+    assert!(migrated.stderr.contains("created the legacy shop tables"), "{}", migrated.stderr);
+    assert!(migrated.stderr.contains("applied migrations [1]"), "{}", migrated.stderr);
+    assert!(legacy(&["migrate"]).stderr.contains("order_sync schema is up to date"));
+    for sku in ["muskie-casting-rod", "braided-line"] {
+        let product: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&Uuid::new_v4(), &sku];
+        db.execute(
+            "INSERT INTO shop_product (id, title, description, slug, in_stock, price) VALUES ($1, $2, '', $2, true, 1000)",
+            &product,
+        )
+        .await
+        .unwrap();
+    }
+
+    let rebuilt = legacy(&["--json", "rebuild", "--segments", "2"]).json();
+    assert_eq!(rebuilt["status"], "finished");
+    // history(6): orders of 1, 2, 3, 3, 1 and 2 events.
+    assert_eq!(rebuilt["totalEvents"], 12, "every event of the six orders");
+    let rows: Vec<Uuid> =
+        db.query("SELECT id FROM shop_order ORDER BY id", &[]).await.unwrap().iter().map(|row| row.get(0)).collect();
+    let mut expected: Vec<Uuid> = ids.iter().map(|id| id.0).collect();
+    expected.sort();
+    assert_eq!(rows, expected);
+
+    let again = legacy(&["--json", "rebuild", "--segments", "2"]).json();
+    assert_eq!(again["status"], "already finished (--restart --truncate rebuilds again)");
+    let other_segments = legacy(&["rebuild", "--segments", "3"]);
+    assert_ne!(other_segments.code, 0);
+    assert!(other_segments.stderr.contains("a rebuild with 2 segments is in progress"), "{}", other_segments.stderr);
+    let not_empty = legacy(&["rebuild", "--restart"]);
+    assert_ne!(not_empty.code, 0);
+    assert!(not_empty.stderr.contains("shop_order is not empty"), "{}", not_empty.stderr);
+    let from_scratch = legacy(&["--json", "rebuild", "--restart", "--truncate", "--segments", "3"]).json();
+    assert_eq!(from_scratch["status"], "finished");
+    let count: i64 = db.query_one("SELECT count(*) FROM shop_order", &[]).await.unwrap().get(0);
+    assert_eq!(count, 6);
 }

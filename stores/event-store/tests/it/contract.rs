@@ -156,7 +156,8 @@ testkit::against_both_adapters!(
 
 #[tokio::test]
 async fn dynamodb_reads_of_long_histories_take_several_pages() {
-    let client = aws_sdk_dynamodb::Client::new(&testkit::dynamodb_config().await);
+    let requests = testkit::requests::RequestCounter::default();
+    let client = requests.client(&testkit::dynamodb_config().await);
     let table = testkit::unique_name("events");
     create_events_table(&client, &table).await.unwrap();
     let store = DynamoEventStore::new(client, table);
@@ -164,8 +165,8 @@ async fn dynamodb_reads_of_long_histories_take_several_pages() {
     for v in 1..=200 {
         store.append(&[envelope(id, v, placed(100))]).await.unwrap();
     }
-    let queries_before = store.counts().snapshot().query;
+    let queries_before = requests.snapshot().query;
     assert_eq!(store.load(id).await.unwrap().len(), 200);
-    let queries = store.counts().snapshot().query - queries_before;
+    let queries = requests.snapshot().query - queries_before;
     assert!(queries >= 2, "expected several pages, got {queries} query");
 }

@@ -128,7 +128,7 @@ async fn a_rebuild_of_10_000_events_reproduces_the_live_syncs_rows_and_resumes_a
     assert_eq!(live, expected_rows(history.as_ref(), &ids, &products).await, "the live sync converged");
 
     let options = |truncate| RebuildOptions { segments: 4, truncate, restart: false };
-    let refused = rebuild(db.source(), store.clone(), store.clone(), options(false), |_| {}).await;
+    let refused = rebuild(db.source(), (*store).clone(), store.clone(), options(false), |_| {}).await;
     assert!(matches!(refused, Err(RebuildError::NotEmpty)), "{refused:?}");
 
     // Interrupted as soon as the first page is recorded.
@@ -137,7 +137,12 @@ async fn a_rebuild_of_10_000_events_reproduces_the_live_syncs_rows_and_resumes_a
     tokio::select! {
         biased;
         _ = recorded.notified() => {}
-        finished = rebuild(db.source(), store.clone(), store.clone(), options(true), move |_| signal.notify_one()) => {
+        finished = rebuild(db.source(), (*store).clone(), store.clone(), options(true), move |p| {
+            // Called once at the start, then after every recorded page.
+            if p.events > 0 {
+                signal.notify_one();
+            }
+        }) => {
             panic!("the rebuild finished before it could be interrupted: {finished:?}")
         }
     }
@@ -147,20 +152,20 @@ async fn a_rebuild_of_10_000_events_reproduces_the_live_syncs_rows_and_resumes_a
     assert!(read_rows(&client, None).await.len() < orders.len(), "the interrupted rebuild is partial");
 
     let mismatch =
-        rebuild(db.source(), store.clone(), store.clone(), RebuildOptions { segments: 2, ..options(false) }, |_| {})
+        rebuild(db.source(), (*store).clone(), store.clone(), RebuildOptions { segments: 2, ..options(false) }, |_| {})
             .await;
     assert!(matches!(mismatch, Err(RebuildError::SegmentsMismatch { in_progress: 4, requested: 2 })), "{mismatch:?}");
 
     let reported = Arc::new(AtomicU64::new(0));
     let seen = reported.clone();
-    let summary = rebuild(db.source(), store.clone(), store.clone(), options(false), move |p| {
-        seen.fetch_max(p.total_events, Ordering::Relaxed);
+    let summary = rebuild(db.source(), (*store).clone(), store.clone(), options(false), move |p| {
+        seen.fetch_max(p.events, Ordering::Relaxed);
     })
     .await
     .expect("the rebuild resumes and finishes");
     assert!(summary.resumed);
-    assert_eq!(summary.total_events, EVENTS as u64);
-    assert!(summary.events < EVENTS as u64, "the resumed run did not start over");
+    assert_eq!(summary.progress.events, EVENTS as u64);
+    assert!(summary.this_run < EVENTS as u64, "the resumed run did not start over");
     assert_eq!(reported.load(Ordering::Relaxed), EVENTS as u64, "progress reached every event");
     assert_eq!(read_rows(&client, None).await, live, "the rebuild reproduces the live sync's rows");
     let versions = applied_versions(&client, &ids).await;
