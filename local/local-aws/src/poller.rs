@@ -1,11 +1,12 @@
 //! Drives a [`Projection`] from a real SQS queue the way Lambda's event
 //! source mapping does, for the local runner on the local stack:
-//! `ReceiveMessage` (up to 10, with their message attributes), the same
-//! Lambda [`SqsEvent`] payload into
-//! [`handle_sqs_event`], `DeleteMessageBatch` for every message not named
-//! in the partial batch failures. Failed messages stay in the queue and
-//! come back after the visibility timeout, until the queue's redrive
-//! policy moves them to its dead-letter queue.
+//! `ReceiveMessage` (up to 10, with their message attributes and receive
+//! counts), the same Lambda [`SqsEvent`] payload into the same handler body
+//! as the Lambdas' ([`sqs_consumer::retries`], then each failed message's
+//! visibility set by its backoff), `DeleteMessageBatch` for every message
+//! not failed. Failed messages stay in the queue and come back when their
+//! visibility ends, until the queue's redrive policy moves them to its
+//! dead-letter queue.
 
 use std::future::Future;
 use std::time::Duration;
@@ -18,7 +19,7 @@ use aws_sdk_sqs::types::{
 };
 use aws_sdk_sqs::Client;
 
-use sqs_consumer::{handle_sqs_event, Projection};
+use sqs_consumer::{retries, Backoff, Projection, VisibilityClient};
 
 /// SQS's limit, and Lambda's default batch size.
 const MAX_MESSAGES: i32 = 10;
@@ -53,6 +54,8 @@ pub struct QueuePoller {
     queue_arn: String,
     wait_seconds: i32,
     visibility_timeout: Option<i32>,
+    backoff: Backoff,
+    visibility: VisibilityClient,
 }
 
 impl QueuePoller {
@@ -69,13 +72,29 @@ impl QueuePoller {
             .map_err(sqs_error("GetQueueAttributes"))?;
         let queue_arn =
             attributes.attributes().and_then(|a| a.get(&QueueAttributeName::QueueArn)).cloned().unwrap_or_default();
-        Ok(QueuePoller { client, queue_url, queue_arn, wait_seconds: 1, visibility_timeout: None })
+        let visibility = VisibilityClient::for_queue(client.clone(), &queue_url);
+        Ok(QueuePoller {
+            client,
+            queue_url,
+            queue_arn,
+            wait_seconds: 1,
+            visibility_timeout: None,
+            backoff: Backoff::default(),
+            visibility,
+        })
     }
 
     /// Seconds a received message stays hidden, overriding the queue's:
     /// how soon a failed message is retried.
     pub fn with_visibility_timeout(mut self, seconds: i32) -> Self {
         self.visibility_timeout = Some(seconds);
+        self
+    }
+
+    /// The schedule a transiently failed message backs off on (the
+    /// Lambdas' [`Backoff::default`] unless a test scales it down).
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
         self
     }
 
@@ -127,8 +146,9 @@ impl QueuePoller {
                 record
             })
             .collect();
-        let response = handle_sqs_event(projection, event).await;
-        let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        let retries = retries(projection, event, &self.backoff).await;
+        self.visibility.set(&retries).await;
+        let failed: Vec<&str> = retries.iter().map(|r| r.message_id.as_str()).collect();
         let done: Vec<DeleteMessageBatchRequestEntry> = messages
             .iter()
             .filter(|m| !failed.contains(&m.message_id().unwrap_or_default()))

@@ -17,8 +17,10 @@ use domain::{HotList, HotListError, Lane, HOT_SKUS_VAR};
 use publisher::{handle_stream_event, SnsPublisher};
 use sqs_consumer::Projection;
 
-/// Receives before a queue's redrive policy dead-letters a message.
-pub const MAX_RECEIVES: u32 = 5;
+/// Receives before a queue's redrive policy dead-letters a message: the
+/// template's `maxReceiveCount`, which with the consumers' backoff outlasts
+/// a 6-hour outage (docs/operations.md, "Outages and backoff").
+pub const MAX_RECEIVES: u32 = 60;
 
 /// Resource names, from the same variables the Lambdas read.
 pub struct Names {

@@ -12,7 +12,7 @@ use event_store::MemoryEventStore;
 use faults::TcpProxy;
 use legacy_sync::LegacySync;
 use domain::{Envelope, OrderId};
-use sqs_consumer::Delivery;
+use sqs_consumer::{Delivery, Failed, Failure};
 use support::*;
 use uuid::Uuid;
 
@@ -22,7 +22,10 @@ fn ids(batch: &[Delivery]) -> Vec<String> {
     ids
 }
 
-fn sorted(mut ids: Vec<String>) -> Vec<String> {
+/// The failed messages' ids, sorted, each failed for `failure`.
+fn sorted(failed: Vec<Failed>, failure: Failure) -> Vec<String> {
+    assert!(failed.iter().all(|f| f.failure == failure), "every message failed as {failure:?}: {failed:?}");
+    let mut ids: Vec<String> = failed.into_iter().map(|f| f.message_id).collect();
     ids.sort();
     ids
 }
@@ -62,8 +65,8 @@ async fn an_unreachable_database_fails_the_whole_batch_applies_nothing_and_the_r
 
     proxy.down().await;
     let batch: Vec<Delivery> = deliveries(a_events[1..].iter().chain(b_events));
-    assert_eq!(sorted(sync.apply_batch(batch.clone()).await), ids(&batch), "the cached connection is cut");
-    assert_eq!(sorted(sync.apply_batch(batch.clone()).await), ids(&batch), "the port is closed");
+    assert_eq!(sorted(sync.apply_batch(batch.clone()).await, Failure::Transient), ids(&batch), "the cached connection is cut");
+    assert_eq!(sorted(sync.apply_batch(batch.clone()).await, Failure::Transient), ids(&batch), "the port is closed");
     assert_eq!(read_rows(&client, None).await, before, "nothing of the batch is applied");
     assert_eq!(applied_versions(&client, &[*a, *b]).await, HashMap::from([(*a, 1)]));
 
@@ -102,7 +105,7 @@ async fn a_failing_statement_rolls_the_batch_back_and_only_the_failing_orders_me
 
     // Alone in its batch: the order row was inserted before the line failed, and is rolled back.
     let alone = deliveries(&placed[1].1);
-    assert_eq!(sorted(sync.apply_batch(alone.clone()).await), ids(&alone));
+    assert_eq!(sorted(sync.apply_batch(alone.clone()).await, Failure::Poison), ids(&alone), "refused: poison");
     assert!(read_rows(&client, None).await.is_empty(), "no shop_order row without its lines");
     assert_eq!(applied_versions(&client, &[refused]).await.get(&refused).copied().unwrap_or(0), 0);
 
@@ -111,7 +114,7 @@ async fn a_failing_statement_rolls_the_batch_back_and_only_the_failing_orders_me
     let duplicate = deliveries(&placed[1].1[..1]);
     batch.extend(duplicate.clone());
     let refused_messages: Vec<Delivery> = batch.iter().filter(|d| d.envelope.order_id.0 == refused).cloned().collect();
-    assert_eq!(sorted(sync.apply_batch(batch).await), ids(&refused_messages));
+    assert_eq!(sorted(sync.apply_batch(batch).await, Failure::Poison), ids(&refused_messages));
     let rows = read_rows(&client, None).await;
     assert_eq!(rows.keys().copied().collect::<Vec<_>>(), sorted_uuids(&[order_ids[0], order_ids[2]]));
 
@@ -140,7 +143,7 @@ async fn a_statement_held_past_the_statement_timeout_fails_the_batch_for_a_retry
     let lock = blocker.transaction().await.unwrap();
     lock.batch_execute("LOCK TABLE shop_order IN ACCESS EXCLUSIVE MODE").await.unwrap();
     let batch = deliveries(&placed[0].1);
-    assert_eq!(sorted(sync.apply_batch(batch.clone()).await), ids(&batch));
+    assert_eq!(sorted(sync.apply_batch(batch.clone()).await, Failure::Transient), ids(&batch));
     lock.rollback().await.unwrap();
 
     let client = db.client().await;

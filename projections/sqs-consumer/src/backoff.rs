@@ -70,12 +70,9 @@ impl Backoff {
     }
 
     /// The delay after receive number `receive_count` failed, for a
-    /// `jitter` in [0, 1]: from half the ceiling (0) to the ceiling (1),
-    /// rounded up to whole seconds (SQS's unit), at least a second.
+    /// `jitter` in [0, 1]: from half the ceiling (0) to the ceiling (1).
     pub fn delay(&self, receive_count: u32, jitter: f64) -> Duration {
-        let ceiling = self.ceiling(receive_count);
-        let delay = ceiling.mul_f64(0.5 + jitter.clamp(0.0, 1.0) / 2.0);
-        Duration::from_secs(delay.as_secs() + u64::from(delay.subsec_nanos() > 0)).max(Duration::from_secs(1))
+        self.ceiling(receive_count).mul_f64(0.5 + jitter.clamp(0.0, 1.0) / 2.0)
     }
 
     /// [`Backoff::delay`] with a random jitter.
@@ -121,14 +118,6 @@ mod tests {
         }
         let drawn: std::collections::HashSet<Duration> = (0..100).map(|_| backoff.visibility(5)).collect();
         assert!(drawn.len() > 10, "messages failed together spread out: {drawn:?}");
-    }
-
-    #[test]
-    fn a_delay_is_whole_seconds_and_at_least_one() {
-        let fast = Backoff { base: Duration::from_millis(300), cap: 10 * SECOND };
-        assert_eq!(fast.delay(1, 0.0), SECOND);
-        assert_eq!(fast.delay(3, 1.0), 2 * SECOND, "1.2 s rounds up");
-        assert_eq!(Backoff { base: Duration::ZERO, cap: Duration::ZERO }.delay(5, 1.0), SECOND);
     }
 
     /// The arithmetic of docs/operations.md, "Outages and backoff": with

@@ -3,6 +3,7 @@
 //! handles Lambda (or the local poller) received them with.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry;
 use aws_sdk_sqs::Client;
@@ -69,7 +70,7 @@ impl VisibilityClient {
                 ChangeMessageVisibilityBatchRequestEntry::builder()
                     .id(i.to_string())
                     .receipt_handle(retry.receipt_handle.as_deref()?)
-                    .visibility_timeout(i32::try_from(retry.visibility.as_secs()).unwrap_or(i32::MAX))
+                    .visibility_timeout(visibility_seconds(retry.visibility))
                     .build()
                     .ok()
             })
@@ -90,6 +91,13 @@ impl VisibilityClient {
     }
 }
 
+/// A visibility in SQS's unit: whole seconds, rounded up so that a
+/// transient failure is never made visible at once.
+fn visibility_seconds(visibility: Duration) -> i32 {
+    let seconds = visibility.as_secs() + u64::from(visibility.subsec_nanos() > 0);
+    i32::try_from(seconds).unwrap_or(i32::MAX)
+}
+
 /// The queue URL an SQS queue ARN names (`arn:aws:sqs:<region>:<account>:<name>`
 /// is `https://sqs.<region>.<domain>/<account>/<name>`); the ARN back when
 /// it names no SQS queue.
@@ -108,6 +116,14 @@ pub fn queue_url_of(arn: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_visibility_is_whole_seconds_rounded_up() {
+        assert_eq!(visibility_seconds(Duration::ZERO), 0, "poison: visible at once");
+        assert_eq!(visibility_seconds(Duration::from_millis(300)), 1);
+        assert_eq!(visibility_seconds(Duration::from_millis(1200)), 2);
+        assert_eq!(visibility_seconds(Duration::from_secs(900)), 900);
+    }
 
     #[test]
     fn the_queue_url_is_derived_from_the_event_source_arn() {
