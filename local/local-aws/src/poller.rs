@@ -19,7 +19,7 @@ use aws_sdk_sqs::types::{
 };
 use aws_sdk_sqs::Client;
 
-use sqs_consumer::{retries, Backoff, Projection, VisibilityClient};
+use sqs_consumer::{retries, Backoff, Failure, Projection, VisibilityClient};
 
 /// SQS's limit, and Lambda's default batch size.
 const MAX_MESSAGES: i32 = 10;
@@ -41,11 +41,23 @@ where
 }
 
 /// What one poll did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PollOutcome {
     pub received: usize,
     /// Left in the queue for redelivery.
     pub failed: usize,
+    /// Each message received, in receive order.
+    pub receipts: Vec<Receipt>,
+}
+
+/// One receive of one message and what came of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    pub message_id: String,
+    /// `ApproximateReceiveCount`, this receive included.
+    pub receive_count: u32,
+    /// `None`: applied and deleted.
+    pub failure: Option<Failure>,
 }
 
 pub struct QueuePoller {
@@ -149,6 +161,19 @@ impl QueuePoller {
         let retries = retries(projection, event, &self.backoff).await;
         self.visibility.set(&retries).await;
         let failed: Vec<&str> = retries.iter().map(|r| r.message_id.as_str()).collect();
+        let receipts = messages
+            .iter()
+            .map(|m| {
+                let message_id = m.message_id().unwrap_or_default();
+                let receive_count = m
+                    .attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|count| count.parse().ok())
+                    .unwrap_or(1);
+                let failure = retries.iter().find(|r| r.message_id == message_id).map(|r| r.failure);
+                Receipt { message_id: message_id.to_owned(), receive_count, failure }
+            })
+            .collect();
         let done: Vec<DeleteMessageBatchRequestEntry> = messages
             .iter()
             .filter(|m| !failed.contains(&m.message_id().unwrap_or_default()))
@@ -175,7 +200,17 @@ impl QueuePoller {
                 tracing::warn!(queue_url = %self.queue_url, code = failure.code(), "message processed but not deleted");
             }
         }
-        Ok(PollOutcome { received: messages.len(), failed: failed.len() })
+        Ok(PollOutcome { received: messages.len(), failed: failed.len(), receipts })
+    }
+
+    /// Polls for `duration`; answers every receipt, in order.
+    pub async fn poll_for(&self, projection: &dyn Projection, duration: Duration) -> Result<Vec<Receipt>, PollError> {
+        let until = tokio::time::Instant::now() + duration;
+        let mut receipts = Vec::new();
+        while tokio::time::Instant::now() < until {
+            receipts.extend(self.poll_once(projection).await?.receipts);
+        }
+        Ok(receipts)
     }
 
     /// Polls until `shutdown` completes. A failed poll is logged and retried.

@@ -18,8 +18,10 @@ async fn a_short_soak_under_faults_loses_nothing_and_converges() {
         fault_seconds: 3,
         sns_error_share: 0.3,
         dynamodb_throttle_share: 0.3,
-        // Poison reaches its DLQ after 5 receives: 25 s, not 2.5 min.
         visibility_timeout: 5,
+        // A throttled saga step is back within seconds, not minutes.
+        backoff_base_seconds: 1,
+        backoff_cap_seconds: 5,
         drain_timeout: 120,
         runner: None,
         keep: false,

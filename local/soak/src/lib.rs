@@ -47,10 +47,17 @@ pub struct Args {
     /// ProvisionedThroughputExceededException during the DynamoDB fault.
     #[arg(long, default_value_t = 0.3)]
     pub dynamodb_throttle_share: f64,
-    /// Visibility timeout of the consumer queues, in seconds: a poison message reaches its DLQ after
-    /// 5 receives, about 5 × this after it was sent.
+    /// Visibility timeout of the consumer queues, in seconds: how soon a message comes back when
+    /// the runner died holding it (a failed message's visibility is its backoff; poison's is 0).
     #[arg(long, default_value_t = 30)]
     pub visibility_timeout: u32,
+    /// The consumers' backoff, scaled down from the Lambdas' 30 s doubling to 15 min: its first
+    /// ceiling, in seconds.
+    #[arg(long, default_value_t = 2)]
+    pub backoff_base_seconds: u64,
+    /// The consumers' backoff: its cap, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub backoff_cap_seconds: u64,
     /// How long the pipeline may take to drain after the load, in seconds, before the soak fails.
     #[arg(long, default_value_t = 900)]
     pub drain_timeout: u64,
