@@ -10,9 +10,9 @@ use async_trait::async_trait;
 use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
 use aws_sdk_sqs::Client;
 use chrono::{TimeZone, Utc};
-use local_aws::poller::QueuePoller;
 use domain::event::OrderConfirmed;
 use domain::{Envelope, Lane, OrderEvent, OrderId, LANE_ATTRIBUTE};
+use local_aws::poller::QueuePoller;
 use sqs_consumer::{Delivery, Failed, Projection};
 
 /// Records what it is given and accepts it all.

@@ -10,15 +10,15 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
+use api::App;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use commands::OrderService;
+use domain::Sku;
 use event_store::MemoryEventStore;
 use fulfillment::{FulfillmentProjection, MemoryFulfillmentStore};
 use inventory::InventoryProjection;
 use inventory_store::{InventoryService, MemoryInventoryStore};
 use local_aws::{Delivered, FilterPolicy, InMemoryTopic};
-use api::App;
-use commands::OrderService;
-use domain::Sku;
 use sqs_consumer::{retries, Backoff, Projection};
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -338,7 +338,12 @@ mod tests {
         assert_eq!(transient.len(), 4, "three failures, then applied");
         for (n, pair) in transient.windows(2).enumerate() {
             let least = backoff.ceiling(n as u32 + 1) / 2;
-            assert!(pair[1] - pair[0] >= least, "receive {}: waited {:?}, less than {least:?}", n + 2, pair[1] - pair[0]);
+            assert!(
+                pair[1] - pair[0] >= least,
+                "receive {}: waited {:?}, less than {least:?}",
+                n + 2,
+                pair[1] - pair[0]
+            );
         }
         let poison = projection.received_at("m1");
         assert_eq!(poison.len() as u32, MAX_RECEIVES, "poison still uses the queue's receives");

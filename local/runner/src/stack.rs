@@ -5,15 +5,15 @@
 use std::future::pending;
 use std::sync::Arc;
 
+use api::App;
+use commands::OrderService;
+use domain::{HotList, HotListError, Lane, HOT_SKUS_VAR};
 use event_store::DynamoEventStore;
 use fulfillment::{DynamoFulfillmentStore, FulfillmentProjection};
 use inventory::InventoryProjection;
 use inventory_store::{DynamoInventoryStore, InventoryService};
 use local_aws::poller::QueuePoller;
 use local_aws::stream::{latest_stream_arn, run_stream, StreamOptions};
-use api::App;
-use commands::OrderService;
-use domain::{HotList, HotListError, Lane, HOT_SKUS_VAR};
 use publisher::{handle_stream_event, SnsPublisher};
 use sqs_consumer::{Backoff, Projection};
 
@@ -108,7 +108,10 @@ fn backoff_from(base: Option<String>, cap: Option<String>) -> Result<Backoff, St
         None => Ok(default),
     };
     let default = Backoff::default();
-    let backoff = Backoff { base: seconds(BACKOFF_BASE_VAR, base, default.base)?, cap: seconds(BACKOFF_CAP_VAR, cap, default.cap)? };
+    let backoff = Backoff {
+        base: seconds(BACKOFF_BASE_VAR, base, default.base)?,
+        cap: seconds(BACKOFF_CAP_VAR, cap, default.cap)?,
+    };
     if backoff.base.is_zero() || backoff.cap < backoff.base {
         return Err(format!("{BACKOFF_BASE_VAR} must be at least 1 and at most {BACKOFF_CAP_VAR}"));
     }

@@ -64,6 +64,11 @@ pub struct Args {
     /// The runner binary [default: what `cargo build --release -p runner` builds, built now].
     #[arg(long)]
     pub runner: Option<PathBuf>,
+    /// A long outage instead of the first timed faults: PostgreSQL unreachable for a third of the
+    /// load, then DynamoDB throttling half the requests for a sixth (docs/operations.md, "Outages
+    /// and backoff"). Nothing healthy may reach a DLQ.
+    #[arg(long)]
+    pub long_outage: bool,
     /// Keep the soak's tables, queues, topic and databases afterwards (they are deleted otherwise).
     #[arg(long)]
     pub keep: bool,
@@ -73,6 +78,23 @@ impl Args {
     /// How long the load lasts.
     pub fn load_duration(&self) -> Duration {
         Duration::from_secs_f64(f64::from(self.orders) / self.rate)
+    }
+
+    /// How long the first PostgreSQL fault lasts: a third of the load in a long outage.
+    pub fn postgres_outage(&self) -> Duration {
+        match self.long_outage {
+            true => self.load_duration() / 3,
+            false => Duration::from_secs(self.fault_seconds),
+        }
+    }
+
+    /// How long DynamoDB throttles, and the share of requests it throttles: half of them for a
+    /// sixth of the load in a long outage.
+    pub fn dynamodb_throttling(&self) -> (Duration, f64) {
+        match self.long_outage {
+            true => (self.load_duration() / 6, 0.5),
+            false => (Duration::from_secs(self.fault_seconds), self.dynamodb_throttle_share),
+        }
     }
 }
 

@@ -48,7 +48,8 @@ pub async fn send_all(sqs: &Client, queue_url: &str, bodies: &[String]) -> Vec<S
 
 /// Messages in the queue, visible or not.
 pub async fn messages_held(sqs: &Client, queue_url: &str) -> u64 {
-    let names = [QueueAttributeName::ApproximateNumberOfMessages, QueueAttributeName::ApproximateNumberOfMessagesNotVisible];
+    let names =
+        [QueueAttributeName::ApproximateNumberOfMessages, QueueAttributeName::ApproximateNumberOfMessagesNotVisible];
     let attributes = sqs
         .get_queue_attributes()
         .queue_url(queue_url)

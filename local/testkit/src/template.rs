@@ -58,10 +58,11 @@ fn assert_changes_visibility(template: &Value, name: &str, function: &str) {
     let role = role.strip_suffix(".Arn").expect("the function's role is !GetAtt <role>.Arn");
     let queue_arn = format!("{name}Queue.Arn");
     let policies = template["Resources"][role]["Properties"]["Policies"].as_sequence().expect("the role's policies");
-    let polls_with_backoff = policies.iter().flat_map(|p| p["PolicyDocument"]["Statement"].as_sequence().unwrap()).any(|s| {
-        matches!(&s["Resource"], Value::Tagged(t) if t.tag == "GetAtt" && t.value == queue_arn.as_str())
-            && s["Action"].as_sequence().is_some_and(|a| a.iter().any(|a| a == "sqs:ChangeMessageVisibility"))
-    });
+    let polls_with_backoff =
+        policies.iter().flat_map(|p| p["PolicyDocument"]["Statement"].as_sequence().unwrap()).any(|s| {
+            matches!(&s["Resource"], Value::Tagged(t) if t.tag == "GetAtt" && t.value == queue_arn.as_str())
+                && s["Action"].as_sequence().is_some_and(|a| a.iter().any(|a| a == "sqs:ChangeMessageVisibility"))
+        });
     assert!(polls_with_backoff, "{role} may ChangeMessageVisibility on {name}Queue");
 }
 

@@ -8,9 +8,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use futures_util::future::join_all;
 use domain::ports::{EventStore, StoreError};
 use domain::{fold, Envelope, OrderEvent};
+use futures_util::future::join_all;
 use sqs_consumer::{Delivery, Failed, Failure, OrderSteps, Projection};
 use tracing::Instrument;
 

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use common::Fixture;
-use fulfillment::{FulfillmentProjection, PickLine, PickStatus};
 use domain::ports::{EventStore, StoreError};
 use domain::{Command, Envelope, OrderId, Sku};
 use faults::{Fault, HttpFaultProxy};
+use fulfillment::{FulfillmentProjection, PickLine, PickStatus};
 use local_aws::poller::QueuePoller;
 use local_aws::tables::{create_events_table, create_fulfillment_table};
 use sqs_consumer::{deliver_bodies, Backoff, Failure};
@@ -190,7 +190,7 @@ async fn a_dynamodb_outage_dead_letters_nothing_but_poison() {
     let (fulfillment_table, events_table) = (testkit::unique_name("fulfillment"), testkit::unique_name("events"));
     create_fulfillment_table(&direct, &fulfillment_table).await.unwrap();
     create_events_table(&direct, &events_table).await.unwrap();
-    let proxy = HttpFaultProxy::start(std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap()).await.unwrap();
+    let proxy = HttpFaultProxy::start(testkit::dynamodb_host()).await.unwrap();
     let config = aws_sdk_dynamodb::config::Builder::from(&testkit::dynamodb_config().await).endpoint_url(proxy.url());
     let proxied = aws_sdk_dynamodb::Client::from_conf(config.build());
     let f = Fixture::new(
@@ -205,7 +205,8 @@ async fn a_dynamodb_outage_dead_letters_nothing_but_poison() {
     let sqs = testkit::sqs::client().await;
     let (url, dlq_url) =
         testkit::sqs::queue_with_dlq(&sqs, &testkit::unique_name("fulfillment-outage"), DRILL_MAX_RECEIVES).await;
-    let mut bodies: Vec<String> = orders.iter().flat_map(|events| events[1..].iter().rev().map(|e| e.to_json())).collect();
+    let mut bodies: Vec<String> =
+        orders.iter().flat_map(|events| events[1..].iter().rev().map(|e| e.to_json())).collect();
     bodies.push("not an envelope".to_owned());
     let ids = testkit::sqs::send_all(&sqs, &url, &bodies).await;
     let poison = ids.last().unwrap().clone();
@@ -230,7 +231,11 @@ async fn a_dynamodb_outage_dead_letters_nothing_but_poison() {
     assert!(during.iter().all(|r| r.failure.is_some()), "nothing applied while DynamoDB throttles");
     assert!(during.iter().filter(|r| r.message_id != poison).all(|r| r.failure == Some(Failure::Transient)));
     let dead = testkit::sqs::drain(&sqs, &dlq_url).await;
-    assert_eq!(dead.iter().map(|m| m.body().unwrap()).collect::<Vec<_>>(), ["not an envelope"], "only poison is dead-lettered");
+    assert_eq!(
+        dead.iter().map(|m| m.body().unwrap()).collect::<Vec<_>>(),
+        ["not an envelope"],
+        "only poison is dead-lettered"
+    );
     assert_eq!(testkit::sqs::messages_held(&sqs, &url).await, 0, "every healthy message was applied and deleted");
     for events in &orders {
         let request = f.store.get(events[0].order_id).await.unwrap().unwrap();
@@ -252,7 +257,8 @@ fn assert_backs_off(during: &[local_aws::poller::Receipt], after: &[local_aws::p
     for id in healthy {
         let failed = during.iter().filter(|r| &r.message_id == id).count() as u32;
         assert!((2..=9).contains(&failed), "{id}: {failed} receives in the outage, not {fixed_visibility_receives}");
-        let applied = after.iter().find(|r| &r.message_id == id && r.failure.is_none()).expect("applied after the outage");
+        let applied =
+            after.iter().find(|r| &r.message_id == id && r.failure.is_none()).expect("applied after the outage");
         assert!(applied.receive_count < DRILL_MAX_RECEIVES, "{id} applied on receive {}", applied.receive_count);
     }
 }

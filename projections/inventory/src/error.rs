@@ -1,8 +1,8 @@
 //! What can fail in a saga step. A failed step's messages, and those of the
 //! order's later steps in the batch, go back to SQS for a retry.
 
-use inventory_store::store::{CommitError, InventoryError};
 use commands::CommandError;
+use inventory_store::store::{CommitError, InventoryError};
 
 use domain::ports::StoreError;
 use sqs_consumer::Failure;

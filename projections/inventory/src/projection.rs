@@ -13,10 +13,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use futures_util::future::join_all;
-use inventory_store::store::{InventoryStore, Reservation};
 use commands::OrderService;
 use domain::OrderEvent;
+use futures_util::future::join_all;
+use inventory_store::store::{InventoryStore, Reservation};
 use sqs_consumer::{Delivery, Failed, OrderSteps, Projection};
 use tracing::Instrument;
 
@@ -101,7 +101,9 @@ impl InventoryProjection {
                 Ok(next) => record = next,
                 Err(error) => {
                     let failure = error.failure();
-                    span.in_scope(|| tracing::error!(%error, ?failure, "inventory step failed; its messages will be retried"));
+                    span.in_scope(
+                        || tracing::error!(%error, ?failure, "inventory step failed; its messages will be retried"),
+                    );
                     // Later events of this order wait for the redelivery too.
                     return order.failed_from(i, failure);
                 }

@@ -9,14 +9,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use common::{place, sku, Fixture};
-use inventory::{InventoryProjection, ReservationState, ReservationStrategy, REJECT_REASON};
-use inventory_store::InventoryService;
 use commands::OrderService;
+use common::{place, sku, Fixture};
 use domain::event::{OrderCancelled, UnavailableLine};
 use domain::ports::{EventStore, StoreError};
 use domain::{Command, Envelope, HotList, Lane, OrderEvent, OrderId, OrderStatus, Reason, TrackingNumber};
 use faults::{Fault, HttpFaultProxy};
+use inventory::{InventoryProjection, ReservationState, ReservationStrategy, REJECT_REASON};
+use inventory_store::InventoryService;
 use local_aws::poller::{QueuePoller, Receipt};
 use sqs_consumer::{deliver_bodies, deliver_in_lane, Backoff, Failure};
 use std::time::Duration;
@@ -389,7 +389,7 @@ const DRILL_OUTAGE: Duration = Duration::from_secs(24);
 /// reaches the DLQ meanwhile.
 #[tokio::test]
 async fn a_dynamodb_outage_dead_letters_nothing_but_poison() {
-    let proxy = HttpFaultProxy::start(std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap()).await.unwrap();
+    let proxy = HttpFaultProxy::start(testkit::dynamodb_host()).await.unwrap();
     let f = Fixture::dynamodb_via(proxy.url()).await;
     f.set("muskie-casting-rod", 10).await;
     let mut placed = Vec::new();
@@ -430,7 +430,11 @@ async fn a_dynamodb_outage_dead_letters_nothing_but_poison() {
     assert!(during.iter().all(|r| r.failure.is_some()), "nothing applied while DynamoDB throttles");
     assert!(during.iter().filter(|r| r.message_id != poison).all(|r| r.failure == Some(Failure::Transient)));
     let dead = testkit::sqs::drain(&sqs, &dlq_url).await;
-    assert_eq!(dead.iter().map(|m| m.body().unwrap()).collect::<Vec<_>>(), ["not an envelope"], "only poison is dead-lettered");
+    assert_eq!(
+        dead.iter().map(|m| m.body().unwrap()).collect::<Vec<_>>(),
+        ["not an envelope"],
+        "only poison is dead-lettered"
+    );
     assert_eq!(testkit::sqs::messages_held(&sqs, &url).await, 0, "every healthy message was applied and deleted");
     for (i, order) in placed.iter().enumerate() {
         let expected = if i % 2 == 1 { OrderStatus::Cancelled } else { OrderStatus::Confirmed };
@@ -450,7 +454,8 @@ fn assert_backs_off(during: &[Receipt], after: &[Receipt], healthy: &[String]) {
     for id in healthy {
         let failed = during.iter().filter(|r| &r.message_id == id).count() as u32;
         assert!((2..=9).contains(&failed), "{id}: {failed} receives in the outage, not {fixed_visibility_receives}");
-        let applied = after.iter().find(|r| &r.message_id == id && r.failure.is_none()).expect("applied after the outage");
+        let applied =
+            after.iter().find(|r| &r.message_id == id && r.failure.is_none()).expect("applied after the outage");
         assert!(applied.receive_count < DRILL_MAX_RECEIVES, "{id} applied on receive {}", applied.receive_count);
     }
 }

@@ -86,8 +86,7 @@ impl LegacySync {
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
         self.stats.events.fetch_add(events as u64, Ordering::Relaxed);
         let orders = plan::group(batch);
-        let all_messages =
-            |failure| failed_all(orders.iter().flat_map(|o| o.message_ids.iter().cloned()), failure);
+        let all_messages = |failure| failed_all(orders.iter().flat_map(|o| o.message_ids.iter().cloned()), failure);
         let mut session = match self.connection.session().await {
             Ok(session) => session,
             Err(error) => {

@@ -8,9 +8,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use event_store::MemoryEventStore;
 use domain::ports::{EventStore, StoreError};
 use domain::{Envelope, OrderId};
+use event_store::MemoryEventStore;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use rand::rngs::StdRng;
@@ -33,8 +33,7 @@ struct OrderSpec {
 
 fn order_spec() -> impl Strategy<Value = OrderSpec> {
     // Printable as the domain defines it (`\PC` still admits U+2028/2029).
-    let printable =
-        "\\PC{1,128}".prop_filter("printable", |s: &String| s.chars().all(domain::values::is_printable));
+    let printable = "\\PC{1,128}".prop_filter("printable", |s: &String| s.chars().all(domain::values::is_printable));
     let customer = prop_oneof![printable, Just("'; DROP TABLE shop_order; --".to_owned()), Just("é".repeat(128)),];
     let sku =
         prop_oneof![proptest::sample::select(KNOWN_SKUS.to_vec()).prop_map(str::to_owned), "[a-z0-9][a-z0-9-]{0,63}"];

@@ -8,11 +8,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use domain::{Envelope, OrderId};
 use event_store::MemoryEventStore;
 use faults::TcpProxy;
-use local_aws::poller::{QueuePoller, Receipt};
 use legacy_sync::LegacySync;
-use domain::{Envelope, OrderId};
+use local_aws::poller::{QueuePoller, Receipt};
 use sqs_consumer::{Backoff, Delivery, Failed, Failure};
 use support::*;
 use uuid::Uuid;
@@ -66,7 +66,11 @@ async fn an_unreachable_database_fails_the_whole_batch_applies_nothing_and_the_r
 
     proxy.down().await;
     let batch: Vec<Delivery> = deliveries(a_events[1..].iter().chain(b_events));
-    assert_eq!(sorted(sync.apply_batch(batch.clone()).await, Failure::Transient), ids(&batch), "the cached connection is cut");
+    assert_eq!(
+        sorted(sync.apply_batch(batch.clone()).await, Failure::Transient),
+        ids(&batch),
+        "the cached connection is cut"
+    );
     assert_eq!(sorted(sync.apply_batch(batch.clone()).await, Failure::Transient), ids(&batch), "the port is closed");
     assert_eq!(read_rows(&client, None).await, before, "nothing of the batch is applied");
     assert_eq!(applied_versions(&client, &[*a, *b]).await, HashMap::from([(*a, 1)]));
@@ -182,7 +186,8 @@ async fn a_database_outage_dead_letters_nothing_but_poison() {
     )
     .await;
     let sync = LegacySync::new(db.settings_via(proxy.port).into(), store.clone());
-    let mut bodies: Vec<String> = placed.iter().flat_map(|(_, events)| events.iter().rev().map(|e| e.to_json())).collect();
+    let mut bodies: Vec<String> =
+        placed.iter().flat_map(|(_, events)| events.iter().rev().map(|e| e.to_json())).collect();
     bodies.push("not an envelope".to_owned());
     let sqs = testkit::sqs::client().await;
     let (url, dlq_url) =
@@ -210,7 +215,11 @@ async fn a_database_outage_dead_letters_nothing_but_poison() {
     assert!(during.iter().all(|r| r.failure.is_some()), "nothing applied while the database is down");
     assert!(during.iter().filter(|r| r.message_id != poison).all(|r| r.failure == Some(Failure::Transient)));
     let dead = testkit::sqs::drain(&sqs, &dlq_url).await;
-    assert_eq!(dead.iter().map(|m| m.body().unwrap()).collect::<Vec<_>>(), ["not an envelope"], "only poison is dead-lettered");
+    assert_eq!(
+        dead.iter().map(|m| m.body().unwrap()).collect::<Vec<_>>(),
+        ["not an envelope"],
+        "only poison is dead-lettered"
+    );
     assert_eq!(testkit::sqs::messages_held(&sqs, &url).await, 0, "every healthy message was applied and deleted");
     let order_ids: Vec<Uuid> = placed.iter().map(|(id, _)| *id).collect();
     let client = db.client().await;
@@ -228,7 +237,8 @@ fn assert_backs_off(during: &[Receipt], after: &[Receipt], healthy: &[String]) {
     for id in healthy {
         let failed = during.iter().filter(|r| &r.message_id == id).count() as u32;
         assert!((2..=9).contains(&failed), "{id}: {failed} receives in the outage, not {fixed_visibility_receives}");
-        let applied = after.iter().find(|r| &r.message_id == id && r.failure.is_none()).expect("applied after the outage");
+        let applied =
+            after.iter().find(|r| &r.message_id == id && r.failure.is_none()).expect("applied after the outage");
         assert!(applied.receive_count < DRILL_MAX_RECEIVES, "{id} applied on receive {}", applied.receive_count);
     }
 }

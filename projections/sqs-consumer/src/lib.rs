@@ -244,8 +244,7 @@ mod tests {
         let mut retries = retries(&projection, event, &backoff).await;
 
         retries.sort_by(|a, b| a.message_id.cmp(&b.message_id));
-        let summary: Vec<_> =
-            retries.iter().map(|r| (r.message_id.as_str(), r.receive_count, r.failure)).collect();
+        let summary: Vec<_> = retries.iter().map(|r| (r.message_id.as_str(), r.receive_count, r.failure)).collect();
         assert_eq!(
             summary,
             [

@@ -82,11 +82,14 @@ impl VisibilityClient {
         {
             Ok(output) => {
                 for failure in output.failed() {
-                    let message_id = failure.id().parse::<usize>().ok().and_then(|i| retries.get(i)).map(|r| &r.message_id);
+                    let message_id =
+                        failure.id().parse::<usize>().ok().and_then(|i| retries.get(i)).map(|r| &r.message_id);
                     tracing::warn!(%queue_url, ?message_id, code = failure.code(), "visibility not changed; the queue's timeout applies");
                 }
             }
-            Err(error) => tracing::warn!(%queue_url, error = %aws_sdk_sqs::error::DisplayErrorContext(&error), "visibility not changed; the queue's timeout applies"),
+            Err(error) => {
+                tracing::warn!(%queue_url, error = %aws_sdk_sqs::error::DisplayErrorContext(&error), "visibility not changed; the queue's timeout applies")
+            }
         }
     }
 }
@@ -135,7 +138,9 @@ mod tests {
             queue_url_of("arn:aws-cn:sqs:cn-north-1:123456789012:q").as_deref(),
             Ok("https://sqs.cn-north-1.amazonaws.com.cn/123456789012/q")
         );
-        for not_a_queue in ["", "arn:aws:sns:eu-west-1:123456789012:topic", "arn:aws:sqs:eu-west-1::q", "arn:aws:sqs:r:a:q:x"] {
+        for not_a_queue in
+            ["", "arn:aws:sns:eu-west-1:123456789012:topic", "arn:aws:sqs:eu-west-1::q", "arn:aws:sqs:r:a:q:x"]
+        {
             assert_eq!(queue_url_of(not_a_queue), Err(not_a_queue.to_owned()));
         }
     }

@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use commands::OrderService;
 use event_store::DynamoEventStore;
 use inventory::InventoryProjection;
 use inventory_store::DynamoInventoryStore;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use commands::OrderService;
 use sqs_consumer::{handle_with_backoff, Backoff, VisibilityClient};
 
 #[tokio::main]

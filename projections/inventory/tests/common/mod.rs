@@ -6,12 +6,12 @@
 use local_aws::tables::{create_events_table, create_inventory_table};
 use std::sync::{Arc, Mutex};
 
-use event_store::{DynamoEventStore, MemoryEventStore};
-use inventory::InventoryProjection;
-use inventory_store::{DynamoInventoryStore, InventoryStore, MemoryInventoryStore};
 use commands::{CommandContext, OrderService, RetryPolicy};
 use domain::ports::EventStore;
 use domain::{Command, Currency, CustomerId, Envelope, Lane, OrderId, OrderLine, OrderStatus, PlaceOrder, Sku};
+use event_store::{DynamoEventStore, MemoryEventStore};
+use inventory::InventoryProjection;
+use inventory_store::{DynamoInventoryStore, InventoryStore, MemoryInventoryStore};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 pub fn sku(s: &str) -> Sku {
