@@ -1,11 +1,12 @@
 //! Drives a [`Projection`] from a real SQS queue the way Lambda's event
 //! source mapping does, for the local runner on the local stack:
-//! `ReceiveMessage` (up to 10, with their message attributes), the same
-//! Lambda [`SqsEvent`] payload into
-//! [`handle_sqs_event`], `DeleteMessageBatch` for every message not named
-//! in the partial batch failures. Failed messages stay in the queue and
-//! come back after the visibility timeout, until the queue's redrive
-//! policy moves them to its dead-letter queue.
+//! `ReceiveMessage` (up to 10, with their message attributes and receive
+//! counts), the same Lambda [`SqsEvent`] payload into the same handler body
+//! as the Lambdas' ([`sqs_consumer::retries`], then each failed message's
+//! visibility set by its backoff), `DeleteMessageBatch` for every message
+//! not failed. Failed messages stay in the queue and come back when their
+//! visibility ends, until the queue's redrive policy moves them to its
+//! dead-letter queue.
 
 use std::future::Future;
 use std::time::Duration;
@@ -18,7 +19,7 @@ use aws_sdk_sqs::types::{
 };
 use aws_sdk_sqs::Client;
 
-use sqs_consumer::{handle_sqs_event, Projection};
+use sqs_consumer::{retries, Backoff, Failure, Projection, VisibilityClient};
 
 /// SQS's limit, and Lambda's default batch size.
 const MAX_MESSAGES: i32 = 10;
@@ -40,11 +41,23 @@ where
 }
 
 /// What one poll did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PollOutcome {
     pub received: usize,
     /// Left in the queue for redelivery.
     pub failed: usize,
+    /// Each message received, in receive order.
+    pub receipts: Vec<Receipt>,
+}
+
+/// One receive of one message and what came of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    pub message_id: String,
+    /// `ApproximateReceiveCount`, this receive included.
+    pub receive_count: u32,
+    /// `None`: applied and deleted.
+    pub failure: Option<Failure>,
 }
 
 pub struct QueuePoller {
@@ -53,6 +66,8 @@ pub struct QueuePoller {
     queue_arn: String,
     wait_seconds: i32,
     visibility_timeout: Option<i32>,
+    backoff: Backoff,
+    visibility: VisibilityClient,
 }
 
 impl QueuePoller {
@@ -69,13 +84,29 @@ impl QueuePoller {
             .map_err(sqs_error("GetQueueAttributes"))?;
         let queue_arn =
             attributes.attributes().and_then(|a| a.get(&QueueAttributeName::QueueArn)).cloned().unwrap_or_default();
-        Ok(QueuePoller { client, queue_url, queue_arn, wait_seconds: 1, visibility_timeout: None })
+        let visibility = VisibilityClient::for_queue(client.clone(), &queue_url);
+        Ok(QueuePoller {
+            client,
+            queue_url,
+            queue_arn,
+            wait_seconds: 1,
+            visibility_timeout: None,
+            backoff: Backoff::default(),
+            visibility,
+        })
     }
 
     /// Seconds a received message stays hidden, overriding the queue's:
     /// how soon a failed message is retried.
     pub fn with_visibility_timeout(mut self, seconds: i32) -> Self {
         self.visibility_timeout = Some(seconds);
+        self
+    }
+
+    /// The schedule a transiently failed message backs off on (the
+    /// Lambdas' [`Backoff::default`] unless a test scales it down).
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
         self
     }
 
@@ -127,8 +158,22 @@ impl QueuePoller {
                 record
             })
             .collect();
-        let response = handle_sqs_event(projection, event).await;
-        let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        let retries = retries(projection, event, &self.backoff).await;
+        self.visibility.set(&retries).await;
+        let failed: Vec<&str> = retries.iter().map(|r| r.message_id.as_str()).collect();
+        let receipts = messages
+            .iter()
+            .map(|m| {
+                let message_id = m.message_id().unwrap_or_default();
+                let receive_count = m
+                    .attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|count| count.parse().ok())
+                    .unwrap_or(1);
+                let failure = retries.iter().find(|r| r.message_id == message_id).map(|r| r.failure);
+                Receipt { message_id: message_id.to_owned(), receive_count, failure }
+            })
+            .collect();
         let done: Vec<DeleteMessageBatchRequestEntry> = messages
             .iter()
             .filter(|m| !failed.contains(&m.message_id().unwrap_or_default()))
@@ -155,7 +200,17 @@ impl QueuePoller {
                 tracing::warn!(queue_url = %self.queue_url, code = failure.code(), "message processed but not deleted");
             }
         }
-        Ok(PollOutcome { received: messages.len(), failed: failed.len() })
+        Ok(PollOutcome { received: messages.len(), failed: failed.len(), receipts })
+    }
+
+    /// Polls for `duration`; answers every receipt, in order.
+    pub async fn poll_for(&self, projection: &dyn Projection, duration: Duration) -> Result<Vec<Receipt>, PollError> {
+        let until = tokio::time::Instant::now() + duration;
+        let mut receipts = Vec::new();
+        while tokio::time::Instant::now() < until {
+            receipts.extend(self.poll_once(projection).await?.receipts);
+        }
+        Ok(receipts)
     }
 
     /// Polls until `shutdown` completes. A failed poll is logged and retried.

@@ -2,11 +2,13 @@
 //! New events go from the store to an in-memory topic that honours each
 //! subscription's filter policy, and each consumer gets them as the very
 //! Lambda SQS payload it gets in AWS, with the same retry-then-dead-letter
-//! behaviour as a queue with a redrive policy.
+//! behaviour as a queue with a redrive policy: each failed message is
+//! hidden for the visibility the handler body asks for (its backoff, or
+//! none for poison).
 
-use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+
+use tokio::time::Instant;
 
 use api::App;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
@@ -18,15 +20,13 @@ use fulfillment::{FulfillmentProjection, MemoryFulfillmentStore};
 use inventory::InventoryProjection;
 use inventory_store::{InventoryService, MemoryInventoryStore};
 use local_aws::{Delivered, FilterPolicy, InMemoryTopic};
-use sqs_consumer::{handle_sqs_event, Projection};
+use sqs_consumer::{retries, Backoff, Projection};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::stack::{Names, MAX_RECEIVES};
 
 /// SQS's and Lambda's batch size.
 const BATCH: usize = 10;
-/// Stands in for the visibility timeout before a failed message returns.
-const RETRY_DELAY: Duration = Duration::from_secs(1);
 
 /// What the embedded runner has on its shelves at start (`--no-seed`: none),
 /// so the README's first order ("Trying it") is confirmed.
@@ -88,10 +88,19 @@ fn subscribe(topic: &InMemoryTopic, policy: &str) -> Result<UnboundedReceiver<De
     Ok(topic.subscribe(Some(FilterPolicy::from_json(policy)?)))
 }
 
-/// Feeds `projection` in batches of up to ten; failed messages come back
-/// after a pause, and after `MAX_RECEIVES` receives are dead-lettered.
+/// Feeds `projection` in batches of up to ten; a failed message comes back
+/// when its visibility ends (the Lambdas' backoff), and after
+/// `MAX_RECEIVES` receives is dead-lettered.
 fn consume(queue: &str, messages: UnboundedReceiver<Delivered>, projection: Arc<dyn Projection>) {
-    tokio::spawn(deliver(queue.to_owned(), messages, projection, RETRY_DELAY));
+    tokio::spawn(deliver(queue.to_owned(), messages, projection, Backoff::default()));
+}
+
+/// A message waiting in the queue: its receives so far, and when it is
+/// visible again.
+struct Hidden {
+    message: Delivered,
+    receives: u32,
+    visible_at: Instant,
 }
 
 /// The loop behind [`consume`]; once `messages` is closed and no retry is
@@ -101,39 +110,64 @@ async fn deliver(
     queue: String,
     mut messages: UnboundedReceiver<Delivered>,
     projection: Arc<dyn Projection>,
-    retry_delay: Duration,
+    backoff: Backoff,
 ) -> Vec<Delivered> {
     let mut dead_letters = Vec::new();
-    let mut retries: VecDeque<(Delivered, u32)> = VecDeque::new();
+    let mut hidden: Vec<Hidden> = Vec::new();
+    let mut open = true;
     loop {
-        let mut batch = Vec::with_capacity(BATCH);
-        if retries.is_empty() {
-            match messages.recv().await {
-                Some(message) => batch.push((message, 1)),
-                None => return dead_letters,
-            }
-        }
+        let mut batch: Vec<(Delivered, u32)> = Vec::with_capacity(BATCH);
+        let now = Instant::now();
         while batch.len() < BATCH {
-            if let Some(retry) = retries.pop_front() {
-                batch.push(retry);
-            } else if let Ok(message) = messages.try_recv() {
-                batch.push((message, 1));
-            } else {
-                break;
+            match hidden.iter().position(|h| h.visible_at <= now) {
+                Some(i) => {
+                    let due = hidden.remove(i);
+                    batch.push((due.message, due.receives + 1));
+                }
+                None => break,
             }
         }
-        let response = handle_sqs_event(projection.as_ref(), sqs_event(&queue, &batch)).await;
-        let failed: HashSet<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
-        for (message, receives) in batch.into_iter().filter(|(m, _)| failed.contains(&m.message_id)) {
+        while open && batch.len() < BATCH {
+            match messages.try_recv() {
+                Ok(message) => batch.push((message, 1)),
+                Err(_) => break,
+            }
+        }
+        if batch.is_empty() {
+            let next_visible = hidden.iter().map(|h| h.visible_at).min();
+            match (open, next_visible) {
+                (false, None) => return dead_letters,
+                (false, Some(at)) => tokio::time::sleep_until(at).await,
+                (true, next_visible) => {
+                    let wake = async {
+                        match next_visible {
+                            Some(at) => tokio::time::sleep_until(at).await,
+                            None => std::future::pending().await,
+                        }
+                    };
+                    tokio::select! {
+                        received = messages.recv() => match received {
+                            Some(message) => batch.push((message, 1)),
+                            None => open = false,
+                        },
+                        _ = wake => {}
+                    }
+                }
+            }
+            if batch.is_empty() {
+                continue;
+            }
+        }
+        let retries = retries(projection.as_ref(), sqs_event(&queue, &batch), &backoff).await;
+        let received_at = Instant::now();
+        for (message, receives) in batch {
+            let Some(retry) = retries.iter().find(|r| r.message_id == message.message_id) else { continue };
             if receives >= MAX_RECEIVES {
                 tracing::error!(%queue, message_id = %message.message_id, receives, "dead-lettered: the message kept failing");
                 dead_letters.push(message);
             } else {
-                retries.push_back((message, receives + 1));
+                hidden.push(Hidden { message, receives, visible_at: received_at + retry.visibility });
             }
-        }
-        if !failed.is_empty() {
-            tokio::time::sleep(retry_delay).await;
         }
     }
 }
@@ -159,25 +193,29 @@ fn sqs_event(queue: &str, batch: &[(Delivered, u32)]) -> SqsEvent {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use std::collections::{HashMap, HashSet};
     use std::future::Future;
     use std::pin::Pin;
     use std::sync::Mutex;
+    use std::time::Duration;
 
     use commands::{CommandContext, RetryPolicy};
     use domain::{Command, OrderId};
     use domain::{Currency, CustomerId, OrderLine, PlaceOrder, Sku};
-    use sqs_consumer::Delivery;
+    use sqs_consumer::{Delivery, Failed};
     use tokio::sync::mpsc;
 
     use super::*;
 
-    /// Fails each message named in `failures` that many times, then applies
-    /// it; records every receive and every message applied.
+    /// Fails each message named in `failures` that many times (transiently:
+    /// its dependency is down), then applies it; refuses each message of
+    /// `poisoned` as poison every time; records every receive and every
+    /// message applied.
     #[derive(Default)]
     struct Flaky {
         failures: Mutex<HashMap<String, u32>>,
-        receives: Mutex<HashMap<String, u32>>,
+        poisoned: HashSet<String>,
+        receives: Mutex<HashMap<String, Vec<Instant>>>,
         applied: Mutex<Vec<String>>,
     }
 
@@ -188,7 +226,11 @@ mod tests {
         }
 
         fn receives(&self, message_id: &str) -> u32 {
-            self.receives.lock().unwrap().get(message_id).copied().unwrap_or(0)
+            self.received_at(message_id).len() as u32
+        }
+
+        fn received_at(&self, message_id: &str) -> Vec<Instant> {
+            self.receives.lock().unwrap().get(message_id).cloned().unwrap_or_default()
         }
 
         fn applied(&self) -> Vec<String> {
@@ -200,7 +242,7 @@ mod tests {
 
     // `Projection` is an `#[async_trait]`; this is what that macro writes.
     impl Projection for Flaky {
-        fn apply<'a, 'f>(&'a self, batch: Vec<Delivery>) -> Pin<Box<dyn Future<Output = Vec<String>> + Send + 'f>>
+        fn apply<'a, 'f>(&'a self, batch: Vec<Delivery>) -> Pin<Box<dyn Future<Output = Vec<Failed>> + Send + 'f>>
         where
             'a: 'f,
             Self: 'f,
@@ -208,11 +250,15 @@ mod tests {
             let mut failed = Vec::new();
             for delivery in batch {
                 let id = delivery.message_id;
-                *self.receives.lock().unwrap().entry(id.clone()).or_default() += 1;
+                self.receives.lock().unwrap().entry(id.clone()).or_default().push(Instant::now());
+                if self.poisoned.contains(&id) {
+                    failed.push(Failed::poison(id));
+                    continue;
+                }
                 match self.failures.lock().unwrap().get_mut(&id) {
                     Some(left) if *left > 0 => {
                         *left -= 1;
-                        failed.push(id);
+                        failed.push(Failed::transient(id));
                     }
                     _ => self.applied.lock().unwrap().push(id),
                 }
@@ -241,15 +287,22 @@ mod tests {
         messages
     }
 
+    /// A backoff scaled down for tests: 1 ms doubling to 4 ms.
+    const FAST: Backoff = Backoff { base: Duration::from_millis(1), cap: Duration::from_millis(4) };
+
     /// Sends `messages`, closes the queue and runs the loop until nothing is
     /// left to retry; returns the ids of the dead-lettered messages.
     async fn run(projection: Arc<Flaky>, messages: Vec<Delivered>) -> Vec<String> {
+        run_with(projection, messages, FAST).await
+    }
+
+    async fn run_with(projection: Arc<Flaky>, messages: Vec<Delivered>, backoff: Backoff) -> Vec<String> {
         let (sender, receiver) = mpsc::unbounded_channel();
         for message in messages {
             sender.send(message).unwrap();
         }
         drop(sender);
-        let delivering = deliver("test-queue".into(), receiver, projection, Duration::from_millis(1));
+        let delivering = deliver("test-queue".into(), receiver, projection, backoff);
         let dead = tokio::time::timeout(Duration::from_secs(30), delivering).await.expect("the loop ends");
         dead.into_iter().map(|d| d.message_id).collect()
     }
@@ -282,6 +335,40 @@ mod tests {
         expected.sort();
         assert_eq!(projection.applied(), expected, "every other message is applied once, across batches of ten");
         assert_eq!(projection.receives("m12"), 2);
+    }
+
+    /// A transient failure comes back after its backoff, at least half a
+    /// ceiling that doubles; poison comes back at once, spending its
+    /// receives in far less time than one backoff would take.
+    #[tokio::test]
+    async fn a_transient_failure_waits_out_its_backoff_and_poison_is_dead_lettered_at_once() {
+        let backoff = Backoff { base: Duration::from_millis(100), cap: Duration::from_millis(400) };
+        let projection = Arc::new(Flaky {
+            failures: Mutex::new(HashMap::from([("m0".to_owned(), 3)])),
+            poisoned: HashSet::from(["m1".to_owned()]),
+            ..Flaky::default()
+        });
+
+        let dead = run_with(projection.clone(), messages(3).await, backoff).await;
+
+        assert_eq!(dead, ["m1"]);
+        assert_eq!(projection.applied(), ["m0", "m2"]);
+        let transient = projection.received_at("m0");
+        assert_eq!(transient.len(), 4, "three failures, then applied");
+        for (n, pair) in transient.windows(2).enumerate() {
+            let least = backoff.ceiling(n as u32 + 1) / 2;
+            assert!(
+                pair[1] - pair[0] >= least,
+                "receive {}: waited {:?}, less than {least:?}",
+                n + 2,
+                pair[1] - pair[0]
+            );
+        }
+        let poison = projection.received_at("m1");
+        assert_eq!(poison.len() as u32, MAX_RECEIVES, "poison still uses the queue's receives");
+        let poison_span = *poison.last().unwrap() - poison[0];
+        let backed_off: Duration = (1..MAX_RECEIVES).map(|n| backoff.delay(n, 0.0)).sum();
+        assert!(poison_span < Duration::from_secs(2), "{poison_span:?}, where backing off would take {backed_off:?}");
     }
 
     #[test]

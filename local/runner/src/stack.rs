@@ -16,10 +16,12 @@ use inventory_store::{DynamoInventoryStore, InventoryService};
 use local_aws::poller::QueuePoller;
 use local_aws::stream::{latest_stream_arn, run_stream, StreamOptions};
 use publisher::{handle_stream_event, SnsPublisher};
-use sqs_consumer::Projection;
+use sqs_consumer::{Backoff, Projection};
 
-/// Receives before a queue's redrive policy dead-letters a message.
-pub const MAX_RECEIVES: u32 = 5;
+/// Receives before a queue's redrive policy dead-letters a message: the
+/// template's `maxReceiveCount`, which with the consumers' backoff outlasts
+/// a 6-hour outage (docs/operations.md, "Outages and backoff").
+pub const MAX_RECEIVES: u32 = 60;
 
 /// Resource names, from the same variables the Lambdas read.
 pub struct Names {
@@ -93,7 +95,37 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
 
+/// Seconds of the consumers' backoff: its first ceiling, and its cap.
+pub const BACKOFF_BASE_VAR: &str = "CONSUMER_BACKOFF_BASE_SECONDS";
+pub const BACKOFF_CAP_VAR: &str = "CONSUMER_BACKOFF_CAP_SECONDS";
+
+/// The Lambdas' backoff ([`Backoff::default`]), unless [`BACKOFF_BASE_VAR`]
+/// and [`BACKOFF_CAP_VAR`] scale it down (the soak does, to run in minutes).
+pub fn consumer_backoff() -> Result<Backoff, String> {
+    backoff_from(std::env::var(BACKOFF_BASE_VAR).ok(), std::env::var(BACKOFF_CAP_VAR).ok())
+}
+
+fn backoff_from(base: Option<String>, cap: Option<String>) -> Result<Backoff, String> {
+    let seconds = |var: &str, value: Option<String>, default: std::time::Duration| match value {
+        Some(value) => value
+            .parse::<u64>()
+            .map(std::time::Duration::from_secs)
+            .map_err(|_| format!("{var} must be a whole number of seconds, not {value:?}")),
+        None => Ok(default),
+    };
+    let default = Backoff::default();
+    let backoff = Backoff {
+        base: seconds(BACKOFF_BASE_VAR, base, default.base)?,
+        cap: seconds(BACKOFF_CAP_VAR, cap, default.cap)?,
+    };
+    if backoff.base.is_zero() || backoff.cap < backoff.base {
+        return Err(format!("{BACKOFF_BASE_VAR} must be at least 1 and at most {BACKOFF_CAP_VAR}"));
+    }
+    Ok(backoff)
+}
+
 pub async fn start(names: &Names) -> Result<App, Box<dyn std::error::Error>> {
+    let backoff = consumer_backoff()?;
     let config = sdk_config().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
     let events = Arc::new(DynamoEventStore::new(dynamodb.clone(), &names.events_table));
@@ -121,14 +153,14 @@ pub async fn start(names: &Names) -> Result<App, Box<dyn std::error::Error>> {
     // functions of the same code, each with its own concurrency).
     let inventory = Arc::new(InventoryProjection::new(stock.clone(), orders.clone()));
     for (queue, _) in names.inventory_lanes() {
-        poll(&sqs, queue, inventory.clone()).await?;
+        poll(&sqs, queue, inventory.clone(), backoff).await?;
     }
     let catalog = Arc::new(DynamoCatalog::new(dynamodb.clone(), &names.catalog_table));
     let pick_requests = Arc::new(DynamoFulfillmentStore::new(dynamodb, &names.fulfillment_table));
-    poll(&sqs, &names.fulfillment_queue, Arc::new(FulfillmentProjection::new(pick_requests, orders.store().clone())))
-        .await?;
+    let fulfillment = Arc::new(FulfillmentProjection::new(pick_requests, orders.store().clone()));
+    poll(&sqs, &names.fulfillment_queue, fulfillment, backoff).await?;
     if let Some(sync) = crate::legacy::sync(events.clone()).await? {
-        poll(&sqs, &names.legacy_sync_queue, Arc::new(sync)).await?;
+        poll(&sqs, &names.legacy_sync_queue, Arc::new(sync), backoff).await?;
     }
     Ok(App::new(orders, InventoryService::new(stock), catalog))
 }
@@ -137,12 +169,34 @@ async fn poll(
     sqs: &aws_sdk_sqs::Client,
     queue: &str,
     projection: Arc<dyn Projection>,
+    backoff: Backoff,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let url = sqs.get_queue_url().queue_name(queue).send().await.map_err(|e| {
         format!("queue {queue}: {} (run `order-platform provision`)", aws_sdk_sqs::error::DisplayErrorContext(&e))
     })?;
-    let poller = QueuePoller::new(sqs.clone(), url.queue_url.unwrap_or_default()).await?;
+    let poller = QueuePoller::new(sqs.clone(), url.queue_url.unwrap_or_default()).await?.with_backoff(backoff);
     tracing::info!(%queue, "polling");
     tokio::spawn(async move { poller.run(projection.as_ref(), pending()).await });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn the_consumer_backoff_is_the_lambdas_unless_scaled_and_bad_values_are_refused() {
+        assert_eq!(backoff_from(None, None), Ok(Backoff::default()));
+        let scaled = Backoff { base: Duration::from_secs(1), cap: Duration::from_secs(5) };
+        assert_eq!(backoff_from(Some("1".into()), Some("5".into())), Ok(scaled));
+        assert_eq!(
+            backoff_from(Some("1s".into()), None),
+            Err("CONSUMER_BACKOFF_BASE_SECONDS must be a whole number of seconds, not \"1s\"".into())
+        );
+        for (base, cap) in [("0", "5"), ("10", "5")] {
+            assert!(backoff_from(Some(base.into()), Some(cap.into())).is_err(), "{base}, {cap}");
+        }
+    }
 }

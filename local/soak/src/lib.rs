@@ -47,16 +47,28 @@ pub struct Args {
     /// ProvisionedThroughputExceededException during the DynamoDB fault.
     #[arg(long, default_value_t = 0.3)]
     pub dynamodb_throttle_share: f64,
-    /// Visibility timeout of the consumer queues, in seconds: a poison message reaches its DLQ after
-    /// 5 receives, about 5 × this after it was sent.
+    /// Visibility timeout of the consumer queues, in seconds: how soon a message comes back when
+    /// the runner died holding it (a failed message's visibility is its backoff; poison's is 0).
     #[arg(long, default_value_t = 30)]
     pub visibility_timeout: u32,
+    /// The consumers' backoff, scaled down from the Lambdas' 30 s doubling to 15 min: its first
+    /// ceiling, in seconds.
+    #[arg(long, default_value_t = 2)]
+    pub backoff_base_seconds: u64,
+    /// The consumers' backoff: its cap, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub backoff_cap_seconds: u64,
     /// How long the pipeline may take to drain after the load, in seconds, before the soak fails.
     #[arg(long, default_value_t = 900)]
     pub drain_timeout: u64,
     /// The runner binary [default: what `cargo build --release -p runner` builds, built now].
     #[arg(long)]
     pub runner: Option<PathBuf>,
+    /// A long outage instead of the first timed faults: PostgreSQL unreachable for a third of the
+    /// load, then DynamoDB throttling half the requests for a sixth (docs/operations.md, "Outages
+    /// and backoff"). Nothing healthy may reach a DLQ.
+    #[arg(long)]
+    pub long_outage: bool,
     /// Keep the soak's tables, queues, topic and databases afterwards (they are deleted otherwise).
     #[arg(long)]
     pub keep: bool,
@@ -66,6 +78,23 @@ impl Args {
     /// How long the load lasts.
     pub fn load_duration(&self) -> Duration {
         Duration::from_secs_f64(f64::from(self.orders) / self.rate)
+    }
+
+    /// How long the first PostgreSQL fault lasts: a third of the load in a long outage.
+    pub fn postgres_outage(&self) -> Duration {
+        match self.long_outage {
+            true => self.load_duration() / 3,
+            false => Duration::from_secs(self.fault_seconds),
+        }
+    }
+
+    /// How long DynamoDB throttles, and the share of requests it throttles: half of them for a
+    /// sixth of the load in a long outage.
+    pub fn dynamodb_throttling(&self) -> (Duration, f64) {
+        match self.long_outage {
+            true => (self.load_duration() / 6, 0.5),
+            false => (Duration::from_secs(self.fault_seconds), self.dynamodb_throttle_share),
+        }
     }
 }
 

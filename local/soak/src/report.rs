@@ -149,8 +149,9 @@ impl Report {
                 "{} of {} PublishBatch calls answered InternalError in {} s (share {})",
                 faults.sns.injected, faults.sns.matched, args.fault_seconds, args.sns_error_share)),
             ("fault: DynamoDB throttling".into(), format!(
-                "{} of {} requests answered ThrottlingException / ProvisionedThroughputExceededException in {} s (share {})",
-                faults.dynamodb.injected, faults.dynamodb.matched, args.fault_seconds, args.dynamodb_throttle_share)),
+                "{} of {} requests answered ThrottlingException / ProvisionedThroughputExceededException in {:.0} s (share {})",
+                faults.dynamodb.injected, faults.dynamodb.matched, args.dynamodb_throttling().0.as_secs_f64(),
+                args.dynamodb_throttling().1)),
             ("fault: runner SIGKILL and restart".into(), format!("1 (answering again after {restart:.1} s)")),
             ("fault: poison messages".into(), format!("{} (one per consumer queue)", faults.poison.len())),
             ("runner log, WARN and ERROR (faults the SDK's retries did not absorb)".into(), timing.log.clone()),

@@ -8,6 +8,10 @@
 //! | 45 % | DynamoDB (and its Streams) answering throttling errors to a share of requests |
 //! | 60 % | the runner killed with SIGKILL and started again |
 //! | 75 % | PostgreSQL unreachable again |
+//!
+//! With `--long-outage` the first PostgreSQL fault lasts a third of the load
+//! and DynamoDB throttles half the requests for a sixth; the faults after
+//! them start when they end, if their time has passed.
 
 use std::time::{Duration, Instant};
 
@@ -71,7 +75,7 @@ pub async fn run(args: &Args, stack: &Stack, runner: &mut Runner) -> Result<Faul
     }
 
     at(0.15).await;
-    faults.windows.push(postgres_down(stack, fault).await?);
+    faults.windows.push(postgres_down(stack, args.postgres_outage()).await?);
 
     at(0.30).await;
     let sns = Fault::sns_publish_batch_errors(args.sns_error_share);
@@ -80,8 +84,10 @@ pub async fn run(args: &Args, stack: &Stack, runner: &mut Runner) -> Result<Faul
     faults.sns = counts;
 
     at(0.45).await;
-    let throttling = Fault::dynamodb_throttling(args.dynamodb_throttle_share);
-    let (window, counts) = http_fault(&stack.dynamodb_proxy, throttling, Kind::DynamoDbThrottling, fault).await;
+    let (throttling_length, throttle_share) = args.dynamodb_throttling();
+    let throttling = Fault::dynamodb_throttling(throttle_share);
+    let (window, counts) =
+        http_fault(&stack.dynamodb_proxy, throttling, Kind::DynamoDbThrottling, throttling_length).await;
     faults.windows.push(window);
     faults.dynamodb = counts;
 

@@ -113,6 +113,8 @@ impl Stack {
             ("AWS_ENDPOINT_URL_SNS", sns_proxy.url()),
             (contract::config::LEGACY_DATABASE_URL, proxied_url),
             ("RUST_LOG", "warn".to_owned()),
+            ("CONSUMER_BACKOFF_BASE_SECONDS", args.backoff_base_seconds.to_string()),
+            ("CONSUMER_BACKOFF_CAP_SECONDS", args.backoff_cap_seconds.to_string()),
         ]);
         let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let mut stack = Stack {

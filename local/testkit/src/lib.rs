@@ -24,6 +24,12 @@ pub async fn dynamodb_config() -> SdkConfig {
     local_stack_config("AWS_ENDPOINT_URL_DYNAMODB").await
 }
 
+/// DynamoDB Local's `host:port`, what a fault proxy forwards to.
+pub fn dynamodb_host() -> String {
+    let url = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("AWS_ENDPOINT_URL_DYNAMODB is set (the local stack)");
+    url.trim_start_matches("http://").trim_end_matches('/').to_owned()
+}
+
 /// A name no other test uses, so tests can run in parallel on one server.
 pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())

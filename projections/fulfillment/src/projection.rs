@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use domain::ports::{EventStore, StoreError};
 use domain::{fold, Envelope, OrderEvent};
 use futures_util::future::join_all;
-use sqs_consumer::{Delivery, OrderSteps, Projection};
+use sqs_consumer::{Delivery, Failed, Failure, OrderSteps, Projection};
 use tracing::Instrument;
 
 use crate::store::{FulfillmentError, FulfillmentStore, PickLine, PickStatus, PickUpdate};
@@ -25,6 +25,20 @@ enum StepError {
     Orders(#[from] StoreError),
     #[error("an event of an order the event store does not hold")]
     UnknownOrder,
+}
+
+impl StepError {
+    /// Transient when a store did not answer; poison when what it holds is
+    /// unreadable or the event names an order the store never had.
+    fn failure(&self) -> Failure {
+        match self {
+            StepError::Store(FulfillmentError::Unavailable(_))
+            | StepError::Orders(StoreError::Unavailable(_) | StoreError::Conflict { .. }) => Failure::Transient,
+            StepError::Store(FulfillmentError::Corrupt(_))
+            | StepError::Orders(StoreError::Corrupt(_))
+            | StepError::UnknownOrder => Failure::Poison,
+        }
+    }
 }
 
 pub struct FulfillmentProjection {
@@ -43,7 +57,7 @@ impl FulfillmentProjection {
     /// that has no lines, and the OrderConfirmed, now older, could not add
     /// them. Answers the messages to retry: a failed event's, and every
     /// later event's of the order, which must not be applied before it.
-    async fn apply_order(&self, order: &OrderSteps) -> Vec<String> {
+    async fn apply_order(&self, order: &OrderSteps) -> Vec<Failed> {
         for (i, step) in order.steps.iter().enumerate() {
             let envelope = &step.envelope;
             let span = tracing::info_span!(
@@ -54,8 +68,9 @@ impl FulfillmentProjection {
                 correlation_id = %envelope.correlation_id,
             );
             if let Err(error) = self.apply_one(envelope).instrument(span.clone()).await {
-                span.in_scope(|| tracing::error!(%error, "fulfillment step failed; it and the order's later events will be retried"));
-                return order.message_ids_from(i);
+                let failure = error.failure();
+                span.in_scope(|| tracing::error!(%error, ?failure, "fulfillment step failed; it and the order's later events will be retried"));
+                return order.failed_from(i, failure);
             }
         }
         Vec::new()
@@ -103,7 +118,7 @@ impl FulfillmentProjection {
 #[async_trait]
 impl Projection for FulfillmentProjection {
     /// Orders side by side, each order's events one after the other.
-    async fn apply(&self, batch: Vec<Delivery>) -> Vec<String> {
+    async fn apply(&self, batch: Vec<Delivery>) -> Vec<Failed> {
         let orders = sqs_consumer::group_by_order(batch, &SUBSCRIBED_EVENT_TYPES);
         join_all(orders.iter().map(|order| self.apply_order(order))).await.into_iter().flatten().collect()
     }

@@ -4,6 +4,9 @@
 use commands::CommandError;
 use inventory_store::store::{CommitError, InventoryError};
 
+use domain::ports::StoreError;
+use sqs_consumer::Failure;
+
 use crate::reservation::MAX_ATTEMPTS;
 
 #[derive(Debug, thiserror::Error)]
@@ -18,4 +21,33 @@ pub enum SagaError {
     Contended,
     #[error("stock is inconsistent with the reservation record: {0}")]
     Inconsistent(String),
+}
+
+impl SagaError {
+    /// Transient when a store did not answer or writers contended past the
+    /// in-process retries; poison when the data itself is refused (a
+    /// corrupt item, a change no retry makes fit, a rule of the order).
+    pub fn failure(&self) -> Failure {
+        match self {
+            SagaError::Store(e) | SagaError::Commit(CommitError::Store(e)) => inventory_failure(e),
+            SagaError::Commit(CommitError::Contended) | SagaError::Contended => Failure::Transient,
+            SagaError::Commit(CommitError::Refused { .. } | CommitError::TooLarge(_)) => Failure::Poison,
+            SagaError::Command(CommandError::Store(StoreError::Corrupt(_)) | CommandError::Domain(_)) => {
+                Failure::Poison
+            }
+            SagaError::Command(
+                CommandError::Store(StoreError::Unavailable(_) | StoreError::Conflict { .. })
+                | CommandError::Concurrency
+                | CommandError::VersionMismatch { .. },
+            ) => Failure::Transient,
+            SagaError::Inconsistent(_) => Failure::Poison,
+        }
+    }
+}
+
+pub(crate) fn inventory_failure(error: &InventoryError) -> Failure {
+    match error {
+        InventoryError::Unavailable(_) => Failure::Transient,
+        InventoryError::Corrupt(_) => Failure::Poison,
+    }
 }

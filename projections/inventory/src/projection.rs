@@ -17,7 +17,7 @@ use commands::OrderService;
 use domain::OrderEvent;
 use futures_util::future::join_all;
 use inventory_store::store::{InventoryStore, Reservation};
-use sqs_consumer::{Delivery, OrderSteps, Projection};
+use sqs_consumer::{Delivery, Failed, OrderSteps, Projection};
 use tracing::Instrument;
 
 use crate::intake::{self, Group};
@@ -49,7 +49,7 @@ impl InventoryProjection {
 
     /// Runs one group of orders: reserve the new ones, then each order's
     /// steps. Groups share no stock write, so they run side by side.
-    async fn run_group(&self, group: Group) -> Vec<String> {
+    async fn run_group(&self, group: Group) -> Vec<Failed> {
         let mut reserved = self.engine.reserve_new(group.new_orders(), self.strategy).await;
         let Group { orders, mut records } = group;
         join_all(orders.into_iter().map(|order| {
@@ -70,7 +70,7 @@ impl InventoryProjection {
         order: OrderSteps,
         mut record: Option<Reservation>,
         mut reserved: Option<Outcome>,
-    ) -> Vec<String> {
+    ) -> Vec<Failed> {
         let order_id = order.order_id;
         for (i, step) in order.steps.iter().enumerate() {
             let envelope = &step.envelope;
@@ -100,9 +100,12 @@ impl InventoryProjection {
             match outcome {
                 Ok(next) => record = next,
                 Err(error) => {
-                    span.in_scope(|| tracing::error!(%error, "inventory step failed; its messages will be retried"));
+                    let failure = error.failure();
+                    span.in_scope(
+                        || tracing::error!(%error, ?failure, "inventory step failed; its messages will be retried"),
+                    );
                     // Later events of this order wait for the redelivery too.
-                    return order.message_ids_from(i);
+                    return order.failed_from(i, failure);
                 }
             }
         }
@@ -112,14 +115,15 @@ impl InventoryProjection {
 
 #[async_trait]
 impl Projection for InventoryProjection {
-    async fn apply(&self, batch: Vec<Delivery>) -> Vec<String> {
+    async fn apply(&self, batch: Vec<Delivery>) -> Vec<Failed> {
         let orders = intake::group_by_order(batch);
         let ids: Vec<_> = orders.iter().map(|o| o.order_id).collect();
         let records: HashMap<_, _> = match self.store.reservations(&ids).await {
             Ok(records) => records,
             Err(error) => {
                 tracing::error!(%error, "cannot read reservation records; the whole batch will be retried");
-                return orders.iter().flat_map(|o| o.message_ids_from(0)).collect();
+                let failure = crate::error::inventory_failure(&error);
+                return orders.iter().flat_map(|o| o.failed_from(0, failure)).collect();
             }
         };
         let groups = intake::groups(orders, records, self.strategy);

@@ -13,11 +13,13 @@
 //!
 //! Failures: when the database is unreachable or a batch's transaction fails
 //! on a connection-level error, every message of the batch is reported
-//! failed for a retry. When a statement fails on one order's data, the
-//! batch's transaction rolls back as a whole and its orders are applied
-//! again one transaction each, so that only the failing order's messages
-//! are retried (and reach the DLQ after `maxReceiveCount`) instead of
-//! holding every other order of the batch hostage.
+//! failed, transiently: it backs off and is retried. When a statement fails
+//! on one order's data, the batch's transaction rolls back as a whole and
+//! its orders are applied again one transaction each, so that only the
+//! failing order's messages are retried instead of holding every other
+//! order of the batch hostage: as poison (to the DLQ within seconds) when
+//! the data is refused, transiently when the transaction lost a
+//! serialization or deadlock conflict.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -27,7 +29,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use domain::ports::{EventStore, StoreError};
 use domain::{Envelope, OrderId};
-use sqs_consumer::{Delivery, Projection};
+use sqs_consumer::{failed_all, Delivery, Failed, Failure, Projection};
 use tokio::task::JoinSet;
 
 use crate::connection::{describe, CachedConnection, ConnectError, DatabaseSource, Session};
@@ -45,7 +47,7 @@ pub struct LegacySync {
 /// What one transaction did, for the batch's log line.
 #[derive(Default)]
 struct Outcome {
-    failed: Vec<String>,
+    failed: Vec<Failed>,
     written: usize,
     advanced: usize,
     folded: usize,
@@ -74,8 +76,8 @@ impl LegacySync {
         self.connection.session().await.map(drop)
     }
 
-    /// Applies a batch and returns the message ids to retry.
-    pub async fn apply_batch(&self, batch: Vec<Delivery>) -> Vec<String> {
+    /// Applies a batch and returns the messages to retry.
+    pub async fn apply_batch(&self, batch: Vec<Delivery>) -> Vec<Failed> {
         if batch.is_empty() {
             return Vec::new();
         }
@@ -84,12 +86,12 @@ impl LegacySync {
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
         self.stats.events.fetch_add(events as u64, Ordering::Relaxed);
         let orders = plan::group(batch);
-        let all_messages = || orders.iter().flat_map(|o| o.message_ids.iter().cloned()).collect::<Vec<_>>();
+        let all_messages = |failure| failed_all(orders.iter().flat_map(|o| o.message_ids.iter().cloned()), failure);
         let mut session = match self.connection.session().await {
             Ok(session) => session,
             Err(error) => {
                 tracing::error!(%error, events, "legacy database unavailable: the whole batch will be retried");
-                return all_messages();
+                return all_messages(Failure::Transient);
             }
         };
         let outcome = match self.apply_in_transaction(&mut session, &orders).await {
@@ -97,15 +99,16 @@ impl LegacySync {
             Err(error) if unavailable(&error) => {
                 session.clean = false;
                 tracing::error!(error = %describe(&error), events, "legacy database failed: the whole batch will be retried");
-                return all_messages();
+                return all_messages(Failure::Transient);
             }
             Err(error) if orders.len() > 1 => {
                 tracing::warn!(error = %describe(&error), orders = orders.len(), "batch transaction failed: applying its orders one by one");
                 self.apply_one_by_one(&mut session, &orders).await
             }
             Err(error) => {
-                tracing::error!(error = %describe(&error), order_id = %orders[0].order_id, "order could not be applied: its messages will be retried");
-                return all_messages();
+                let failure = failure_of(&error);
+                tracing::error!(error = %describe(&error), order_id = %orders[0].order_id, ?failure, "order could not be applied: its messages will be retried");
+                return all_messages(failure);
             }
         };
         tracing::info!(
@@ -134,12 +137,16 @@ impl LegacySync {
                 Err(error) if unavailable(&error) => {
                     session.clean = false;
                     tracing::error!(error = %describe(&error), "legacy database failed: the rest of the batch will be retried");
-                    total.failed.extend(orders[i..].iter().flat_map(|o| o.message_ids.iter().cloned()));
+                    total.failed.extend(failed_all(
+                        orders[i..].iter().flat_map(|o| o.message_ids.iter().cloned()),
+                        Failure::Transient,
+                    ));
                     break;
                 }
                 Err(error) => {
-                    tracing::error!(error = %describe(&error), order_id = %order.order_id, "order could not be applied: its messages will be retried");
-                    total.failed.extend(order.message_ids.iter().cloned());
+                    let failure = failure_of(&error);
+                    tracing::error!(error = %describe(&error), order_id = %order.order_id, ?failure, "order could not be applied: its messages will be retried");
+                    total.failed.extend(failed_all(order.message_ids.iter().cloned(), failure));
                 }
             }
         }
@@ -191,8 +198,12 @@ impl LegacySync {
                     }
                 }
                 Err(error) => {
-                    tracing::warn!(%error, order_id = %order.order_id, "cannot fold the order from the event store: its messages will be retried");
-                    outcome.failed.extend(order.message_ids);
+                    let failure = match error {
+                        StoreError::Corrupt(_) => Failure::Poison,
+                        StoreError::Unavailable(_) | StoreError::Conflict { .. } => Failure::Transient,
+                    };
+                    tracing::warn!(%error, order_id = %order.order_id, ?failure, "cannot fold the order from the event store: its messages will be retried");
+                    outcome.failed.extend(failed_all(order.message_ids, failure));
                 }
             }
         }
@@ -237,8 +248,8 @@ fn add(planned: Plan, order: &OrderEvents, changes: &mut Changes, outcome: &mut 
         }
         Plan::Fold => unreachable!("folds are planned again after loading"),
         Plan::Invalid(error) => {
-            tracing::error!(%error, order_id = %order.order_id, "events cannot become legacy rows: their messages will be retried, then dead-lettered");
-            outcome.failed.extend(order.message_ids.iter().cloned());
+            tracing::error!(%error, order_id = %order.order_id, "events cannot become legacy rows: poison, dead-lettered");
+            outcome.failed.extend(failed_all(order.message_ids.iter().cloned(), Failure::Poison));
         }
     }
 }
@@ -253,9 +264,22 @@ fn unavailable(error: &tokio_postgres::Error) -> bool {
     }
 }
 
+/// An order's own transaction failed: transient when the database was
+/// unavailable, the transaction lost a serialization or deadlock conflict
+/// (class 40) or waited for a lock in vain (55P03), which a later try can
+/// win; poison when a statement refused the order's data.
+fn failure_of(error: &tokio_postgres::Error) -> Failure {
+    match error.code() {
+        Some(code) if !unavailable(error) && !code.code().starts_with("40") && code.code() != "55P03" => {
+            Failure::Poison
+        }
+        _ => Failure::Transient,
+    }
+}
+
 #[async_trait]
 impl Projection for LegacySync {
-    async fn apply(&self, batch: Vec<Delivery>) -> Vec<String> {
+    async fn apply(&self, batch: Vec<Delivery>) -> Vec<Failed> {
         self.apply_batch(batch).await
     }
 }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use domain::{Envelope, EventType, Lane, OrderId};
 
-use crate::Delivery;
+use crate::{failed_all, Delivery, Failed, Failure};
 
 /// One event of one order, with every message that delivered it.
 pub struct Step {
@@ -25,10 +25,11 @@ pub struct OrderSteps {
 }
 
 impl OrderSteps {
-    /// The messages of the steps from the `from`-th on: what is retried
-    /// when that step fails (later events of the order wait for it).
-    pub fn message_ids_from(&self, from: usize) -> Vec<String> {
-        self.steps[from..].iter().flat_map(|s| s.message_ids.clone()).collect()
+    /// The messages of the steps from the `from`-th on, failed for
+    /// `failure`: what is retried when that step fails (later events of the
+    /// order wait for it, and come back with it).
+    pub fn failed_from(&self, from: usize, failure: Failure) -> Vec<Failed> {
+        failed_all(self.steps[from..].iter().flat_map(|s| s.message_ids.clone()), failure)
     }
 }
 

@@ -1,18 +1,27 @@
 //! The shape every projection consumer shares. An SQS batch of raw-delivered
 //! envelopes comes in; the projection applies the good ones; the answer names
-//! every message to retry. A message that is not a readable envelope
-//! (poison) fails alone, is logged, and reaches the DLQ after the queue's
-//! `maxReceiveCount` retries; the rest of the batch goes on.
+//! every message to retry, each failed as [`Failure::Transient`] or
+//! [`Failure::Poison`]. A transient failure's message is hidden for a
+//! [`Backoff`] that grows with its receive count, so a long outage uses few
+//! of the queue's receives; poison (a message that is not a readable
+//! envelope, or that the projection refuses for good) is made visible at
+//! once, to spend its receives and reach the DLQ after the queue's
+//! `maxReceiveCount` in seconds. The rest of the batch goes on.
 
+pub mod backoff;
 pub mod by_order;
+pub mod visibility;
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
 use domain::{Envelope, Lane};
 
+pub use backoff::{failed_all, Backoff, Failed, Failure};
 pub use by_order::{group_by_order, OrderSteps, Step};
+pub use visibility::{queue_url_of, VisibilityClient};
 
 /// One readable message of a batch.
 #[derive(Clone, Debug)]
@@ -28,30 +37,90 @@ pub struct Delivery {
 #[async_trait]
 pub trait Projection: Send + Sync {
     /// Applies `batch` (in delivery order, possibly with duplicates and out
-    /// of order) and returns the message ids that must be retried.
-    async fn apply(&self, batch: Vec<Delivery>) -> Vec<String>;
+    /// of order) and returns the messages that must be retried, and why.
+    async fn apply(&self, batch: Vec<Delivery>) -> Vec<Failed>;
 }
 
-/// The whole Lambda handler body of a projection consumer.
+/// One failed message of a batch, and when the queue is to deliver it again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Retry {
+    pub message_id: String,
+    pub receipt_handle: Option<String>,
+    /// The record's `eventSourceARN`: the queue it came from.
+    pub queue_arn: Option<String>,
+    /// `ApproximateReceiveCount`, this receive included (1 when absent).
+    pub receive_count: u32,
+    pub failure: Failure,
+    /// Hidden this long: the [`Backoff`] for a transient failure, zero for poison.
+    pub visibility: Duration,
+}
+
+/// The Lambda handler body of a projection consumer: the batch through
+/// `projection`, each failed message's visibility set through `visibility`
+/// (the retries' schedule, `backoff`), the partial batch failures out.
+pub async fn handle_with_backoff(
+    projection: &dyn Projection,
+    event: SqsEvent,
+    backoff: &Backoff,
+    visibility: &VisibilityClient,
+) -> SqsBatchResponse {
+    let retries = retries(projection, event, backoff).await;
+    visibility.set(&retries).await;
+    batch_response(retries.into_iter().map(|r| r.message_id).collect())
+}
+
+/// The partial batch failures alone, every failed message left to the
+/// queue's own visibility timeout: for tests and benchmarks that deliver
+/// in process.
 pub async fn handle_sqs_event(projection: &dyn Projection, event: SqsEvent) -> SqsBatchResponse {
+    let retries = retries(projection, event, &Backoff::default()).await;
+    batch_response(retries.into_iter().map(|r| r.message_id).collect())
+}
+
+/// Runs the batch through `projection` and answers each failed message
+/// with when it is to come back.
+pub async fn retries(projection: &dyn Projection, event: SqsEvent, backoff: &Backoff) -> Vec<Retry> {
     let mut failed = Vec::new();
     let mut batch = Vec::with_capacity(event.records.len());
+    let mut received: HashMap<String, SqsMessage> = HashMap::with_capacity(event.records.len());
     for record in event.records {
-        let message_id = record.message_id.unwrap_or_default();
-        let body = record.body.unwrap_or_default();
+        let message_id = record.message_id.clone().unwrap_or_default();
+        let body = record.body.as_deref().unwrap_or_default();
         let lane = lane_of(&message_id, &record.message_attributes);
-        match Envelope::from_json(&body) {
-            Ok(envelope) => batch.push(Delivery { message_id, envelope, lane }),
+        match Envelope::from_json(body) {
+            Ok(envelope) => batch.push(Delivery { message_id: message_id.clone(), envelope, lane }),
             Err(error) => {
                 tracing::error!(%message_id, %error, "poison message: not a readable order event envelope");
-                failed.push(message_id);
+                failed.push(Failed::poison(message_id.clone()));
             }
         }
+        received.insert(message_id, record);
     }
     if !batch.is_empty() {
         failed.extend(projection.apply(batch).await);
     }
-    batch_response(failed)
+    failed
+        .into_iter()
+        .map(|Failed { message_id, failure }| {
+            let record = received.get(&message_id);
+            let receive_count = record
+                .and_then(|r| r.attributes.get("ApproximateReceiveCount"))
+                .and_then(|count| count.parse().ok())
+                .unwrap_or(1);
+            let visibility = match failure {
+                Failure::Transient => backoff.visibility(receive_count),
+                Failure::Poison => Duration::ZERO,
+            };
+            Retry {
+                receipt_handle: record.and_then(|r| r.receipt_handle.clone()),
+                queue_arn: record.and_then(|r| r.event_source_arn.clone()),
+                message_id,
+                receive_count,
+                failure,
+                visibility,
+            }
+        })
+        .collect()
 }
 
 /// The `lane` message attribute; an unreadable one counts as none (the
@@ -71,8 +140,9 @@ fn lane_attributes(lane: Lane) -> HashMap<String, SqsMessageAttribute> {
 }
 
 /// Runs `projection` on `bodies` as one SQS batch whose message ids are the
-/// bodies' indices ("0", "1", …) and returns the ids to retry: in-process
-/// delivery for tests and benchmarks. The messages carry no attributes.
+/// bodies' indices ("0", "1", …) and returns the ids to retry, whatever
+/// their failure: in-process delivery for tests and benchmarks. The
+/// messages carry no attributes.
 pub async fn deliver_bodies(projection: &dyn Projection, bodies: &[String]) -> Vec<String> {
     deliver(projection, bodies, None).await
 }
@@ -124,10 +194,72 @@ mod tests {
 
     #[async_trait]
     impl Projection for Recorder {
-        async fn apply(&self, batch: Vec<Delivery>) -> Vec<String> {
+        async fn apply(&self, batch: Vec<Delivery>) -> Vec<Failed> {
             self.0.lock().unwrap().extend(batch.into_iter().map(|d| (d.message_id, d.lane)));
             Vec::new()
         }
+    }
+
+    /// Fails the messages it is told to, each for its reason.
+    struct Failing(Vec<Failed>);
+
+    #[async_trait]
+    impl Projection for Failing {
+        async fn apply(&self, _: Vec<Delivery>) -> Vec<Failed> {
+            self.0.clone()
+        }
+    }
+
+    /// A transient failure is hidden for the backoff of its receive count,
+    /// poison (unreadable here, or refused by the projection) for nothing;
+    /// each retry keeps its receipt handle and queue.
+    #[tokio::test]
+    async fn a_transient_failure_backs_off_by_its_receive_count_and_poison_comes_back_at_once() {
+        let path = format!("{}/../../events/sqs-inventory-order-placed.json", env!("CARGO_MANIFEST_DIR"));
+        let sample: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let body = sample["Records"][0]["body"].as_str().unwrap();
+        let record = |id: &str, body: &str, receives: Option<&str>| {
+            let mut message = SqsMessage::default();
+            message.message_id = Some(id.to_owned());
+            message.receipt_handle = Some(format!("receipt-{id}"));
+            message.body = Some(body.to_owned());
+            message.event_source_arn = Some("arn:aws:sqs:eu-west-1:123456789012:inventory".to_owned());
+            if let Some(receives) = receives {
+                message.attributes.insert("ApproximateReceiveCount".to_owned(), receives.to_owned());
+            }
+            message
+        };
+        let mut event = SqsEvent::default();
+        event.records = vec![
+            record("first", body, None),
+            record("fourth", body, Some("4")),
+            record("refused", body, Some("2")),
+            record("unreadable", "{}", Some("3")),
+            record("applied", body, Some("1")),
+        ];
+        let projection =
+            Failing(vec![Failed::transient("first"), Failed::transient("fourth"), Failed::poison("refused")]);
+        let backoff = Backoff { base: Duration::from_secs(10), cap: Duration::from_secs(60) };
+
+        let mut retries = retries(&projection, event, &backoff).await;
+
+        retries.sort_by(|a, b| a.message_id.cmp(&b.message_id));
+        let summary: Vec<_> = retries.iter().map(|r| (r.message_id.as_str(), r.receive_count, r.failure)).collect();
+        assert_eq!(
+            summary,
+            [
+                ("first", 1, Failure::Transient),
+                ("fourth", 4, Failure::Transient),
+                ("refused", 2, Failure::Poison),
+                ("unreadable", 3, Failure::Poison),
+            ]
+        );
+        let visibility = |id: &str| retries.iter().find(|r| r.message_id == id).unwrap().visibility.as_secs();
+        assert!((5..=10).contains(&visibility("first")), "{}", visibility("first"));
+        assert!((30..=60).contains(&visibility("fourth")), "80 s capped at 60: {}", visibility("fourth"));
+        assert_eq!((visibility("refused"), visibility("unreadable")), (0, 0));
+        assert!(retries.iter().all(|r| r.receipt_handle.as_deref() == Some(&*format!("receipt-{}", r.message_id))));
+        assert!(retries.iter().all(|r| r.queue_arn.as_deref() == Some("arn:aws:sqs:eu-west-1:123456789012:inventory")));
     }
 
     /// The `lane` attribute as Lambda's SQS event holds it after SNS raw

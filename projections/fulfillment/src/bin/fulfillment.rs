@@ -1,5 +1,5 @@
 //! The fulfillment Lambda: SQS batch of raw-delivered envelopes in, partial
-//! batch failures out. Tables from `FULFILLMENT_TABLE` and `EVENTS_TABLE`
+//! batch failures out, each failed message's visibility set by its backoff. Tables from `FULFILLMENT_TABLE` and `EVENTS_TABLE`
 //! (read only: the order's lines).
 
 use std::sync::Arc;
@@ -8,6 +8,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use event_store::DynamoEventStore;
 use fulfillment::{DynamoFulfillmentStore, FulfillmentProjection};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
+use sqs_consumer::{handle_with_backoff, Backoff, VisibilityClient};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -21,9 +22,11 @@ async fn main() -> Result<(), Error> {
     let events = Arc::new(DynamoEventStore::new(dynamodb.clone(), events_table));
     let store = Arc::new(DynamoFulfillmentStore::new(dynamodb, fulfillment_table));
     let projection = FulfillmentProjection::new(store, events);
+    let visibility = &VisibilityClient::new(aws_sdk_sqs::Client::new(&config));
     let projection = &projection;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<SqsBatchResponse, Error>(sqs_consumer::handle_sqs_event(projection, event.payload).await)
+        let response = handle_with_backoff(projection, event.payload, &Backoff::default(), visibility).await;
+        Ok::<SqsBatchResponse, Error>(response)
     }))
     .await
 }

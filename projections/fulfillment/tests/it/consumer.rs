@@ -8,10 +8,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use common::Fixture;
+use contract::tables::{create_events_table, create_fulfillment_table};
 use domain::ports::{EventStore, StoreError};
 use domain::{Command, Envelope, OrderId, Sku};
+use faults::{Fault, HttpFaultProxy};
 use fulfillment::{FulfillmentProjection, PickLine, PickStatus};
-use sqs_consumer::deliver_bodies;
+use local_aws::poller::QueuePoller;
+use sqs_consumer::{deliver_bodies, Backoff, Failure};
 
 /// The event store as the projection reads it, slowed down (so that events
 /// of one order applied side by side would finish out of order) or down for
@@ -168,3 +171,94 @@ testkit::against_both_adapters!(
     other_events_are_acknowledged_untouched,
     poison_messages_fail_alone,
 );
+
+/// The outage drills' scale: the old design (a fixed 2 s visibility, 5
+/// receives) dead-letters after 10 s; the backoff (1 s doubling to 8 s)
+/// with 12 receives outlasts 36 s at the least.
+const DRILL_VISIBILITY_SECONDS: i32 = 2;
+const DRILL_BACKOFF: Backoff = Backoff { base: Duration::from_secs(1), cap: Duration::from_secs(8) };
+const DRILL_MAX_RECEIVES: u32 = 12;
+const DRILL_OUTAGE: Duration = Duration::from_secs(24);
+
+/// DynamoDB throttles every request for 24 s (longer than the old 5 ×
+/// visibility): no message reaches the DLQ, every order's pick request ends
+/// as its events say once DynamoDB is back, the receive counts show the
+/// backoff; a poison message in the same queue reaches the DLQ meanwhile.
+#[tokio::test]
+async fn a_dynamodb_outage_dead_letters_nothing_but_poison() {
+    let direct = aws_sdk_dynamodb::Client::new(&testkit::dynamodb_config().await);
+    let (fulfillment_table, events_table) = (testkit::unique_name("fulfillment"), testkit::unique_name("events"));
+    create_fulfillment_table(&direct, &fulfillment_table).await.unwrap();
+    create_events_table(&direct, &events_table).await.unwrap();
+    let proxy = HttpFaultProxy::start(testkit::dynamodb_host()).await.unwrap();
+    let config = aws_sdk_dynamodb::config::Builder::from(&testkit::dynamodb_config().await).endpoint_url(proxy.url());
+    let proxied = aws_sdk_dynamodb::Client::from_conf(config.build());
+    let f = Fixture::new(
+        Arc::new(fulfillment::DynamoFulfillmentStore::new(proxied.clone(), fulfillment_table)),
+        Arc::new(event_store::DynamoEventStore::new(proxied, events_table)),
+    );
+    let mut orders = Vec::new();
+    for i in 0..4 {
+        let then = if i % 2 == 0 { Command::Ship { tracking_number: None } } else { Command::Cancel { reason: None } };
+        orders.push(f.order(&[("jig-head", i + 1)], &[Command::Confirm, then]).await);
+    }
+    let sqs = testkit::sqs::client().await;
+    let (url, dlq_url) =
+        testkit::sqs::queue_with_dlq(&sqs, &testkit::unique_name("fulfillment-outage"), DRILL_MAX_RECEIVES).await;
+    let mut bodies: Vec<String> =
+        orders.iter().flat_map(|events| events[1..].iter().rev().map(|e| e.to_json())).collect();
+    bodies.push("not an envelope".to_owned());
+    let ids = testkit::sqs::send_all(&sqs, &url, &bodies).await;
+    let poison = ids.last().unwrap().clone();
+    let poller = QueuePoller::new(sqs.clone(), &url)
+        .await
+        .unwrap()
+        .with_visibility_timeout(DRILL_VISIBILITY_SECONDS)
+        .with_backoff(DRILL_BACKOFF)
+        .with_wait_seconds(1);
+
+    proxy.set(Fault::dynamodb_throttling(1.0));
+    let during = poller.poll_for(&f.projection, DRILL_OUTAGE).await.unwrap();
+    proxy.clear();
+    let mut after = Vec::new();
+    for _ in 0..60 {
+        if testkit::sqs::messages_held(&sqs, &url).await == 0 {
+            break;
+        }
+        after.extend(poller.poll_for(&f.projection, Duration::from_secs(1)).await.unwrap());
+    }
+
+    assert!(during.iter().all(|r| r.failure.is_some()), "nothing applied while DynamoDB throttles");
+    assert!(during.iter().filter(|r| r.message_id != poison).all(|r| r.failure == Some(Failure::Transient)));
+    let dead = testkit::sqs::drain(&sqs, &dlq_url).await;
+    assert_eq!(
+        dead.iter().map(|m| m.body().unwrap()).collect::<Vec<_>>(),
+        ["not an envelope"],
+        "only poison is dead-lettered"
+    );
+    assert_eq!(testkit::sqs::messages_held(&sqs, &url).await, 0, "every healthy message was applied and deleted");
+    for events in &orders {
+        let request = f.store.get(events[0].order_id).await.unwrap().unwrap();
+        let shipped = matches!(events[2].event, domain::OrderEvent::Shipped(_));
+        assert_eq!(request.status, if shipped { PickStatus::Closed } else { PickStatus::Cancelled });
+        assert_eq!(request.version, 3, "the order's last event applied");
+        assert_eq!(request.lines.len(), 1, "the lines of the OrderConfirmed it overtook");
+    }
+    assert_backs_off(&during, &after, &ids[..ids.len() - 1]);
+}
+
+/// Each healthy message failed a few times during the outage and went
+/// through on a receive inside [`DRILL_MAX_RECEIVES`]. At its shortest the
+/// backoff receives a message 9 times in 24 s (at 0, 1, 2, 4, 8, 12, 16, 20
+/// and 24 s); a fixed 2 s visibility would have received it 12 times,
+/// dead-lettering it at the old 5.
+fn assert_backs_off(during: &[local_aws::poller::Receipt], after: &[local_aws::poller::Receipt], healthy: &[String]) {
+    let fixed_visibility_receives = DRILL_OUTAGE.as_secs() as u32 / DRILL_VISIBILITY_SECONDS as u32;
+    for id in healthy {
+        let failed = during.iter().filter(|r| &r.message_id == id).count() as u32;
+        assert!((2..=9).contains(&failed), "{id}: {failed} receives in the outage, not {fixed_visibility_receives}");
+        let applied =
+            after.iter().find(|r| &r.message_id == id && r.failure.is_none()).expect("applied after the outage");
+        assert!(applied.receive_count < DRILL_MAX_RECEIVES, "{id} applied on receive {}", applied.receive_count);
+    }
+}

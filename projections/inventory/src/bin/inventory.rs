@@ -1,5 +1,6 @@
 //! The inventory Lambda: SQS batch of raw-delivered envelopes in, partial
-//! batch failures out. Tables from `INVENTORY_TABLE` and `EVENTS_TABLE`.
+//! batch failures out, each failed message's visibility set by its backoff.
+//! Tables from `INVENTORY_TABLE` and `EVENTS_TABLE`.
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use event_store::DynamoEventStore;
 use inventory::InventoryProjection;
 use inventory_store::DynamoInventoryStore;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
+use sqs_consumer::{handle_with_backoff, Backoff, VisibilityClient};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -21,9 +23,11 @@ async fn main() -> Result<(), Error> {
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
     let orders = OrderService::new(Arc::new(DynamoEventStore::new(dynamodb.clone(), events_table)));
     let projection = InventoryProjection::new(Arc::new(DynamoInventoryStore::new(dynamodb, inventory_table)), orders);
+    let visibility = &VisibilityClient::new(aws_sdk_sqs::Client::new(&config));
     let projection = &projection;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<SqsBatchResponse, Error>(sqs_consumer::handle_sqs_event(projection, event.payload).await)
+        let response = handle_with_backoff(projection, event.payload, &Backoff::default(), visibility).await;
+        Ok::<SqsBatchResponse, Error>(response)
     }))
     .await
 }

@@ -50,6 +50,17 @@ impl Fixture {
         Fixture::new(Arc::new(inventory), Arc::new(events.clone()), StoredLanes::Dynamo(events))
     }
 
+    /// On DynamoDB Local through `endpoint` (a fault proxy in front of it);
+    /// the tables are made directly.
+    pub async fn dynamodb_via(endpoint: String) -> Self {
+        let (inventory_table, events_table) = tables().await;
+        let config = aws_sdk_dynamodb::config::Builder::from(&testkit::dynamodb_config().await).endpoint_url(endpoint);
+        let client = aws_sdk_dynamodb::Client::from_conf(config.build());
+        let events = DynamoEventStore::new(client.clone(), events_table);
+        let inventory = DynamoInventoryStore::new(client, inventory_table);
+        Fixture::new(Arc::new(inventory), Arc::new(events.clone()), StoredLanes::Dynamo(events))
+    }
+
     /// The lane each event of the order is stored in, oldest first.
     pub async fn lanes(&self, order_id: OrderId) -> Vec<Lane> {
         match &self.lanes {
@@ -107,13 +118,19 @@ impl Fixture {
 }
 
 pub async fn dynamodb_stores() -> (DynamoInventoryStore, DynamoEventStore) {
-    let config = testkit::dynamodb_config().await;
-    let client = aws_sdk_dynamodb::Client::new(&config);
+    let client = aws_sdk_dynamodb::Client::new(&testkit::dynamodb_config().await);
+    let (inventory_table, events_table) = tables().await;
+    (DynamoInventoryStore::new(client.clone(), inventory_table), DynamoEventStore::new(client, events_table))
+}
+
+/// A new inventory table and events table on DynamoDB Local: their names.
+async fn tables() -> (String, String) {
+    let client = aws_sdk_dynamodb::Client::new(&testkit::dynamodb_config().await);
     let inventory_table = testkit::unique_name("inventory");
     let events_table = testkit::unique_name("events");
     create_inventory_table(&client, &inventory_table).await.unwrap();
     create_events_table(&client, &events_table).await.unwrap();
-    (DynamoInventoryStore::new(client.clone(), inventory_table), DynamoEventStore::new(client, events_table))
+    (inventory_table, events_table)
 }
 
 pub async fn place(orders: &OrderService, lines: &[(&str, u32)]) -> Envelope {

@@ -1,6 +1,7 @@
 //! The legacy-sync Lambda: an SQS batch of raw-delivered order events in,
 //! the legacy PostgreSQL rows updated in one transaction, the messages to
-//! retry out (`ReportBatchItemFailures`). The connection, opened on the
+//! retry out (`ReportBatchItemFailures`), each hidden for its backoff
+//! (`ChangeMessageVisibility`) while the database is down. The connection, opened on the
 //! first batch, is kept for the next ones.
 
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use event_store::DynamoEventStore;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use legacy_sync::LegacySync;
+use sqs_consumer::{handle_with_backoff, Backoff, VisibilityClient};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -22,9 +24,13 @@ async fn main() -> Result<(), Error> {
             .await?
             .ok_or("set LEGACY_DB_SECRET_ARN (or LEGACY_DATABASE_URL) to the legacy database")?,
     );
+    let visibility = VisibilityClient::new(aws_sdk_sqs::Client::new(&aws));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let sync = sync.clone();
-        async move { Ok::<SqsBatchResponse, Error>(sqs_consumer::handle_sqs_event(&*sync, event.payload).await) }
+        let (sync, visibility) = (sync.clone(), visibility.clone());
+        async move {
+            let response = handle_with_backoff(&*sync, event.payload, &Backoff::default(), &visibility).await;
+            Ok::<SqsBatchResponse, Error>(response)
+        }
     }))
     .await
 }

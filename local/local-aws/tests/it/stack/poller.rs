@@ -13,7 +13,7 @@ use chrono::{TimeZone, Utc};
 use domain::event::OrderConfirmed;
 use domain::{Envelope, Lane, OrderEvent, OrderId};
 use local_aws::poller::QueuePoller;
-use sqs_consumer::{Delivery, Projection};
+use sqs_consumer::{Delivery, Failed, Projection};
 
 /// Records what it is given and accepts it all.
 #[derive(Default)]
@@ -24,7 +24,7 @@ struct Recorder {
 
 #[async_trait]
 impl Projection for Recorder {
-    async fn apply(&self, batch: Vec<Delivery>) -> Vec<String> {
+    async fn apply(&self, batch: Vec<Delivery>) -> Vec<Failed> {
         self.lanes.lock().unwrap().extend(batch.iter().map(|d| (d.envelope.event_id, d.lane)));
         self.seen.lock().unwrap().extend(batch.into_iter().map(|d| d.envelope));
         Vec::new()
