@@ -7,14 +7,14 @@ mod common;
 
 use std::sync::Arc;
 
+use api::App;
+use commands::{CommandContext, Known, OrderService, RetryPolicy};
 use common::{payload, send, to_request, Answer};
+use domain::ports::EventStore;
+use domain::{Command, Lane, OrderId};
 use event_store::{DynamoEventStore, MemoryEventStore};
 use inventory_store::{InventoryService, MemoryInventoryStore};
 use local_aws::tables::create_events_table;
-use api::App;
-use commands::{CommandContext, Known, OrderService, RetryPolicy};
-use domain::ports::EventStore;
-use domain::{Command, Lane, OrderId};
 
 const JSON: (&str, &str) = ("content-type", "application/json");
 const BODY: &str = r#"{"customerId":"customer-1842","currency":"USD",
@@ -25,6 +25,7 @@ const OTHER_BODY: &str = r#"{"customerId":"customer-1842","currency":"USD",
 /// One Lambda instance of the API over `store`.
 fn instance(store: &Arc<dyn EventStore>) -> App {
     App::new(OrderService::new(store.clone()), InventoryService::new(Arc::new(MemoryInventoryStore::new())))
+        .with_services(common::test_services())
 }
 
 async fn place(app: &App, key: &str, body: &str) -> Answer {

@@ -6,13 +6,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use api::{routes, App};
+use commands::OrderService;
+use domain::access::{Scope, ServiceRule};
 use event_store::MemoryEventStore;
 use inventory_store::{InventoryService, MemoryInventoryStore};
 use lambda_http::http::HeaderMap;
 use lambda_http::Request;
-use api::{routes, App};
-use commands::OrderService;
-use domain::access::Scope;
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -35,7 +35,7 @@ pub fn payload(method: &str, path: &str, headers: &[(&str, &str)], body: Option<
     let mut payload = fixture("place-order");
     let every_scope: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
     payload["requestContext"]["authorizer"]["jwt"]["claims"] =
-        serde_json::json!({ "sub": OPERATOR, "scope": every_scope.join(" ") });
+        serde_json::json!({ "sub": OPERATOR, "client_id": OPERATOR, "scope": every_scope.join(" ") });
     payload["rawPath"] = path.into();
     payload["requestContext"]["http"]["method"] = method.into();
     payload["requestContext"]["http"]["path"] = path.into();
@@ -99,8 +99,14 @@ fn matches_template(template: &str, path: &str) -> bool {
         && template.iter().zip(&path).all(|(t, p)| (t.starts_with('{') && !p.is_empty()) || t == p)
 }
 
+/// An API on memory adapters whose service clients are [`OPERATOR`] and
+/// those of the `events/` payloads.
 pub fn memory_app() -> (App, Arc<MemoryEventStore>) {
     let store = Arc::new(MemoryEventStore::new());
     let stock = InventoryService::new(Arc::new(MemoryInventoryStore::new()));
-    (App::new(OrderService::new(store.clone()), stock), store)
+    (App::new(OrderService::new(store.clone()), stock).with_services(test_services()), store)
+}
+
+pub fn test_services() -> ServiceRule {
+    ServiceRule::new([OPERATOR, "checkout-backend", "warehouse", "merchandiser"], "")
 }
