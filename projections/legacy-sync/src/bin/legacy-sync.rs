@@ -17,8 +17,10 @@ async fn main() -> Result<(), Error> {
     let table = std::env::var("EVENTS_TABLE").map_err(|_| "EVENTS_TABLE is not set")?;
     let store = Arc::new(DynamoEventStore::new(aws_sdk_dynamodb::Client::new(&aws), table));
     let sync = Arc::new(
+        // Shown as its message (a refused URL says what to write instead).
         LegacySync::from_env(store)
-            .await?
+            .await
+            .map_err(|e| e.to_string())?
             .ok_or("set LEGACY_DB_SECRET_ARN (or LEGACY_DATABASE_URL) to the legacy database")?,
     );
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
