@@ -76,7 +76,7 @@ pub struct TokenArgs {
     pub service: Option<String>,
     /// The service's scopes (repeat, or separate with spaces), without
     /// SCOPE_PREFIX: the token carries them with it.
-    #[arg(long, num_args = 1.., value_parser = scope_name, requires = "service")]
+    #[arg(long, num_args = 1.., value_parser = scope_name, conflicts_with = "customer")]
     pub scope: Vec<Scope>,
     /// How long the token is valid, in minutes.
     #[arg(long, default_value_t = 60)]
@@ -151,6 +151,28 @@ pub async fn authorizer(args: &AuthArgs) -> Result<Arc<Authorizer>, Box<dyn std:
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Token {
+        #[command(flatten)]
+        args: super::TokenArgs,
+    }
+
+    #[test]
+    fn a_token_is_a_customers_or_a_services_and_only_a_service_has_scopes() {
+        let parse = |args: &[&str]| Token::try_parse_from([&["token"][..], args].concat()).map(|t| t.args);
+        let service = parse(&["--service", "warehouse", "--scope", "orders:ship", "orders:read"]).unwrap();
+        assert_eq!(service.service.as_deref(), Some("warehouse"));
+        assert_eq!(service.scope.len(), 2);
+        assert_eq!(parse(&["--customer", "c-1"]).unwrap().customer.as_deref(), Some("c-1"));
+        for refused in
+            [&["--customer", "c-1", "--scope", "orders:read"][..], &[], &["--service", "w", "--scope", "orders:fly"]]
+        {
+            assert!(parse(refused).is_err(), "{refused:?}");
+        }
+    }
 
     #[test]
     fn the_default_issuer_key_is_the_checkouts_whatever_the_working_directory() {
