@@ -16,6 +16,11 @@ pub const ORDER_EVENTS_TOPIC_ARN: &str = "ORDER_EVENTS_TOPIC_ARN";
 /// The hot SKUs, comma-separated (template parameter `HotSkus`); unset:
 /// [`domain::DEFAULT_HOT_SKUS`].
 pub const HOT_SKUS: &str = "HOT_SKUS";
+/// The clients whose client-credentials tokens are services,
+/// comma-separated (DESIGN.md "Who may do what").
+pub const SERVICE_CLIENT_IDS: &str = "SERVICE_CLIENT_IDS";
+/// The resource server's scope prefix (`orders-api`; empty: bare scopes).
+pub const SCOPE_PREFIX: &str = "SCOPE_PREFIX";
 /// The legacy database as a `postgres://` URL (locally).
 pub const LEGACY_DATABASE_URL: &str = "LEGACY_DATABASE_URL";
 /// The legacy database's Secrets Manager secret (in AWS).
@@ -24,13 +29,15 @@ pub const LEGACY_DB_SECRET_ARN: &str = "LEGACY_DB_SECRET_ARN";
 pub const LEGACY_DB_SSLROOTCERT: &str = "LEGACY_DB_SSLROOTCERT";
 
 /// Every name above.
-pub const ALL: [&str; 9] = [
+pub const ALL: [&str; 11] = [
     EVENTS_TABLE,
     INVENTORY_TABLE,
     CATALOG_TABLE,
     FULFILLMENT_TABLE,
     ORDER_EVENTS_TOPIC_ARN,
     HOT_SKUS,
+    SERVICE_CLIENT_IDS,
+    SCOPE_PREFIX,
     LEGACY_DATABASE_URL,
     LEGACY_DB_SECRET_ARN,
     LEGACY_DB_SSLROOTCERT,

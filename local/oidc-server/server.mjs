@@ -7,7 +7,9 @@
 //   - client credentials: `sub` is the client, `scope` the scopes asked for;
 //   - password grant (a customer signing in): `sub` is the username.
 // For tests of the authorizer, a token request may also carry
-// `expires_in` (seconds, may be negative: an already expired token).
+// `expires_in` (seconds, may be negative: an already expired token) and,
+// with any grant, `aud` (the audience an authorizer that lists the client
+// would accept).
 //
 // Usage: node server.mjs [--port 8090] [--host 127.0.0.1]
 import { OAuth2Server } from 'oauth2-mock-server';
@@ -30,6 +32,7 @@ server.service.on('beforeTokenSigning', (token, req) => {
   token.payload.token_use = 'access';
   if (body.grant_type === 'client_credentials' && clientId !== undefined) token.payload.sub = clientId;
   if (body.expires_in !== undefined) token.payload.exp = token.payload.iat + Number(body.expires_in);
+  if (body.aud !== undefined) token.payload.aud = body.aud;
 });
 
 function basicAuthUser(header) {

@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use catalog_store::CachedCatalog;
 use commands::OrderService;
+use domain::access::ServiceRule;
 use domain::Catalog;
 use inventory_store::InventoryService;
 
@@ -35,17 +36,20 @@ pub use routes::router;
 /// reads a SKU's item once per this time, not once per order.
 pub const CATALOG_CACHE_TTL: Duration = Duration::from_secs(30);
 
-/// What the API needs: the order service, the stock service and the
-/// catalog, through this instance's cache.
+/// What the API needs: the order service, the stock service, the catalog
+/// (through this instance's cache), and which callers are services.
 #[derive(Clone)]
 pub struct App {
     pub orders: OrderService,
     pub inventory: InventoryService,
     pub catalog: Arc<CachedCatalog>,
+    pub services: Arc<ServiceRule>,
 }
 
 impl App {
-    /// Items of `catalog` are kept [`CATALOG_CACHE_TTL`].
+    /// Items of `catalog` are kept [`CATALOG_CACHE_TTL`]; every caller is a
+    /// customer until [`with_services`](App::with_services) names the
+    /// service clients.
     pub fn new(orders: OrderService, inventory: InventoryService, catalog: Arc<dyn Catalog>) -> Self {
         App::with_catalog_cache(orders, inventory, catalog, CATALOG_CACHE_TTL)
     }
@@ -58,17 +62,26 @@ impl App {
         catalog: Arc<dyn Catalog>,
         ttl: Duration,
     ) -> Self {
-        App { orders, inventory, catalog: Arc::new(CachedCatalog::new(catalog, ttl)) }
+        App { orders, inventory, catalog: Arc::new(CachedCatalog::new(catalog, ttl)), services: Arc::default() }
+    }
+
+    pub fn with_services(self, services: ServiceRule) -> Self {
+        App { services: Arc::new(services), ..self }
     }
 
     /// The production wiring: tables from `EVENTS_TABLE`, `INVENTORY_TABLE`
-    /// and `CATALOG_TABLE`, the hot lane's SKUs from `HOT_SKUS`, endpoint
-    /// and credentials from the SDK's own environment variables.
+    /// and `CATALOG_TABLE`, the hot lane's SKUs from `HOT_SKUS`, the service
+    /// rule from `SERVICE_CLIENT_IDS` and `SCOPE_PREFIX` (both must be set,
+    /// either may be empty: a deployment that forgot them fails at start
+    /// rather than taking its services for customers), endpoint and
+    /// credentials from the SDK's own environment variables.
     pub async fn from_env() -> Result<Self, String> {
         let var = |name: &str| std::env::var(name).map_err(|_| format!("{name} is not set"));
         let (events_table, inventory_table) =
             (var(contract::config::EVENTS_TABLE)?, var(contract::config::INVENTORY_TABLE)?);
         let catalog_table = var(contract::config::CATALOG_TABLE)?;
+        let services =
+            ServiceRule::parse(&var(contract::config::SERVICE_CLIENT_IDS)?, &var(contract::config::SCOPE_PREFIX)?);
         let hot_skus = std::env::var(contract::config::HOT_SKUS).ok();
         let hot_list = domain::HotList::configured(hot_skus.as_deref()).map_err(|e| e.to_string())?;
         let config = sdk_config::load().await.map_err(|e| e.to_string())?;
@@ -77,6 +90,6 @@ impl App {
         let stock = inventory_store::DynamoInventoryStore::new(dynamodb.clone(), inventory_table);
         let catalog = catalog_store::DynamoCatalog::new(dynamodb, catalog_table);
         let orders = OrderService::new(Arc::new(events)).with_hot_list(hot_list);
-        Ok(App::new(orders, InventoryService::new(Arc::new(stock)), Arc::new(catalog)))
+        Ok(App::new(orders, InventoryService::new(Arc::new(stock)), Arc::new(catalog)).with_services(services))
     }
 }

@@ -44,7 +44,8 @@ pub async fn place(
         return Err(Problem::customer_required());
     }
     let request = input.validate(own_id).map_err(Problem::invalid)?;
-    authorize(&caller, Action::PlaceOrder { for_customer: &request.customer_id })?;
+    let names_basket = request.basket_id.is_some();
+    authorize(&caller, Action::PlaceOrder { for_customer: &request.customer_id, names_basket })?;
     let order_id = match key.as_deref() {
         Some(key) => OrderId::from_idempotency_key(&caller.key_namespace(), key),
         None => OrderId(uuid::Uuid::new_v4()),

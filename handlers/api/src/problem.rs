@@ -221,6 +221,7 @@ impl From<Refusal> for Problem {
         match refusal {
             Refusal::Forbidden => Problem::forbidden("the token does not allow this"),
             Refusal::NotYours => Problem::not_found("no order with this id"),
+            Refusal::NamesBasket => Problem::forbidden(refusal.to_string()),
         }
     }
 }

@@ -1,13 +1,16 @@
 //! From a DynamoDB stream record to the event it announces, if it announces one.
 //!
 //! Only INSERTs of items with `kind = "event"` are events: the table's other
-//! items and every MODIFY or REMOVE (a TTL expiry, say) are not, and are
-//! skipped. An event item whose envelope cannot be read is an error: it is
-//! never skipped silently.
+//! items, and their MODIFYs and REMOVEs (a TTL expiry, say), are not, and
+//! are skipped. An event is never changed: a MODIFY or REMOVE of an event
+//! item is tampering or a bug, and is reported ([`StreamItem::EventChanged`]).
+//! An event item whose envelope cannot be read is an error: it is never
+//! skipped silently.
 
 use aws_lambda_events::event::dynamodb::EventRecord;
 use contract::event_item::AnyItem;
-use domain::{Envelope, EnvelopeError};
+use domain::{Envelope, EnvelopeError, OrderId};
+use serde::Deserialize;
 
 use contract::message::OutgoingMessage;
 
@@ -16,6 +19,9 @@ pub enum StreamItem {
     Event(Box<DecodedEvent>),
     /// Why the record is not an event, for the debug log.
     NotAnEvent(String),
+    /// A stored event was modified or removed: what happened, for the error
+    /// log and the alarm's metric.
+    EventChanged(String),
 }
 
 #[derive(Debug)]
@@ -36,10 +42,28 @@ pub enum DecodeError {
     Lane(#[from] domain::lane::UnknownLane),
 }
 
+/// An event's key: the order's id and a version from 1 (the stream of a
+/// REMOVE carries only the key; the table's other items use other keys).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Key {
+    order_id: String,
+    version: i64,
+}
+
 pub fn decode_record(record: &EventRecord) -> Result<StreamItem, DecodeError> {
     if record.event_name != "INSERT" {
         let by_ttl = record.user_identity.as_ref().is_some_and(|u| u.type_ == "Service");
         let why = if by_ttl { " (TTL expiry)" } else { "" };
+        let key: Option<Key> = serde_dynamo::from_item(record.change.keys.clone()).ok();
+        let event_key = key.as_ref().filter(|k| k.version >= 1 && k.order_id.parse::<OrderId>().is_ok());
+        let image_is_event =
+            serde_dynamo::from_item::<_, AnyItem>(record.change.new_image.clone()).is_ok_and(|image| image.is_event());
+        if event_key.is_some() || image_is_event {
+            let (order, version) = key.map_or((String::new(), 0), |k| (k.order_id, k.version));
+            let what = format!("{}{why} of the event item orderId {order:?} version {version}", record.event_name);
+            return Ok(StreamItem::EventChanged(what));
+        }
         return Ok(StreamItem::NotAnEvent(format!("{}{why}: events are only inserted", record.event_name)));
     }
     let image: AnyItem = serde_dynamo::from_item(record.change.new_image.clone())?;

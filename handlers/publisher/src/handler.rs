@@ -28,6 +28,9 @@ pub struct BatchReport {
     pub published: usize,
     /// Records that are not events.
     pub skipped: usize,
+    /// Event items modified or removed (never allowed: reported as
+    /// [`EVENTS_CHANGED`], which is alarmed).
+    pub events_changed: u64,
     /// `PublishBatch` requests made.
     pub requests: usize,
     /// The sequence number of the first record (in stream order) whose event
@@ -36,6 +39,10 @@ pub struct BatchReport {
     /// The business counts of this batch (see [`OrderCounts`]).
     pub orders: OrderCounts,
 }
+
+/// The metric of event items modified or removed, which `template.yaml`'s
+/// `EventsChangedAlarm` watches.
+pub const EVENTS_CHANGED: &str = "EventItemsChanged";
 
 /// Orders placed, confirmed and rejected, counted from the events this batch
 /// published *before* its first failed record: the stream is retried from
@@ -97,6 +104,7 @@ pub async fn handle_stream_event(
 ) -> DynamoDbEventResponse {
     let report = publish_stream_batch(publisher, event, trace_header).await;
     report.orders.emit();
+    telemetry::metrics::emit_count(EVENTS_CHANGED, report.events_changed);
     report.response()
 }
 
@@ -138,6 +146,16 @@ async fn publish_records(
                     event_name = %record.event_name,
                     why,
                     "skipped stream record: not an order event"
+                );
+            }
+            Ok(StreamItem::EventChanged(what)) => {
+                // Published when it was inserted; what changed it is for an
+                // operator to find (the alarm), not a reason to stop the shard.
+                report.events_changed += 1;
+                tracing::error!(
+                    sequence_number = %sequence_number(record_index),
+                    what,
+                    "a stored event was modified or removed: events are append-only"
                 );
             }
             Err(error) => {

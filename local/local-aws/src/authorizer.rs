@@ -21,11 +21,16 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use lambda_http::request::RequestContext;
 use serde_json::Value;
 
+/// The client `--auth off` names every request's: the runner counts it a
+/// service client in that mode.
+pub const OPERATOR_CLIENT_ID: &str = "local-operator";
+
 /// How the runner authenticates requests.
 pub enum Authorizer {
     /// Tokens from one issuer, for one audience.
     Jwt(JwtAuthorizer),
-    /// `--auth off`: every request is an operator with every scope.
+    /// `--auth off`: every request is an operator ([`OPERATOR_CLIENT_ID`])
+    /// with every scope.
     TrustEveryone { scopes: Vec<String> },
 }
 
@@ -151,7 +156,8 @@ fn claim_text(value: Value) -> String {
 pub async fn authorize(State(authorizer): State<Arc<Authorizer>>, mut request: Request, next: Next) -> Response {
     let claims = match authorizer.as_ref() {
         Authorizer::TrustEveryone { scopes } => Some(HashMap::from([
-            ("sub".to_owned(), "local-operator".to_owned()),
+            ("sub".to_owned(), OPERATOR_CLIENT_ID.to_owned()),
+            ("client_id".to_owned(), OPERATOR_CLIENT_ID.to_owned()),
             ("scope".to_owned(), scopes.join(" ")),
         ])),
         Authorizer::Jwt(jwt) => {

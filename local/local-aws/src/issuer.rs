@@ -18,12 +18,28 @@ use rsa::traits::PublicKeyParts;
 use rsa::RsaPrivateKey;
 use serde::Serialize;
 
-/// What a minted token says: its subject, scopes and lifetime.
+/// What a minted token says: its subject, the app client it was issued
+/// to, scopes and lifetime. As Cognito's: a customer's token names the
+/// customer in `sub` and the storefront's client in `client_id`; a
+/// service's (client credentials) names its client in both.
 #[derive(Clone, Debug)]
 pub struct TokenRequest {
     pub subject: String,
+    pub client_id: String,
     pub scopes: Vec<String>,
     pub lifetime: Duration,
+}
+
+impl TokenRequest {
+    /// A customer signed in through the app client `client_id`.
+    pub fn customer(customer: &str, client_id: &str, lifetime: Duration) -> Self {
+        TokenRequest { subject: customer.to_owned(), client_id: client_id.to_owned(), scopes: vec![], lifetime }
+    }
+
+    /// A service's client-credentials token.
+    pub fn service(client_id: &str, scopes: Vec<String>, lifetime: Duration) -> Self {
+        TokenRequest { subject: client_id.to_owned(), client_id: client_id.to_owned(), scopes, lifetime }
+    }
 }
 
 #[derive(Serialize)]
@@ -31,6 +47,7 @@ struct Claims<'a> {
     iss: &'a str,
     aud: &'a str,
     sub: &'a str,
+    client_id: &'a str,
     #[serde(skip_serializing_if = "String::is_empty")]
     scope: String,
     iat: u64,
@@ -144,6 +161,7 @@ impl LocalIssuer {
             iss: &self.issuer,
             aud: &self.audience,
             sub: &request.subject,
+            client_id: &request.client_id,
             scope: request.scopes.join(" "),
             iat: now,
             nbf: now,

@@ -232,11 +232,7 @@ impl Provider {
         if s256(verifier) != grant.code_challenge {
             return Err(TokenError::Verifier);
         }
-        let access_token = self.issuer.mint(&TokenRequest {
-            subject: grant.subject.clone(),
-            scopes: vec![],
-            lifetime: TOKEN_LIFETIME,
-        });
+        let access_token = self.issuer.mint(&TokenRequest::customer(&grant.subject, &grant.client_id, TOKEN_LIFETIME));
         let issued = SystemTime::now().duration_since(UNIX_EPOCH).expect("after 1970").as_secs();
         let id_token = self.issuer.sign(&IdClaims {
             iss: self.issuer.issuer(),
@@ -345,6 +341,7 @@ mod tests {
         let accepted = authorizer.claims(Some(&format!("Bearer {}", tokens.access_token))).unwrap();
         assert_eq!(accepted["sub"], "angler-7");
         assert_eq!(accepted["aud"], "order-platform");
+        assert_eq!(accepted["client_id"], "storefront", "a customer signed in through the storefront's client");
         assert!(!accepted.contains_key("scope"), "a customer's token has no service scope: {accepted:?}");
 
         let id = claims(&tokens.id_token);

@@ -18,7 +18,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use local_aws::issuer::{LocalIssuer, TokenRequest};
 use serde_json::{json, Value};
 
-use crate::auth::{default_issuer_key, LOCAL_AUDIENCE, LOCAL_ISSUER};
+use crate::auth::{default_issuer_key, LOCAL_AUDIENCE, LOCAL_ISSUER, MERCHANDISER};
+use crate::storefront;
 
 const HOT_SKU: &str = "muskie-casting-rod";
 const QUIET_SKU: &str = "tourney-casting-rod";
@@ -68,9 +69,13 @@ struct Client {
 }
 
 impl Client {
-    fn token(&self, subject: &str, scopes: &[&str]) -> String {
+    fn customer_token(&self, customer: &str) -> String {
+        self.issuer.mint(&TokenRequest::customer(customer, storefront::CLIENT_ID, Duration::from_secs(3600)))
+    }
+
+    fn service_token(&self, client_id: &str, scopes: &[&str]) -> String {
         let scopes = scopes.iter().map(|s| s.to_string()).collect();
-        self.issuer.mint(&TokenRequest { subject: subject.to_owned(), scopes, lifetime: Duration::from_secs(3600) })
+        self.issuer.mint(&TokenRequest::service(client_id, scopes, Duration::from_secs(3600)))
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, Error> {
@@ -99,7 +104,7 @@ impl Client {
     /// then followed until decided.
     async fn buy(&self, run: &str, buyer: u64, sku: &'static str) -> Result<Outcome, Error> {
         let customer = format!("{}-buyer-{buyer}", if sku == HOT_SKU { "flash" } else { "quiet" });
-        let token = self.token(&customer, &[]);
+        let token = self.customer_token(&customer);
         let body = json!({ "lines": [{ "sku": sku, "quantity": 1 }] });
         let placed_at = Instant::now();
         let placed = self
@@ -132,7 +137,7 @@ pub async fn flash_sale(args: &FlashSaleArgs) -> Result<(), Error> {
     let issuer = LocalIssuer::load_or_create(&args.issuer_key, LOCAL_ISSUER, LOCAL_AUDIENCE)?;
     let client =
         Arc::new(Client { http: reqwest::Client::new(), base: args.url.trim_end_matches('/').to_owned(), issuer });
-    let merchandiser = client.token("flash-sale-merchandiser", &["inventory:read", "inventory:write"]);
+    let merchandiser = client.service_token(MERCHANDISER, &["inventory:read", "inventory:write"]);
     client.set_stock(&merchandiser, HOT_SKU, args.stock).await?;
     // Orders of earlier sales still hold their reservations.
     let (_, reserved_before) = client.stock(&merchandiser, HOT_SKU).await?;

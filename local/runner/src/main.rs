@@ -63,7 +63,7 @@ enum Commands {
     /// Create the tables, topic and queues on the local stack (idempotent).
     Provision,
     /// Print a token the runner accepts (`--auth embedded`):
-    /// `token --customer customer-1842`, `token --scope orders:ship`.
+    /// `token --customer customer-1842`, `token --service warehouse --scope orders:ship`.
     Token(auth::TokenArgs),
     /// Demonstrations against a running platform (start it first: `cargo run`).
     #[command(subcommand)]
@@ -119,5 +119,7 @@ async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
             http::SignIn::Embedded(Arc::new(oidc::Provider::new(issuer, storefront::CLIENT_ID)))
         }
     };
-    http::serve(args.addr, http::router(app, authorizer, sign_in)).await
+    let services = args.auth.service_rule();
+    tracing::info!(service_client_ids = ?services.client_ids().collect::<Vec<_>>(), scope_prefix = %args.auth.scope_prefix, "services");
+    http::serve(args.addr, http::router(app.with_services(services), authorizer, sign_in)).await
 }

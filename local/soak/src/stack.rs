@@ -216,7 +216,7 @@ impl Stack {
     pub async fn token(&self) -> Result<String, SoakError> {
         let scopes =
             ["orders:write", "orders:read", "orders:ship", "inventory:read", "inventory:write", "catalog:write"];
-        let mut args = vec!["token", "--minutes", "600", "--scope"];
+        let mut args = vec!["token", "--minutes", "600", "--service", "checkout-backend", "--scope"];
         args.extend(scopes);
         let out = self.command(&args).output().step("order-platform token")?;
         if !out.status.success() {

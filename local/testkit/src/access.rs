@@ -17,6 +17,13 @@ pub const STOCK: &str = r#"{"available":7}"#;
 /// The catalog item of [`SKU`] as the demo has it.
 pub const CATALOG_ITEM: &str =
     r#"{"title":"Muskie casting rod","priceCents":24900,"currency":"USD","active":true,"maxPerCustomer":2}"#;
+/// A customer's own order naming a legacy basket: only a service may.
+pub const PLACE_OWN_IN_BASKET: &str = r#"{"basketId":"6f1c2b1e-8d4a-4c3e-9b7a-2e5d8f0a1b3c","currency":"USD","lines":[{"sku":"muskie-casting-rod","quantity":1,"unitPriceCents":24900}]}"#;
+/// The service client every harness lists in `SERVICE_CLIENT_IDS`.
+pub const SERVICE_CLIENT: &str = "checkout-backend";
+/// A client that is not listed: its client-credentials tokens are a
+/// customer's, this customer id.
+pub const UNLISTED_CLIENT: &str = "rogue-app";
 
 /// What a request carries in `Authorization`.
 #[derive(Clone, Copy, Debug)]
@@ -27,8 +34,13 @@ pub enum Token {
     Expired,
     WrongAudience,
     Customer(&'static str),
-    /// A service (client credentials) with these scopes.
+    /// A service: [`SERVICE_CLIENT`]'s client credentials, with these scopes.
     Service(&'static [&'static str]),
+    /// A user's token from [`SERVICE_CLIENT`]'s app client (`sub` is the
+    /// customer, not the client) that carries these scopes: a customer.
+    UserWithScopes(&'static str, &'static [&'static str]),
+    /// [`UNLISTED_CLIENT`]'s client credentials with these scopes: a customer.
+    UnlistedClient(&'static [&'static str]),
 }
 
 pub struct Case {
@@ -129,6 +141,65 @@ pub fn cases(own: OrderId, confirmed: OrderId) -> Vec<Case> {
         case("a customer reads stock", "GET", &stock, None, customer("customer-9"), 200),
         case("service with inventory:read reads stock", "GET", &stock, None, service(&["inventory:read"]), 200),
         case("service with orders:read reads any order", "GET", &order, None, service(&["orders:read"]), 200),
+        case("a customer names a basket", "POST", "/orders", Some(PLACE_OWN_IN_BASKET), customer(OWNER), 403),
+    ]);
+    // Scopes count only in a listed client's client-credentials token.
+    let user = |scopes| Token::UserWithScopes("customer-2", scopes);
+    let unlisted = Token::UnlistedClient;
+    cases.extend([
+        case("a user token with orders:read reads another's order", "GET", &order, None, user(&["orders:read"]), 404),
+        case("a user token with orders:read lists another's events", "GET", &events, None, user(&["orders:read"]), 404),
+        case(
+            "a user token with orders:write cancels another's order",
+            "POST",
+            &cancel,
+            Some("{}"),
+            user(&["orders:write"]),
+            404,
+        ),
+        case(
+            "a user token with orders:write places for another",
+            "POST",
+            "/orders",
+            Some(PLACE_FOR_OTHER),
+            Token::UserWithScopes("customer-9", &["orders:write"]),
+            403,
+        ),
+        case(
+            "a user token with orders:write names a basket",
+            "POST",
+            "/orders",
+            Some(PLACE_OWN_IN_BASKET),
+            user(&["orders:write"]),
+            403,
+        ),
+        case("a user token with orders:ship ships", "POST", &ship, Some("{}"), user(&["orders:ship"]), 403),
+        case(
+            "a user token with inventory:write sets stock",
+            "PUT",
+            &stock,
+            Some(STOCK),
+            user(&["inventory:write"]),
+            403,
+        ),
+        case("a user token reads stock as a customer", "GET", &stock, None, user(&["orders:read"]), 200),
+        case(
+            "an unlisted client with orders:read reads an order",
+            "GET",
+            &order,
+            None,
+            unlisted(&["orders:read"]),
+            404,
+        ),
+        case("an unlisted client with orders:ship ships", "POST", &ship, Some("{}"), unlisted(&["orders:ship"]), 403),
+        case(
+            "an unlisted client with inventory:write sets stock",
+            "PUT",
+            &stock,
+            Some(STOCK),
+            unlisted(&["inventory:write"]),
+            403,
+        ),
     ]);
     cases
 }

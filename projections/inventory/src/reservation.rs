@@ -195,7 +195,11 @@ impl Engine {
                 .transition(order_id, current, |record| {
                     let (lines, from) = match record {
                         None => (lines.clone(), 0),
-                        Some(r) if r.state == ReservationState::Reserving => (r.lines.clone(), r.held),
+                        // A record's `held` beyond its lines (a hand-edited item)
+                        // is bounded like the store's `held_lines`, never a panic.
+                        Some(r) if r.state == ReservationState::Reserving => {
+                            (r.lines.clone(), r.held.min(r.lines.len()))
+                        }
                         Some(_) => return None,
                     };
                     let to = lines.len().min(from + MAX_CHANGE_ITEMS - 1);
@@ -244,8 +248,8 @@ impl Engine {
         lines: &[StockLine],
         current: Option<Reservation>,
     ) -> Result<Transition, SagaError> {
-        let held = current.as_ref().map_or(0, |r| r.held);
         let lines = current.as_ref().map_or(lines, |r| r.lines.as_slice()).to_vec();
+        let held = current.as_ref().map_or(0, |r| r.held).min(lines.len());
         let wanted: Vec<NewOrder> = vec![NewOrder { order_id, lines: lines[held..].to_vec() }];
         let skus: Vec<Sku> = wanted[0].lines.iter().map(|l| l.sku.clone()).collect();
         let stock = self.store.stock(&skus).await?;

@@ -75,6 +75,15 @@ impl DatabaseSource {
         }
     }
 
+    /// [`ConnectionSettings::require_verified_tls`] for a URL; a secret is
+    /// always reached with verified TLS.
+    pub fn require_verified_tls(&self) -> Result<(), SettingsError> {
+        match self {
+            DatabaseSource::Settings(settings) => settings.require_verified_tls(),
+            DatabaseSource::Secret { .. } => Ok(()),
+        }
+    }
+
     pub async fn connect(&self) -> Result<Client, ConnectError> {
         connect(&self.settings().await?).await
     }

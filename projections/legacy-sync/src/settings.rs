@@ -15,7 +15,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use contract::config::LEGACY_DATABASE_URL;
+use contract::config::{LEGACY_DATABASE_URL, LEGACY_DB_SECRET_ARN};
 use serde::Deserialize;
 use tokio_postgres::config::SslMode;
 
@@ -37,6 +37,10 @@ pub enum SettingsError {
     Secret(serde_json::Error),
     #[error("AWS SDK configuration (to read the secret): {0}")]
     AwsConfig(#[from] sdk_config::ConfigError),
+    #[error(
+        "{LEGACY_DATABASE_URL} reaches {host} without a verified certificate: add sslmode=verify-full (and sslrootcert=<CA bundle> for a private CA), or use {LEGACY_DB_SECRET_ARN}"
+    )]
+    UnverifiedTls { host: String },
 }
 
 /// How TLS is used on the connection.
@@ -112,12 +116,37 @@ impl ConnectionSettings {
         ConnectionSettings { config, tls, statement_timeout: DEFAULT_STATEMENT_TIMEOUT }
     }
 
+    /// Refuses settings that would send the shop's data and password over a
+    /// network without checking whose server answers (the Lambda's rule:
+    /// `sslmode=verify-full`). A server on this machine (loopback or a Unix
+    /// socket: the local stack, `sam local invoke`) is no network hop, and
+    /// a Lambda has none.
+    pub fn require_verified_tls(&self) -> Result<(), SettingsError> {
+        use tokio_postgres::config::Host;
+        if matches!(self.tls, Tls::Verified { .. }) {
+            return Ok(());
+        }
+        let remote = self.config.get_hosts().iter().find_map(|host| match host {
+            Host::Tcp(name) if !is_loopback(name) => Some(name.clone()),
+            _ => None,
+        });
+        match remote {
+            Some(host) => Err(SettingsError::UnverifiedTls { host }),
+            None => Ok(()),
+        }
+    }
+
     /// The same server and credentials, another database (tests, benchmarks).
     pub fn with_dbname(&self, dbname: &str) -> Self {
         let mut settings = self.clone();
         settings.config.dbname(dbname);
         settings
     }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost") || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[derive(Deserialize)]
@@ -185,6 +214,35 @@ mod tests {
             ConnectionSettings::from_url("postgres://x/y?sslmode=sometimes"),
             Err(SettingsError::SslMode(_))
         ));
+    }
+
+    #[test]
+    fn only_verified_tls_may_reach_a_database_over_the_network() {
+        for url in [
+            "postgres://u@db.example/shop",
+            "postgres://u@10.0.0.5/shop?sslmode=require",
+            "postgres://u@db.example/shop?sslmode=prefer",
+            "postgres://u@db.example/shop?sslmode=disable",
+        ] {
+            let refused = ConnectionSettings::from_url(url).unwrap().require_verified_tls().unwrap_err();
+            assert!(
+                matches!(&refused, SettingsError::UnverifiedTls { host } if host == "db.example" || host == "10.0.0.5"),
+                "{url}: {refused}"
+            );
+            assert!(refused.to_string().contains("sslmode=verify-full"), "{refused}");
+        }
+        for url in [
+            "postgres://u@db.example/shop?sslmode=verify-full",
+            "postgres://u@db.example/shop?sslmode=verify-full&sslrootcert=/ca.pem",
+            "postgres://postgres@127.0.0.1:5432/legacy_shop",
+            "postgres://postgres@localhost/legacy_shop?sslmode=disable",
+            "postgres://postgres@[::1]:5432/legacy_shop",
+        ] {
+            let settings = ConnectionSettings::from_url(url).unwrap();
+            assert!(settings.require_verified_tls().is_ok(), "{url}");
+        }
+        let secret = r#"{"username":"u","password":"p","host":"db.example"}"#;
+        assert!(ConnectionSettings::from_rds_secret(secret, None).unwrap().require_verified_tls().is_ok());
     }
 
     #[test]

@@ -60,10 +60,14 @@ impl LegacySync {
         LegacySync { connection: CachedConnection::new(source), store, stats: SyncStats::default() }
     }
 
-    /// From `LEGACY_DATABASE_URL` or `LEGACY_DB_SECRET_ARN`; `None` when
-    /// neither is set (no legacy database to sync).
+    /// The Lambda's sync: from `LEGACY_DATABASE_URL` or
+    /// `LEGACY_DB_SECRET_ARN`, `None` when neither is set (no legacy
+    /// database to sync); a URL that would reach a remote server without
+    /// `sslmode=verify-full` is refused here, at start.
     pub async fn from_env(store: Arc<dyn EventStore>) -> Result<Option<Self>, SettingsError> {
-        Ok(DatabaseSource::from_env().await?.map(|source| LegacySync::new(source, store)))
+        let Some(source) = DatabaseSource::from_env().await? else { return Ok(None) };
+        source.require_verified_tls()?;
+        Ok(Some(LegacySync::new(source, store)))
     }
 
     pub fn stats(&self) -> &SyncStats {

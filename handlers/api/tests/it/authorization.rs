@@ -12,17 +12,23 @@ use api::App;
 use axum::middleware::from_fn_with_state;
 use commands::{CommandContext, RetryPolicy};
 use common::{memory_app, payload, to_request};
+use domain::access::ServiceRule;
 use domain::ports::EventScan;
 use domain::{Command, OrderId, Sku};
 use local_aws::authorizer::{authorize, Authorizer, JwtAuthorizer};
 use local_aws::issuer::{LocalIssuer, TokenRequest};
 use serde_json::{json, Value};
-use testkit::access::{cases, with_signature_of, Token, PLACE_FOR_OTHER, PLACE_OWN, SKU, STOCK};
+use testkit::access::{
+    cases, with_signature_of, Token, PLACE_FOR_OTHER, PLACE_OWN, PLACE_OWN_IN_BASKET, SERVICE_CLIENT, SKU, STOCK,
+    UNLISTED_CLIENT,
+};
 use tower::ServiceExt;
 
 const ISSUER: &str = "https://issuer.test";
 const AUDIENCE: &str = "order-platform";
 const JSON: (&str, &str) = ("content-type", "application/json");
+/// The app client customers sign in through.
+const STOREFRONT: &str = "storefront";
 
 struct Tokens {
     issuer: LocalIssuer,
@@ -37,33 +43,37 @@ impl Tokens {
         }
     }
 
-    fn mint(&self, subject: &str, scopes: &[&str]) -> String {
-        mint(&self.issuer, subject, scopes)
+    fn mint(&self, subject: &str, client_id: &str, scopes: &[&str]) -> String {
+        mint(&self.issuer, subject, client_id, scopes)
     }
 
     fn header(&self, token: Token) -> Option<String> {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
         let bearer = match token {
             Token::None => return None,
-            Token::Customer(id) => self.mint(id, &[]),
-            Token::Service(scopes) => self.mint("checkout-backend", scopes),
+            Token::Customer(id) => self.mint(id, STOREFRONT, &[]),
+            Token::Service(scopes) => self.mint(SERVICE_CLIENT, SERVICE_CLIENT, scopes),
+            Token::UserWithScopes(id, scopes) => self.mint(id, SERVICE_CLIENT, scopes),
+            Token::UnlistedClient(scopes) => self.mint(UNLISTED_CLIENT, UNLISTED_CLIENT, scopes),
             Token::Expired => self.issuer.sign(&json!({
                 "iss": ISSUER, "aud": AUDIENCE, "sub": "customer-1", "iat": now - 600, "exp": now - 60,
             })),
             Token::WrongAudience => self.issuer.sign(&json!({
                 "iss": ISSUER, "aud": "another-api", "sub": "customer-1", "iat": now, "exp": now + 300,
             })),
-            Token::BadSignature => {
-                with_signature_of(&self.mint("customer-1", &[]), &mint(&self.other, "customer-1", &[]))
-            }
+            Token::BadSignature => with_signature_of(
+                &self.mint("customer-1", STOREFRONT, &[]),
+                &mint(&self.other, "customer-1", STOREFRONT, &[]),
+            ),
         };
         Some(format!("Bearer {bearer}"))
     }
 }
 
-fn mint(issuer: &LocalIssuer, subject: &str, scopes: &[&str]) -> String {
+fn mint(issuer: &LocalIssuer, subject: &str, client_id: &str, scopes: &[&str]) -> String {
     let scopes = scopes.iter().map(|s| s.to_string()).collect();
-    issuer.mint(&TokenRequest { subject: subject.into(), scopes, lifetime: Duration::from_secs(300) })
+    let lifetime = Duration::from_secs(300);
+    issuer.mint(&TokenRequest { subject: subject.into(), client_id: client_id.into(), scopes, lifetime })
 }
 
 fn router(app: &App, tokens: &Tokens) -> axum::Router {
@@ -102,6 +112,7 @@ async fn send(
 #[tokio::test]
 async fn every_route_refuses_what_the_token_does_not_allow_and_changes_nothing() {
     let (app, store) = memory_app();
+    let app = app.with_services(ServiceRule::parse(SERVICE_CLIENT, ""));
     let tokens = Tokens::new();
     let (status, placed, _) =
         send(&app, &tokens, "POST", "/orders", Some(PLACE_OWN), Token::Customer("customer-1"), Some("own")).await;
@@ -151,8 +162,47 @@ async fn every_route_refuses_what_the_token_does_not_allow_and_changes_nothing()
 }
 
 #[tokio::test]
+async fn a_customer_naming_a_basket_is_refused_with_nothing_stored_and_checkout_may_name_one() {
+    let (app, store) = memory_app();
+    let app = app.with_services(ServiceRule::parse(SERVICE_CLIENT, ""));
+    let tokens = Tokens::new();
+    let (status, body, _) =
+        send(&app, &tokens, "POST", "/orders", Some(PLACE_OWN_IN_BASKET), Token::Customer("customer-1"), Some("k"))
+            .await;
+    assert_eq!((status, &body["type"]), (403, &json!("/problems/forbidden")), "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("basketId"), "{body}");
+    assert!(store.scan_page(0, 1, None).await.unwrap().events.is_empty(), "a refused order stores nothing");
+
+    let for_customer: Value = {
+        let mut body: Value = serde_json::from_str(PLACE_OWN_IN_BASKET).unwrap();
+        body["customerId"] = json!("customer-1");
+        body
+    };
+    let body = for_customer.to_string();
+    let (status, placed, _) =
+        send(&app, &tokens, "POST", "/orders", Some(&body), Token::Service(&["orders:write"]), None).await;
+    assert_eq!((status, &placed["basketId"]), (201, &for_customer["basketId"]), "{placed}");
+}
+
+#[tokio::test]
+async fn service_scopes_count_only_with_the_configured_prefix() {
+    let (app, _) = memory_app();
+    let app = app.with_services(ServiceRule::parse(SERVICE_CLIENT, "orders-api"));
+    app.inventory.set_available(&Sku::parse(SKU).unwrap(), 3).await.unwrap();
+    let tokens = Tokens::new();
+    let stock = format!("/inventory/{SKU}");
+    let cases: [(&'static [&'static str], u16); 3] =
+        [(&["inventory:read"], 403), (&["other-api/inventory:read"], 403), (&["orders-api/inventory:read"], 200)];
+    for (scopes, status) in cases {
+        let answer = send(&app, &tokens, "GET", &stock, None, Token::Service(scopes), None).await;
+        assert_eq!(answer.0, status, "{scopes:?}: {}", answer.1);
+    }
+}
+
+#[tokio::test]
 async fn two_customers_with_one_idempotency_key_get_two_orders_each_their_own() {
     let (app, _) = memory_app();
+    let app = app.with_services(ServiceRule::parse(SERVICE_CLIENT, ""));
     let tokens = Tokens::new();
     let place =
         |customer| send(&app, &tokens, "POST", "/orders", Some(PLACE_OWN), Token::Customer(customer), Some("same-key"));

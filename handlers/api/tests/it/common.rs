@@ -7,7 +7,7 @@ use std::sync::Arc;
 use api::{routes, App};
 use catalog_store::MemoryCatalog;
 use commands::OrderService;
-use domain::access::Scope;
+use domain::access::{Scope, ServiceRule};
 use domain::{CatalogItem, Currency, Sku, Title};
 use event_store::MemoryEventStore;
 use inventory_store::{InventoryService, MemoryInventoryStore};
@@ -35,7 +35,7 @@ pub fn payload(method: &str, path: &str, headers: &[(&str, &str)], body: Option<
     let mut payload = fixture("place-order");
     let every_scope: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
     payload["requestContext"]["authorizer"]["jwt"]["claims"] =
-        serde_json::json!({ "sub": OPERATOR, "scope": every_scope.join(" ") });
+        serde_json::json!({ "sub": OPERATOR, "client_id": OPERATOR, "scope": every_scope.join(" ") });
     payload["rawPath"] = path.into();
     payload["requestContext"]["http"]["method"] = method.into();
     payload["requestContext"]["http"]["path"] = path.into();
@@ -126,8 +126,14 @@ pub fn test_catalog() -> Arc<MemoryCatalog> {
     Arc::new(MemoryCatalog::with_items(items.into_iter().chain([withdrawn])))
 }
 
+/// An API on memory adapters, priced from [`test_catalog`], whose service
+/// clients are [`OPERATOR`] and those of the `events/` payloads.
 pub fn memory_app() -> (App, Arc<MemoryEventStore>) {
     let store = Arc::new(MemoryEventStore::new());
     let stock = InventoryService::new(Arc::new(MemoryInventoryStore::new()));
-    (App::new(OrderService::new(store.clone()), stock, test_catalog()), store)
+    (App::new(OrderService::new(store.clone()), stock, test_catalog()).with_services(test_services()), store)
+}
+
+pub fn test_services() -> ServiceRule {
+    ServiceRule::new([OPERATOR, "checkout-backend", "warehouse", "merchandiser"], "")
 }

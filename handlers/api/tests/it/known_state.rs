@@ -25,7 +25,7 @@ const OTHER_BODY: &str = r#"{"customerId":"customer-1842","currency":"USD",
 /// One Lambda instance of the API over `store`.
 fn instance(store: &Arc<dyn EventStore>) -> App {
     let stock = InventoryService::new(Arc::new(MemoryInventoryStore::new()));
-    App::new(OrderService::new(store.clone()), stock, common::test_catalog())
+    App::new(OrderService::new(store.clone()), stock, common::test_catalog()).with_services(common::test_services())
 }
 
 async fn place(app: &App, key: &str, body: &str) -> Answer {

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use contract::message::{EVENT_TYPE, LANE, ORDER_ID, SCHEMA_VERSION_ATTRIBUTE, SKUS};
 use contract::MessageAttribute;
 use domain::{Envelope, OrderId};
+use publisher::handler::EVENTS_CHANGED;
 use publisher::{handle_stream_event, publish_stream_batch, BatchReport, OrderCounts};
 use support::{
     envelope, sample_event, sequence_numbers, stored_envelopes, stream_batch, Delivered, Fault, FaultyTopic,
@@ -49,6 +50,7 @@ async fn sample_batch_publishes_every_event_byte_for_byte_in_one_request() {
             records: 5,
             published: 5,
             skipped: 0,
+            events_changed: 0,
             requests: 1,
             first_failed: None,
             orders: OrderCounts { placed: 2, confirmed: 1, rejected: 0 },
@@ -182,6 +184,58 @@ async fn records_that_are_not_events_are_skipped_with_a_debug_log() {
             "item without a kind",
         ]
     );
+}
+
+/// An event is never changed: each MODIFY or REMOVE of an event item (by
+/// hand or by a TTL) is an error log and a count of the alarmed metric; the
+/// stream goes on.
+#[tokio::test]
+async fn a_modified_or_removed_event_item_is_reported_as_an_error_and_counted() {
+    let logs = CapturedLogs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt().json().with_writer(move || writer.clone()).finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    let event = sample_event("dynamodb-stream-event-changed.json");
+    let sequence_numbers = sequence_numbers(&event);
+    let topic = RecordingTopic::new();
+    let mut all = topic.subscribe();
+    let report = publish_stream_batch(&topic, event, None).await;
+
+    assert_eq!((report.records, report.published, report.skipped, report.events_changed), (4, 1, 0, 3));
+    assert!(report.first_failed.is_none(), "the insert before them stays published, the shard goes on");
+    assert_eq!(received(&mut all).len(), 1, "a modified event is not published again");
+    let errors: Vec<_> = logs.lines().into_iter().filter(|l| l["level"] == "ERROR").collect();
+    let logged: Vec<_> = errors.iter().map(|l| l["fields"]["sequence_number"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(logged, sequence_numbers[1..]);
+    let whats: Vec<_> = errors.iter().map(|l| l["fields"]["what"].as_str().unwrap().to_owned()).collect();
+    let order = "\"8c0e5a52-3c0b-4c53-9d6e-6f1f2a8b9c01\"";
+    assert_eq!(
+        whats,
+        [
+            format!("MODIFY of the event item orderId {order} version 1"),
+            format!("REMOVE of the event item orderId {order} version 1"),
+            format!("REMOVE (TTL expiry) of the event item orderId {order} version 2"),
+        ]
+    );
+}
+
+#[test]
+fn changed_events_are_a_metric_an_alarm_watches() {
+    let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml")).unwrap();
+    let template: serde_yaml::Value = serde_yaml::from_str(&template).unwrap();
+    let alarms: Vec<_> = template["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"] == "AWS::CloudWatch::Alarm" && r["Properties"]["MetricName"] == EVENTS_CHANGED)
+        .collect();
+    assert_eq!(alarms.len(), 1, "one alarm on {EVENTS_CHANGED}");
+    let alarm = &alarms[0]["Properties"];
+    assert_eq!(alarm["Namespace"], telemetry::metrics::NAMESPACE);
+    assert_eq!((alarm["Statistic"].as_str(), alarm["Threshold"].as_u64()), (Some("Sum"), Some(1)));
+    assert_eq!(alarm["ComparisonOperator"], "GreaterThanOrEqualToThreshold");
+    assert_eq!(alarm["TreatMissingData"], "notBreaching");
 }
 
 #[tokio::test]

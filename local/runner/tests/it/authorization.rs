@@ -12,7 +12,7 @@ use base64::Engine;
 use domain::OrderId;
 use local_aws::issuer::{LocalIssuer, TokenRequest};
 use serde_json::{json, Value};
-use testkit::access::{cases, with_signature_of, Token, OWNER, PLACE_OWN, SKU};
+use testkit::access::{cases, with_signature_of, Token, OWNER, PLACE_OWN, SERVICE_CLIENT, SKU, UNLISTED_CLIENT};
 
 const OPERATOR: Token =
     Token::Service(&["orders:write", "orders:read", "orders:ship", "inventory:read", "inventory:write"]);
@@ -35,6 +35,8 @@ impl Runner {
         for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("AWS_ENDPOINT_URL")) {
             process.env_remove(name);
         }
+        // The runner's own defaults: the README's service clients, bare scopes.
+        process.env_remove("SERVICE_CLIENT_IDS").env_remove("SCOPE_PREFIX");
         let child = process.stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().unwrap();
         let runner = Runner { child, base: format!("http://{addr}"), http: reqwest::Client::new() };
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -102,10 +104,17 @@ impl Tokens for RunnerTokens {
         Some(match token {
             Token::None => return None,
             Token::Customer(id) => token_command(&self.key, &["--customer", id]),
-            Token::Service(scopes) => {
-                let mut args = vec!["--subject", "checkout-backend", "--scope"];
-                args.extend(scopes);
-                token_command(&self.key, &args)
+            Token::Service(scopes) => service_token(&self.key, SERVICE_CLIENT, scopes),
+            Token::UnlistedClient(scopes) => service_token(&self.key, UNLISTED_CLIENT, scopes),
+            Token::UserWithScopes(id, scopes) => {
+                let scopes = scopes.iter().map(|s| s.to_string()).collect();
+                let lifetime = Duration::from_secs(300);
+                self.issuer.mint(&TokenRequest {
+                    subject: id.into(),
+                    client_id: SERVICE_CLIENT.into(),
+                    scopes,
+                    lifetime,
+                })
             }
             Token::Expired => signed(json!({
                 "iss": self.issuer.issuer(), "aud": self.issuer.audience(), "sub": OWNER, "iat": now - 600, "exp": now - 60,
@@ -114,11 +123,20 @@ impl Tokens for RunnerTokens {
                 "iss": self.issuer.issuer(), "aud": "another-api", "sub": OWNER, "iat": now, "exp": now + 300,
             })),
             Token::BadSignature => {
-                let theirs = TokenRequest { subject: OWNER.into(), scopes: vec![], lifetime: Duration::from_secs(300) };
+                let theirs = TokenRequest::customer(OWNER, "storefront", Duration::from_secs(300));
                 with_signature_of(&token_command(&self.key, &["--customer", OWNER]), &self.other.mint(&theirs))
             }
         })
     }
+}
+
+fn service_token(key: &Path, client: &str, scopes: &[&str]) -> String {
+    let mut args = vec!["--service", client];
+    if !scopes.is_empty() {
+        args.push("--scope");
+        args.extend(scopes);
+    }
+    token_command(key, &args)
 }
 
 fn token_command(key: &Path, args: &[&str]) -> String {
@@ -172,6 +190,17 @@ impl OidcTokens {
         ];
         self.request(&form).await
     }
+
+    async fn client_credentials(&self, client_id: &str, scopes: &[&str]) -> String {
+        let scope = scopes.join(" ");
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            ("aud", self.audience.as_str()),
+            ("scope", &scope),
+        ];
+        self.request(&form).await
+    }
 }
 
 impl Tokens for OidcTokens {
@@ -180,12 +209,19 @@ impl Tokens for OidcTokens {
         Some(match token {
             Token::None => return None,
             Token::Customer(id) => self.customer(id, audience, "300").await,
-            Token::Service(scopes) => {
+            Token::Service(scopes) => self.client_credentials(SERVICE_CLIENT, scopes).await,
+            Token::UnlistedClient(scopes) => self.client_credentials(UNLISTED_CLIENT, scopes).await,
+            // A user signed in through the service's app client, which lets
+            // its users ask for scopes (`aud` names this API, as an
+            // authorizer listing that client would accept).
+            Token::UserWithScopes(id, scopes) => {
                 let scope = scopes.join(" ");
                 let form = [
-                    ("grant_type", "client_credentials"),
-                    ("client_id", "checkout-backend"),
+                    ("grant_type", "password"),
+                    ("client_id", SERVICE_CLIENT),
                     ("aud", audience),
+                    ("username", id),
+                    ("password", "local"),
                     ("scope", &scope),
                 ];
                 self.request(&form).await
@@ -193,7 +229,7 @@ impl Tokens for OidcTokens {
             Token::Expired => self.customer(OWNER, audience, "-60").await,
             Token::WrongAudience => self.customer(OWNER, "another-api", "300").await,
             Token::BadSignature => {
-                let theirs = TokenRequest { subject: OWNER.into(), scopes: vec![], lifetime: Duration::from_secs(300) };
+                let theirs = TokenRequest::customer(OWNER, audience, Duration::from_secs(300));
                 with_signature_of(&self.customer(OWNER, audience, "300").await, &self.other.mint(&theirs))
             }
         })

@@ -59,7 +59,9 @@ fn run(runner: &Runner, args: &[&str]) -> Output {
 }
 
 async fn stock(runner: &Runner, sku: &str) -> (u16, serde_json::Value) {
-    let token = String::from_utf8(run(runner, &["token", "--scope", "inventory:read"]).stdout).unwrap();
+    let token =
+        String::from_utf8(run(runner, &["token", "--service", "merchandiser", "--scope", "inventory:read"]).stdout)
+            .unwrap();
     let response = reqwest::Client::new()
         .get(format!("{}/api/inventory/{sku}", runner.base))
         .bearer_auth(token.trim())

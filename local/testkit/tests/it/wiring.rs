@@ -6,6 +6,7 @@
 //! the events table append-only by IAM; no `Resource: "*"` but the listed
 //! exceptions.
 
+use domain::access::{authorize, Action, Principal, Scope};
 use serde_yaml::{Mapping, Value};
 use std::collections::BTreeSet;
 use testkit::template::{sam_template, tagged};
@@ -33,13 +34,20 @@ const STAR_RESOURCE_EXCEPTIONS: &[(&str, &str, &str)] = &[
 /// can name nothing else), so the rule above does not apply.
 const KEY_POLICIES: &[&str] = &["PlatformKey"];
 
-/// Actions no function role may be allowed on the events table.
+/// Actions no function role may be allowed on the events table: what
+/// changes or removes an event, or the table's protection.
 const EVENT_MUTATIONS: &[&str] = &[
     "dynamodb:DeleteItem",
     "dynamodb:UpdateItem",
     "dynamodb:BatchWriteItem",
     "dynamodb:PartiQLUpdate",
     "dynamodb:PartiQLDelete",
+    "dynamodb:DeleteTable",
+    "dynamodb:UpdateTable",
+    "dynamodb:UpdateTimeToLive",
+    "dynamodb:UpdateContinuousBackups",
+    "dynamodb:PutResourcePolicy",
+    "dynamodb:DeleteResourcePolicy",
 ];
 
 fn resources(template: &Value) -> Vec<(String, &Value)> {
@@ -275,6 +283,38 @@ fn no_function_may_update_or_delete_an_event() {
     assert!(on_events_table >= 5, "the roles' events-table statements were found ({on_events_table})");
 }
 
+/// Every role that may touch the events table also denies each mutation
+/// (whatever else it is ever given), and the table's own resource policy
+/// denies them to every principal.
+#[test]
+fn the_events_table_denies_every_mutation_to_everyone() {
+    let template = sam_template();
+    let mut roles_on_table = BTreeSet::new();
+    let mut denying = BTreeSet::new();
+    for (resource, _, statement) in statements(&template) {
+        if !mentions(&statement["Resource"], "EventsTable") || resource == "EventsTable" {
+            continue;
+        }
+        roles_on_table.insert(resource.clone());
+        let actions = strings(&statement["Action"]);
+        if statement["Effect"] == "Deny" && EVENT_MUTATIONS.iter().all(|m| actions.iter().any(|a| a == m)) {
+            denying.insert(resource);
+        }
+    }
+    assert!(roles_on_table.len() >= 5, "{roles_on_table:?}");
+    assert_eq!(denying, roles_on_table, "each role on the events table denies every mutation");
+
+    let policy = &template["Resources"]["EventsTable"]["Properties"]["ResourcePolicy"]["PolicyDocument"];
+    let statements = policy["Statement"].as_sequence().expect("the events table has a resource policy");
+    let everyone =
+        statements.iter().find(|s| s["Effect"] == "Deny" && s["Principal"] == "*").expect("a Deny to every principal");
+    let actions = strings(&everyone["Action"]);
+    for mutation in EVENT_MUTATIONS {
+        assert!(actions.iter().any(|a| a == mutation), "the resource policy denies {mutation}");
+    }
+    assert!(everyone["Condition"].is_null(), "unconditionally");
+}
+
 #[test]
 fn no_resource_star_but_the_listed_exceptions() {
     let template = sam_template();
@@ -435,8 +475,16 @@ fn every_route_but_the_catalog_read_has_the_jwt_authorizer() {
     let authorizer = &api["Authorizers"][default];
     assert_eq!(authorizer["IdentitySource"], "$request.header.Authorization");
     let jwt = &authorizer["JwtConfiguration"];
-    assert_eq!(tagged(&jwt["issuer"], "Ref"), "OidcIssuer");
-    assert_eq!(tagged(&jwt["audience"], "Ref"), "OidcAudiences");
+    let issuer = tagged(&jwt["issuer"], "If").as_sequence().expect("!If [condition, pool, issuer]");
+    assert_eq!(issuer[0], "UserPoolEnabled");
+    assert!(mentions(&issuer[1], "UserPool") && mentions(&issuer[1], "cognito-idp"), "{:?}", issuer[1]);
+    assert_eq!(tagged(&issuer[2], "Ref"), "OidcIssuer");
+    let audience = tagged(&jwt["audience"], "If").as_sequence().expect("!If [condition, clients, audiences]");
+    assert_eq!(audience[0], "UserPoolEnabled");
+    let clients: Vec<&str> =
+        audience[1].as_sequence().unwrap().iter().map(|c| tagged(c, "Ref").as_str().unwrap()).collect();
+    assert_eq!(clients, ["ShopperUserPoolClient", "CheckoutUserPoolClient"]);
+    assert_eq!(tagged(&audience[2], "Ref"), "OidcAudiences");
     let mut routes = 0;
     for (name, function) in of_type(&template, "AWS::Serverless::Function") {
         let events = function["Properties"]["Events"].as_mapping().into_iter().flatten();
@@ -447,13 +495,102 @@ fn every_route_but_the_catalog_read_has_the_jwt_authorizer() {
                 definition["Properties"]["Method"] == "GET" && definition["Properties"]["Path"] == "/catalog/{sku}";
             if public {
                 assert_eq!(auth["Authorizer"], "NONE", "{name}.{event:?}: the catalog is read without a token");
-            } else {
-                assert!(auth.is_null(), "{name}.{event:?} overrides the default authorizer: {auth:?}");
+            } else if !auth.is_null() {
+                assert_eq!(auth["Authorizer"], default, "{name}.{event:?} names another authorizer: {auth:?}");
             }
             assert_eq!(tagged(&definition["Properties"]["ApiId"], "Ref"), "OrdersHttpApi", "{name}.{event:?}");
         }
     }
     assert_eq!(routes, 9, "the nine routes of DESIGN.md");
+}
+
+/// The routes only services may call, and the scope each needs.
+fn service_only_routes() -> [(&'static str, Action<'static>, Scope); 3] {
+    [
+        ("ShipOrder", Action::ShipOrder, Scope::OrdersShip),
+        ("SetInventory", Action::SetStock, Scope::InventoryWrite),
+        ("SetCatalogItem", Action::SetCatalogItem, Scope::CatalogWrite),
+    ]
+}
+
+/// API Gateway refuses a token without a service-only route's scope before
+/// the function runs: that route requires exactly its scope, with the
+/// prefix; every other route requires none (customers call them, and their
+/// tokens carry no platform scope).
+#[test]
+fn service_only_routes_require_their_scope_at_the_authorizer() {
+    let customer = Principal::Customer(domain::CustomerId::parse("customer-1").unwrap());
+    for (_, action, scope) in service_only_routes() {
+        assert!(authorize(&customer, action).is_err(), "{action:?} is service-only");
+        let service = Principal::Service { subject: "s".into(), scopes: [scope].into() };
+        assert!(authorize(&service, action).is_ok(), "{action:?} needs {scope:?}");
+    }
+    let template = sam_template();
+    let events = &template["Resources"]["ApiFunction"]["Properties"]["Events"];
+    for (event, definition) in events.as_mapping().unwrap() {
+        let event = event.as_str().unwrap();
+        let scopes = &definition["Properties"]["Auth"]["AuthorizationScopes"];
+        match service_only_routes().into_iter().find(|(name, _, _)| *name == event) {
+            Some((_, _, scope)) => {
+                let only = scopes.as_sequence().map(Vec::as_slice).unwrap_or_default();
+                let [required] = only else { panic!("{event} requires one scope: {scopes:?}") };
+                let choice = tagged(required, "If").as_sequence().unwrap();
+                assert_eq!(choice[0], "HasScopePrefix", "{event}");
+                assert_eq!(tagged(&choice[1], "Sub"), format!("${{ScopePrefix}}/{}", scope.as_str()).as_str());
+                assert_eq!(choice[2], scope.as_str(), "{event} without a prefix");
+            }
+            None => assert!(scopes.is_null(), "{event} is called by customers too: no required scope"),
+        }
+    }
+}
+
+/// The user pool (CreateUserPool): a resource server with every scope of
+/// the platform under ScopePrefix; the storefront's client a public
+/// authorization-code client with no platform scope; the checkout
+/// backend's a confidential client-credentials client with its scopes and
+/// in SERVICE_CLIENT_IDS, with SCOPE_PREFIX the resource server's id.
+#[test]
+fn the_user_pool_gives_customers_no_scope_and_the_checkout_backend_its_own() {
+    let template = sam_template();
+    let resources = &template["Resources"];
+    for name in
+        ["UserPool", "UserPoolDomain", "PlatformResourceServer", "ShopperUserPoolClient", "CheckoutUserPoolClient"]
+    {
+        assert_eq!(resources[name]["Condition"], "UserPoolEnabled", "{name} exists only with CreateUserPool");
+    }
+    let server = &resources["PlatformResourceServer"]["Properties"];
+    assert_eq!(tagged(&server["Identifier"], "Ref"), "ScopePrefix");
+    let scopes: Vec<&str> =
+        server["Scopes"].as_sequence().unwrap().iter().map(|s| s["ScopeName"].as_str().unwrap()).collect();
+    for scope in domain::access::Scope::ALL {
+        assert!(scopes.contains(&scope.as_str()), "the resource server has {}", scope.as_str());
+    }
+
+    let storefront = &resources["ShopperUserPoolClient"]["Properties"];
+    assert_eq!(storefront["GenerateSecret"], false, "a browser keeps no secret");
+    assert_eq!(strings(&storefront["AllowedOAuthFlows"]), ["code"]);
+    let asked = strings(&storefront["AllowedOAuthScopes"]);
+    assert!(asked.contains(&"openid".to_owned()));
+    assert!(asked.iter().all(|s| !s.contains(':') && !s.contains('/')), "no platform scope: {asked:?}");
+
+    let checkout = &resources["CheckoutUserPoolClient"]["Properties"];
+    assert_eq!(checkout["GenerateSecret"], true);
+    assert_eq!(strings(&checkout["AllowedOAuthFlows"]), ["client_credentials"]);
+    let granted: Vec<&str> = checkout["AllowedOAuthScopes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|s| tagged(s, "Sub").as_str().unwrap())
+        .collect();
+    assert_eq!(granted, ["${ScopePrefix}/orders:write", "${ScopePrefix}/orders:read"]);
+
+    let api = &resources["ApiFunction"]["Properties"]["Environment"]["Variables"];
+    assert_eq!(tagged(&api["SCOPE_PREFIX"], "Ref"), "ScopePrefix");
+    let services = tagged(&api["SERVICE_CLIENT_IDS"], "If").as_sequence().unwrap();
+    assert_eq!(services[0], "UserPoolEnabled");
+    assert!(mentions(&services[1], "CheckoutUserPoolClient") && mentions(&services[1], "ServiceClientIds"));
+    assert!(!mentions(&services[1], "ShopperUserPoolClient"), "the storefront's tokens are customers'");
+    assert_eq!(tagged(&services[2], "Ref"), "ServiceClientIds");
 }
 
 /// CloudFront's managed policies the distribution uses, by id.

@@ -15,7 +15,7 @@ use domain::event::{OrderCancelled, UnavailableLine};
 use domain::ports::{EventStore, StoreError};
 use domain::{Command, Envelope, HotList, Lane, OrderEvent, OrderId, OrderStatus, Reason, TrackingNumber};
 use faults::{Fault, HttpFaultProxy};
-use inventory::{InventoryProjection, ReservationState, ReservationStrategy, REJECT_REASON};
+use inventory::{InventoryProjection, Reservation, ReservationState, ReservationStrategy, REJECT_REASON};
 use inventory_store::InventoryService;
 use local_aws::poller::{QueuePoller, Receipt};
 use sqs_consumer::{deliver_bodies, deliver_in_lane, Backoff, Failure};
@@ -335,6 +335,27 @@ async fn both_strategies_decide_alike(f: Fixture) {
     assert_eq!(statuses[5..], first_come);
 }
 
+/// A record that says it holds more lines than it has (an item edited by
+/// hand) is read as holding all of them, like the store's `held_lines`:
+/// the saga goes on rather than panicking on the slice.
+async fn a_reserving_record_holding_more_than_its_lines_is_bounded(f: Fixture) {
+    use inventory_store::store::{Change, StockLine};
+    f.set("muskie-casting-rod", 5).await;
+    let placed = f.place(&[("muskie-casting-rod", 2)]).await;
+    let lines = vec![StockLine { sku: sku("muskie-casting-rod"), quantity: 2 }];
+    let record = Reservation {
+        order_id: placed.order_id,
+        state: ReservationState::Reserving,
+        lines,
+        held: 3,
+        unavailable: vec![],
+        revision: 0,
+    };
+    f.inventory.commit(Change::new().record(None, record)).await.unwrap();
+    assert!(f.deliver(&[&placed]).await.is_empty());
+    assert_eq!(state(&f, placed.order_id).await, Some(ReservationState::Reserved));
+}
+
 async fn stock_service_reads_and_sets(f: Fixture) {
     let service = InventoryService::new(f.inventory.clone());
     assert_eq!(service.get(&sku("muskie-casting-rod")).await.unwrap(), None);
@@ -371,6 +392,7 @@ testkit::against_both_adapters!(
     events_of_other_consumers_are_acknowledged_untouched,
     both_strategies_decide_alike,
     stock_service_reads_and_sets,
+    a_reserving_record_holding_more_than_its_lines_is_bounded,
 );
 
 /// The outage drill's scale: the old design (a fixed 2 s visibility, 5

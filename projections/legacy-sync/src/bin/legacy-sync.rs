@@ -20,8 +20,10 @@ async fn main() -> Result<(), Error> {
         .map_err(|_| format!("{} is not set", contract::config::EVENTS_TABLE))?;
     let store = Arc::new(DynamoEventStore::new(aws_sdk_dynamodb::Client::new(&aws), table));
     let sync = Arc::new(
+        // Shown as its message (a refused URL says what to write instead).
         LegacySync::from_env(store)
-            .await?
+            .await
+            .map_err(|e| e.to_string())?
             .ok_or("set LEGACY_DB_SECRET_ARN (or LEGACY_DATABASE_URL) to the legacy database")?,
     );
     let visibility = VisibilityClient::new(aws_sdk_sqs::Client::new(&aws));

@@ -140,3 +140,21 @@ async fn rds_credentials_come_from_secrets_manager() {
     let database: String = client.query_one("SELECT current_database()", &[]).await.unwrap().get(0);
     assert_eq!(database, db.name);
 }
+
+/// The Lambda refuses, at start, a URL that would reach a remote database
+/// without checking its certificate, and says what to write instead.
+#[test]
+fn the_lambda_refuses_a_remote_database_url_without_verify_full_at_start() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_legacy-sync"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_REGION", "us-east-1")
+        .env("EVENTS_TABLE", "order-events")
+        .env("LEGACY_DATABASE_URL", "postgres://sync:pw@legacy-db.example:5432/shop?sslmode=require")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "the sync started: {stderr}");
+    assert!(stderr.contains("legacy-db.example") && stderr.contains("sslmode=verify-full"), "{stderr}");
+    assert!(!stderr.contains("pw@"), "the error shows no password: {stderr}");
+}
