@@ -11,7 +11,7 @@ use std::time::Duration;
 use api::App;
 use async_trait::async_trait;
 use commands::OrderService;
-use common::{memory_app, payload, send, test_catalog, to_request, Answer};
+use common::{memory_app, payload, send, test_catalog, test_services, to_request, Answer};
 use domain::ports::EventScan;
 use domain::{Catalog, CatalogError, CatalogItem, Sku};
 use event_store::MemoryEventStore;
@@ -67,7 +67,8 @@ async fn the_one_cent_muskie_rod_is_refused_and_an_order_without_a_price_pays_th
 async fn a_retry_answers_the_order_as_placed_even_after_the_price_changed() {
     let store = Arc::new(MemoryEventStore::new());
     let stock = InventoryService::new(Arc::new(MemoryInventoryStore::new()));
-    let app = App::with_catalog_cache(OrderService::new(store), stock, test_catalog(), Duration::ZERO);
+    let app = App::with_catalog_cache(OrderService::new(store), stock, test_catalog(), Duration::ZERO)
+        .with_services(test_services());
     let first = post_order(&app, Some("k-1"), &muskie_order("customer-1842", None)).await;
     assert_eq!(first.status, 201, "{}", first.json);
     assert_eq!(set_price(&app, "muskie-casting-rod", 26_900).await.status, 200);
@@ -93,7 +94,8 @@ async fn a_new_price_reaches_orders_once_the_instances_cache_expires() {
     let store = Arc::new(MemoryEventStore::new());
     let stock = InventoryService::new(Arc::new(MemoryInventoryStore::new()));
     let ttl = Duration::from_millis(100);
-    let app = App::with_catalog_cache(OrderService::new(store), stock, catalog.clone(), ttl);
+    let app =
+        App::with_catalog_cache(OrderService::new(store), stock, catalog.clone(), ttl).with_services(test_services());
     let price = |answer: Answer| answer.json["lines"][0]["unitPriceCents"].clone();
     assert_eq!(price(post_order(&app, None, &muskie_order("c-1", None)).await), 24_900);
     let mut repriced = catalog.items(&[Sku::parse("muskie-casting-rod").unwrap()]).await.unwrap();
@@ -128,7 +130,7 @@ async fn a_warm_instance_prices_orders_without_reading_the_catalog() {
     let counting = Arc::new(Counting { inner: test_catalog(), reads: AtomicUsize::new(0) });
     let store = Arc::new(MemoryEventStore::new());
     let stock = InventoryService::new(Arc::new(MemoryInventoryStore::new()));
-    let app = App::new(OrderService::new(store), stock, counting.clone());
+    let app = App::new(OrderService::new(store), stock, counting.clone()).with_services(test_services());
     for customer in 0..50 {
         let placed = post_order(&app, None, &muskie_order(&format!("customer-{customer}"), None)).await;
         assert_eq!(placed.status, 201, "{}", placed.json);
