@@ -104,7 +104,11 @@ test("the price changed since the page showed it: nothing ordered, the new price
   const order = page.waitForResponse((r) => r.url().endsWith("/api/orders") && r.request().method() === "POST");
   assert.match(await buyAndWaitForDecision(), /Confirmed/);
   assert.equal((await (await order).json()).totalCents, 26900, "bought at the price shown");
+  // Back to the demo's price: the page, still showing $269.00, learns it the
+  // same way, and the next test starts from the catalog's price.
   await setPrice(24900);
+  assert.match(await buyAndWaitForDecision(), /price has changed to \$249\.00.*Nothing was ordered/);
+  assert.equal(await page.locator("#price").textContent(), "$249.00");
 });
 
 test("a double click on Buy places one order", async () => {
