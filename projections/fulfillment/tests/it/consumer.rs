@@ -185,7 +185,7 @@ const DRILL_OUTAGE: Duration = Duration::from_secs(24);
 /// as its events say once DynamoDB is back, the receive counts show the
 /// backoff; a poison message in the same queue reaches the DLQ meanwhile.
 #[tokio::test]
-async fn a_dynamodb_outage_dead_letters_nothing_but_poison() {
+async fn dynamodb_outage_dead_letters_nothing_but_poison() {
     let direct = aws_sdk_dynamodb::Client::new(&testkit::dynamodb_config().await);
     let (fulfillment_table, events_table) = (testkit::unique_name("fulfillment"), testkit::unique_name("events"));
     create_fulfillment_table(&direct, &fulfillment_table).await.unwrap();

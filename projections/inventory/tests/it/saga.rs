@@ -410,7 +410,7 @@ const DRILL_OUTAGE: Duration = Duration::from_secs(24);
 /// receive counts show the backoff; a poison message in the same queue
 /// reaches the DLQ meanwhile.
 #[tokio::test]
-async fn a_dynamodb_outage_dead_letters_nothing_but_poison() {
+async fn dynamodb_outage_dead_letters_nothing_but_poison() {
     let proxy = HttpFaultProxy::start(testkit::dynamodb_host()).await.unwrap();
     let f = Fixture::dynamodb_via(proxy.url()).await;
     f.set("muskie-casting-rod", 10).await;
