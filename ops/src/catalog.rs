@@ -119,8 +119,8 @@ pub async fn import(
     let mut import = Import::new(&client, catalog, options.import);
     if let Some(checkpoint) = recorded {
         import = import.resume(checkpoint);
+        progress.show(import.checkpoint());
     }
-    progress.show(import.checkpoint());
     let (mut differences, mut skipped, mut pages) = (Vec::new(), Vec::new(), 0);
     loop {
         if options.stop_after_pages.is_some_and(|stop| pages >= stop) {
