@@ -21,6 +21,9 @@ pub const HOT_SKUS: &str = "HOT_SKUS";
 pub const SERVICE_CLIENT_IDS: &str = "SERVICE_CLIENT_IDS";
 /// The resource server's scope prefix (`orders-api`; empty: bare scopes).
 pub const SCOPE_PREFIX: &str = "SCOPE_PREFIX";
+/// The currency of the legacy shop's prices (ISO 4217; unset: `USD`),
+/// which the catalog import gives the items it writes.
+pub const SHOP_CURRENCY: &str = "SHOP_CURRENCY";
 /// The legacy database as a `postgres://` URL (locally).
 pub const LEGACY_DATABASE_URL: &str = "LEGACY_DATABASE_URL";
 /// The legacy database's Secrets Manager secret (in AWS).
@@ -29,7 +32,7 @@ pub const LEGACY_DB_SECRET_ARN: &str = "LEGACY_DB_SECRET_ARN";
 pub const LEGACY_DB_SSLROOTCERT: &str = "LEGACY_DB_SSLROOTCERT";
 
 /// Every name above.
-pub const ALL: [&str; 11] = [
+pub const ALL: [&str; 12] = [
     EVENTS_TABLE,
     INVENTORY_TABLE,
     CATALOG_TABLE,
@@ -38,6 +41,7 @@ pub const ALL: [&str; 11] = [
     HOT_SKUS,
     SERVICE_CLIENT_IDS,
     SCOPE_PREFIX,
+    SHOP_CURRENCY,
     LEGACY_DATABASE_URL,
     LEGACY_DB_SECRET_ARN,
     LEGACY_DB_SSLROOTCERT,

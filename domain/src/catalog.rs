@@ -115,6 +115,18 @@ pub trait Catalog: Send + Sync {
     async fn put(&self, item: &CatalogItem) -> Result<(), CatalogError>;
 }
 
+/// The catalog as the import from the legacy shop writes it. The shop's
+/// `shop_product` owns an item's product fields (title, price, currency,
+/// whether it is for sale); the purchase limit is the merchandiser's
+/// (`PUT /catalog/{sku}`), which the shop has no column for.
+#[async_trait]
+pub trait ProductCatalog: Catalog {
+    /// Sets the product fields of `item.sku`'s item and keeps its
+    /// `max_per_customer`, in one write, so a limit set meanwhile is never
+    /// lost; creates `item` as given (its limit too) when the SKU has none.
+    async fn put_product(&self, item: &CatalogItem) -> Result<(), CatalogError>;
+}
+
 /// One line as the caller asked for it: the price is the one it showed, if
 /// it says.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -19,7 +19,9 @@ pub mod ports;
 pub mod schema;
 pub mod values;
 
-pub use catalog::{Catalog, CatalogError, CatalogItem, OrderRequest, PricingRefusal, RequestedLine, Title};
+pub use catalog::{
+    Catalog, CatalogError, CatalogItem, OrderRequest, PricingRefusal, ProductCatalog, RequestedLine, Title,
+};
 pub use command::{Command, LinesError, PlaceOrder};
 pub use decide::{decide, DomainError};
 pub use envelope::{Envelope, EnvelopeError, EventMeta, SCHEMA_VERSION};

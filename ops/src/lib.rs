@@ -6,8 +6,10 @@
 //! - [`republish`]: backfill one subscriber's queue.
 //! - [`dlq`]: dead-letter queues: list, show, redrive.
 //! - [`rebuild`]: projections rebuilt through their live code.
+//! - [`catalog`]: the catalog import from the legacy shop.
 //! - [`output`]: tables, JSON, progress bars.
 
+pub mod catalog;
 pub mod dlq;
 pub mod output;
 pub mod rebuild;

@@ -27,6 +27,9 @@ pub struct StackArgs {
     /// The fulfillment table [default: the stack's FulfillmentTableName, else $FULFILLMENT_TABLE, else fulfillment].
     #[arg(long, global = true)]
     pub fulfillment_table: Option<String>,
+    /// The catalog table [default: the stack's CatalogTableName, else $CATALOG_TABLE, else catalog].
+    #[arg(long, global = true)]
+    pub catalog_table: Option<String>,
     /// A dead-letter queue (name or URL); repeat for several [default: every SQS queue of the stack whose
     /// logical id names a dead-letter queue, else $ORDERS_DLQS (comma-separated), else every local queue named
     /// `<--queue-prefix>…-dlq`].
@@ -43,6 +46,7 @@ pub struct Stack {
     pub events_table: String,
     pub inventory_table: String,
     pub fulfillment_table: String,
+    pub catalog_table: String,
     args: StackArgs,
     outputs: HashMap<String, String>,
     /// (logical id, physical id = queue URL) of the stack's SQS queues.
@@ -76,6 +80,7 @@ impl Stack {
                 contract::config::FULFILLMENT_TABLE,
                 "fulfillment",
             ),
+            catalog_table: pick(&args.catalog_table, "CatalogTableName", contract::config::CATALOG_TABLE, "catalog"),
             config,
             args,
             outputs,

@@ -38,13 +38,16 @@ pub const DEMO_STOCK: [(&str, u64); 2] = [("muskie-casting-rod", 100), ("tourney
 pub fn demo_catalog() -> Vec<CatalogItem> {
     crate::legacy::SEED_PRODUCTS
         .iter()
-        .map(|(sku, title, price_cents)| CatalogItem {
-            sku: Sku::parse(sku).expect("a seed SKU is valid"),
-            title: Title::parse(title).expect("a seed title is valid"),
-            price_cents: *price_cents,
-            currency: Currency::parse("USD").expect("USD is ISO-4217"),
-            active: true,
-            max_per_customer: crate::legacy::demo_limit(sku),
+        .map(|(sku, title, price_cents)| {
+            let sku = Sku::parse(sku).expect("a seed SKU is valid");
+            CatalogItem {
+                max_per_customer: crate::legacy::demo_limit(&sku),
+                sku,
+                title: Title::parse(title).expect("a seed title is valid"),
+                price_cents: *price_cents,
+                currency: Currency::parse("USD").expect("USD is ISO-4217"),
+                active: true,
+            }
         })
         .collect()
 }

@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
+use catalog_import::{import_all, shop_currency, Counts, Options};
 use domain::ports::EventStore;
-use domain::{Catalog, CatalogItem, Currency, Sku, Title};
+use domain::{ProductCatalog, Sku};
 use legacy_sync::{migrations, DatabaseSource, LegacySync};
 
 /// `legacy/seed.sql`: the demo shop's products.
@@ -20,48 +21,23 @@ pub const SEED_PRODUCTS: [(&str, &str, u64); 3] = [
 
 /// The demo's purchase limits, which the legacy shop has no column for:
 /// one customer may hold at most two muskie rods.
-pub fn demo_limit(sku: &str) -> Option<u32> {
-    (sku == "muskie-casting-rod").then_some(2)
+pub fn demo_limit(sku: &Sku) -> Option<u32> {
+    (sku.as_str() == "muskie-casting-rod").then_some(2)
 }
 
-/// The legacy shop's currency (`SHOP_CURRENCY`, default USD).
-fn shop_currency() -> Result<Currency, String> {
-    let code = std::env::var("SHOP_CURRENCY").unwrap_or_else(|_| "USD".to_owned());
-    Currency::parse(&code).map_err(|e| format!("SHOP_CURRENCY={code}: {e}"))
-}
-
-/// Provisioning's one-shot catalog import: the seed rows into the legacy
-/// database (slugs it has are left alone), then every `shop_product` into
-/// the catalog: `slug` → SKU, `title`, `price`, withdrawn (`deleted_at`)
-/// → inactive. A limit the catalog already has is kept (the legacy shop
-/// has none); a new item gets the demo's. Rows that are no valid catalog
-/// item are skipped with a warning.
-pub async fn import_catalog(catalog: &dyn Catalog) -> Result<usize, Box<dyn std::error::Error>> {
+/// Provisioning's catalog import: the seed rows into the legacy database
+/// (slugs it has are left alone), then every `shop_product` into the
+/// catalog through the import `orders catalog import` runs
+/// (`catalog_import`), new items with the demo's limits. Returns what it
+/// did.
+pub async fn import_catalog(catalog: &dyn ProductCatalog) -> Result<Counts, Box<dyn std::error::Error>> {
     let Some(source) = DatabaseSource::from_env().await? else {
         tracing::info!("no legacy database (LEGACY_DATABASE_URL): the catalog is not imported");
-        return Ok(0);
+        return Ok(Counts::default());
     };
-    let currency = shop_currency()?;
-    let client = source.connect().await?;
-    client.batch_execute(SEED_SQL).await?;
-    let rows =
-        client.query("SELECT slug, title, price, deleted_at IS NULL FROM shop_product ORDER BY slug", &[]).await?;
-    let mut imported = 0;
-    for row in rows {
-        let (slug, title, price, active): (String, String, i32, bool) =
-            (row.get(0), row.get(1), row.get(2), row.get(3));
-        let parsed = (Sku::parse(&slug), Title::parse(&title), domain::catalog::price_cents(i64::from(price)));
-        let (Ok(sku), Ok(title), Ok(price_cents)) = parsed else {
-            tracing::warn!(%slug, "shop_product row is no valid catalog item: skipped");
-            continue;
-        };
-        let kept = catalog.items(std::slice::from_ref(&sku)).await?.remove(&sku).map(|item| item.max_per_customer);
-        let max_per_customer = kept.unwrap_or_else(|| demo_limit(sku.as_str()));
-        let item = CatalogItem { sku, title, price_cents, currency: currency.clone(), active, max_per_customer };
-        catalog.put(&item).await?;
-        imported += 1;
-    }
-    Ok(imported)
+    source.connect().await?.batch_execute(SEED_SQL).await?;
+    let options = Options { new_item_limit: demo_limit, ..Options::new(shop_currency()?) };
+    Ok(import_all(&source, catalog, options).await?)
 }
 
 /// The legacy sync, with its database made ready: locally the runner

@@ -30,8 +30,8 @@ pub async fn run(names: &Names) -> Result<(), Error> {
         std::sync::Arc::new(event_store::DynamoEventStore::new(dynamodb.clone(), &names.events_table));
     crate::legacy::sync(events).await?;
     let catalog = catalog_store::DynamoCatalog::new(dynamodb, &names.catalog_table);
-    let imported = crate::legacy::import_catalog(&catalog).await?;
-    tracing::info!(imported, "catalog imported from the legacy shop_product rows");
+    let counts = crate::legacy::import_catalog(&catalog).await?;
+    tracing::info!(?counts, "catalog imported from the legacy shop_product rows");
     let [hot_lane, standard_lane] = names.inventory_lanes();
     for (queue, filter_policy) in [
         hot_lane,

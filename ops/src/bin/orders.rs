@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use catalog_store::DynamoCatalog;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use domain::ports::EventStore;
@@ -14,17 +15,17 @@ use legacy_sync::migrations::create_legacy_tables_if_missing;
 use ops::output::{age, bar, print_json, print_table};
 use ops::scan::{self, ScanOutcome};
 use ops::stack::{queue_name, queue_url, Error, Stack, StackArgs};
-use ops::{dlq, rebuild, republish, state};
+use ops::{catalog, dlq, rebuild, republish, state};
 use serde_json::json;
 
 #[derive(Parser)]
 #[command(
     name = "orders",
-    about = "The order platform's ops CLI: orders and their events, queue backfill, dead letters, projection rebuilds, the legacy sync",
-    long_about = "The order platform's ops CLI: orders and their events, queue backfill, dead letters, projection rebuilds, the legacy sync.\n\n\
+    about = "The order platform's ops CLI: orders and their events, queue backfill, dead letters, projection rebuilds, the legacy sync, the catalog import",
+    long_about = "The order platform's ops CLI: orders and their events, queue backfill, dead letters, projection rebuilds, the legacy sync, the catalog import.\n\n\
         It works against the local stack (eval \"$(scripts/local-stack env)\": the AWS SDK's endpoint variables) and \
         against a deployed stack (AWS credentials as usual). Names come from flags, else from --stack-name's \
-        CloudFormation outputs and resources, else from EVENTS_TABLE, INVENTORY_TABLE, FULFILLMENT_TABLE, else the \
+        CloudFormation outputs and resources, else from EVENTS_TABLE, INVENTORY_TABLE, FULFILLMENT_TABLE, CATALOG_TABLE, else the \
         local runner's defaults.\n\nOutput is a table for people; --json prints JSON for scripts. Long commands show \
         a progress bar on stderr (when it is a terminal). Logs go to stderr: RUST_LOG (default: error)."
 )]
@@ -65,6 +66,42 @@ enum Command {
         #[command(subcommand)]
         command: LegacyCommand,
     },
+    /// The catalog (prices, titles, purchase limits per SKU).
+    Catalog {
+        #[command(subcommand)]
+        command: CatalogCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CatalogCommand {
+    /// Imports the legacy shop's shop_product into the catalog table: slug → SKU, title, price (minor units of
+    /// SHOP_CURRENCY, default USD), deleted_at set → inactive. Each product is compared with the catalog's item and
+    /// only the differences are written (never the merchandiser's maxPerCustomer), so a second run over an unchanged
+    /// shop writes nothing. Prints each difference, then the counts (unchanged, created, updated, deactivated,
+    /// skipped). Resumable: after every page the checkpoint (the last slug done) is kept in --state-dir; run the
+    /// same command again after an interruption. The legacy database as for `orders legacy`: LEGACY_DATABASE_URL or
+    /// LEGACY_DB_SECRET_ARN. In AWS the same import runs on a schedule (CatalogImportFunction).
+    Import(CatalogImportArgs),
+}
+
+#[derive(clap::Args)]
+struct CatalogImportArgs {
+    /// Print the differences; write nothing (and record no checkpoint).
+    #[arg(long)]
+    dry_run: bool,
+    /// Products read per query (keyset pagination by slug).
+    #[arg(long, default_value_t = catalog_import::DEFAULT_PAGE_SIZE, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    page_size: u32,
+    /// Where the checkpoint is kept [env: ORDERS_STATE_DIR; default: ~/.local/state/orders].
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// Forget an interrupted import's checkpoint and start from the first product.
+    #[arg(long)]
+    restart: bool,
+    /// Stop after this many pages, as if interrupted (the next run resumes): for trying and testing resumption.
+    #[arg(long, hide = true)]
+    stop_after_pages: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -297,6 +334,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
             legacy_migrate(create_legacy_tables).await?
         }
         Command::Legacy { command: LegacyCommand::Rebuild(args) } => return legacy_rebuild(&stack, args, json).await,
+        Command::Catalog { command: CatalogCommand::Import(args) } => return catalog_import(&stack, args, json).await,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -538,4 +576,73 @@ async fn legacy_rebuild(stack: &Stack, args: LegacyRebuildArgs, json: bool) -> R
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn catalog_import(stack: &Stack, args: CatalogImportArgs, json: bool) -> Result<ExitCode, Error> {
+    let started = Instant::now();
+    let source = legacy_source().await?;
+    let target = DynamoCatalog::new(stack.dynamodb(), &stack.catalog_table);
+    let import = catalog_import::Options {
+        page_size: args.page_size,
+        dry_run: args.dry_run,
+        ..catalog_import::Options::new(catalog_import::shop_currency()?)
+    };
+    let options = catalog::ImportOptions {
+        import,
+        catalog_table: stack.catalog_table.clone(),
+        state_dir: args.state_dir.unwrap_or_else(state::default_dir),
+        restart: args.restart,
+        stop_after_pages: args.stop_after_pages,
+    };
+    let progress = catalog::Progress::on_stderr(catalog::products(&source).await?);
+    let outcome = catalog::import(&source, &target, options, &progress).await;
+    progress.finish();
+    let outcome = outcome?;
+    let status = match (args.dry_run, outcome.interrupted, outcome.resumed) {
+        (true, true, _) => "dry run interrupted (nothing written)",
+        (true, false, _) => "dry run (nothing written)",
+        (false, true, _) => "interrupted (run the same command again to resume)",
+        (false, false, true) => "resumed and finished",
+        (false, false, false) => "finished",
+    };
+    let counts = outcome.counts;
+    let seconds = started.elapsed().as_secs_f64();
+    if json {
+        let mut value = json!({
+            "status": status,
+            "dryRun": args.dry_run,
+            "finished": !outcome.interrupted,
+            "resumed": outcome.resumed,
+            "catalogTable": stack.catalog_table,
+            "written": counts.written(),
+            "differences": outcome.differences,
+            "skipped": outcome.skipped.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "seconds": seconds,
+        });
+        if let (Some(value), serde_json::Value::Object(counts)) = (value.as_object_mut(), serde_json::to_value(counts)?)
+        {
+            value.extend(counts);
+        }
+        print_json(&value);
+    } else {
+        for difference in &outcome.differences {
+            println!("{difference}");
+        }
+        for invalid in &outcome.skipped {
+            eprintln!("skipped: {invalid}");
+        }
+        eprintln!(
+            "catalog import {status}: {} products: {} unchanged, {} created, {} updated, {} deactivated, {} skipped; \
+             {} {} in {seconds:.1} s",
+            counts.products,
+            counts.unchanged,
+            counts.created,
+            counts.updated,
+            counts.deactivated,
+            counts.skipped,
+            counts.written(),
+            if args.dry_run { "to write" } else { "written" },
+        );
+    }
+    Ok(if outcome.interrupted { ExitCode::from(3) } else { ExitCode::SUCCESS })
 }

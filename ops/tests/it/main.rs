@@ -3,5 +3,6 @@
 //! starts with `dynamodb` (the rule is in `.config/nextest.toml`).
 
 mod stack {
+    mod catalog;
     mod cli;
 }

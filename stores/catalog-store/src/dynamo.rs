@@ -3,6 +3,8 @@
 //! `currency` S, `active` BOOL, `maxPerCustomer` N when there is a limit),
 //! read and written with `serde_dynamo`. An item that does not decode as a
 //! valid [`CatalogItem`] is [`CatalogError::Corrupt`], never priced from.
+//! The import's writes ([`ProductCatalog`]) are `UpdateItem`s that set every
+//! attribute but `maxPerCustomer`.
 
 use std::collections::HashMap;
 
@@ -11,9 +13,11 @@ use aws_error::AwsError;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use aws_sdk_dynamodb::Client;
-use domain::{Catalog, CatalogError, CatalogItem, Sku};
+use domain::{Catalog, CatalogError, CatalogItem, ProductCatalog, Sku};
 
 const SKU: &str = "sku";
+/// The merchandiser's attribute, which the import never writes.
+const MAX_PER_CUSTOMER: &str = "maxPerCustomer";
 /// BatchGetItem's limit on keys per request.
 const MAX_BATCH_GET_KEYS: usize = 100;
 
@@ -28,6 +32,62 @@ pub struct DynamoCatalog {
 impl DynamoCatalog {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoCatalog { client, table: table.into() }
+    }
+}
+
+impl DynamoCatalog {
+    /// Sets every attribute of `item` but its limit; with `only_existing`,
+    /// only when the SKU has an item (false when it has none).
+    async fn update_product(&self, item: &CatalogItem, only_existing: bool) -> Result<bool, CatalogError> {
+        let mut attributes: Item = serde_dynamo::to_item(item).expect("a catalog item serializes");
+        let key = attributes.remove(SKU).expect("a catalog item has its sku");
+        attributes.remove(MAX_PER_CUSTOMER);
+        let mut names = HashMap::from([("#sku".to_owned(), SKU.to_owned())]);
+        let mut values = HashMap::new();
+        let mut sets = Vec::new();
+        for (i, (name, value)) in attributes.into_iter().enumerate() {
+            names.insert(format!("#a{i}"), name);
+            values.insert(format!(":a{i}"), value);
+            sets.push(format!("#a{i} = :a{i}"));
+        }
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(SKU, key)
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .set_expression_attribute_values(Some(values));
+        let request = match only_existing {
+            true => request.condition_expression("attribute_exists(#sku)").set_expression_attribute_names(Some(names)),
+            false => {
+                names.remove("#sku");
+                request.set_expression_attribute_names(Some(names))
+            }
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(unavailable("UpdateItem", e)),
+        }
+    }
+
+    /// Puts `item` when the SKU has none (false when it has one).
+    async fn create(&self, item: &CatalogItem) -> Result<bool, CatalogError> {
+        let attributes: Item = serde_dynamo::to_item(item).expect("a catalog item serializes");
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(attributes))
+            .condition_expression("attribute_not_exists(#sku)")
+            .expression_attribute_names("#sku", SKU)
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(unavailable("PutItem", e)),
+        }
     }
 }
 
@@ -82,5 +142,19 @@ impl Catalog for DynamoCatalog {
             .await
             .map_err(|e| unavailable("PutItem", e))?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl ProductCatalog for DynamoCatalog {
+    /// One `UpdateItem` when `item` has no limit (it creates or updates
+    /// alike); with a limit, which only a new item takes, an update of an
+    /// existing item, else a create, else (another writer created it
+    /// meanwhile; items are never deleted) the update without its condition.
+    async fn put_product(&self, item: &CatalogItem) -> Result<(), CatalogError> {
+        if item.max_per_customer.is_some() && (self.update_product(item, true).await? || self.create(item).await?) {
+            return Ok(());
+        }
+        self.update_product(item, false).await.map(drop)
     }
 }

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use domain::{Catalog, CatalogError, CatalogItem, Sku};
+use domain::{Catalog, CatalogError, CatalogItem, ProductCatalog, Sku};
 
 /// Catalog items in a process: the embedded runner's and fast tests'.
 #[derive(Default)]
@@ -29,6 +29,16 @@ impl Catalog for MemoryCatalog {
 
     async fn put(&self, item: &CatalogItem) -> Result<(), CatalogError> {
         self.items.lock().expect("catalog lock").insert(item.sku.clone(), item.clone());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ProductCatalog for MemoryCatalog {
+    async fn put_product(&self, item: &CatalogItem) -> Result<(), CatalogError> {
+        let mut items = self.items.lock().expect("catalog lock");
+        let max_per_customer = items.get(&item.sku).map_or(item.max_per_customer, |kept| kept.max_per_customer);
+        items.insert(item.sku.clone(), CatalogItem { max_per_customer, ..item.clone() });
         Ok(())
     }
 }

@@ -28,6 +28,12 @@ const STAR_RESOURCE_EXCEPTIONS: &[(&str, &str, &str)] = &[
         "VpcNetworkInterfacesNeedStar",
         "Lambda's VPC setup: ec2:CreateNetworkInterface and Describe* work only on \"*\" (Lambda docs)",
     ),
+    ("CatalogImportFunctionRole", "XRayNoResourceLevelPermissions", "X-Ray has no resource-level permissions"),
+    (
+        "CatalogImportFunctionRole",
+        "VpcNetworkInterfacesNeedStar",
+        "Lambda's VPC setup: ec2:CreateNetworkInterface and Describe* work only on \"*\" (Lambda docs)",
+    ),
 ];
 
 /// Policies whose `Resource: "*"` means "this resource" (a KMS key policy
@@ -136,7 +142,7 @@ fn every_function_answers_through_the_live_alias() {
     let template = sam_template();
     let global = &template["Globals"]["Function"]["AutoPublishAlias"];
     let functions = of_type(&template, "AWS::Serverless::Function");
-    assert_eq!(functions.len(), 6, "api, publisher, inventory (two lanes), fulfillment, legacy-sync");
+    assert_eq!(functions.len(), 7, "api, publisher, inventory (two lanes), fulfillment, legacy-sync, catalog-import");
     for (name, function) in functions {
         let own = &function["Properties"]["AutoPublishAlias"];
         let alias = if own.is_null() { global } else { own };
@@ -185,6 +191,20 @@ fn every_queue_and_subscription_dead_letters_into_an_alarmed_queue() {
         let redrive = &subscription["Properties"]["RedrivePolicy"];
         assert!(!redrive.is_null(), "{name} has a RedrivePolicy");
         redriven.push((name.clone(), &redrive["deadLetterTargetArn"]));
+    }
+    // What runs asynchronously: a schedule's target, and the function it
+    // starts (Lambda's asynchronous invocation).
+    let schedules = of_type(&template, "AWS::Scheduler::Schedule");
+    assert!(!schedules.is_empty(), "the catalog import runs on a schedule");
+    for (name, schedule) in &schedules {
+        let target = &schedule["Properties"]["Target"];
+        assert!(!target["DeadLetterConfig"].is_null(), "{name}'s target has a DeadLetterConfig");
+        redriven.push((name.clone(), &target["DeadLetterConfig"]["Arn"]));
+        let function = tagged(&target["Arn"], "Ref").as_str().expect("!Ref <Function>.Alias");
+        let function = function.strip_suffix(".Alias").expect("the schedule starts a function's live alias");
+        let dead_letters = &template["Resources"][function]["Properties"]["DeadLetterQueue"];
+        assert_eq!(dead_letters["Type"], "SQS", "{function}, started asynchronously by {name}, has a DeadLetterQueue");
+        redriven.push((function.to_owned(), &dead_letters["TargetArn"]));
     }
     for (name, target) in redriven {
         let dlq = get_att_target(target);

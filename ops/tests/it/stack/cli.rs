@@ -18,28 +18,28 @@ use serde_json::Value;
 use sqs_consumer::deliver_bodies;
 use uuid::Uuid;
 
-struct Stack {
-    dynamodb: aws_sdk_dynamodb::Client,
+pub(super) struct Stack {
+    pub(super) dynamodb: aws_sdk_dynamodb::Client,
     sqs: aws_sdk_sqs::Client,
     sns: aws_sdk_sns::Client,
-    state_dir: std::path::PathBuf,
+    pub(super) state_dir: std::path::PathBuf,
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(super) struct Run {
+    pub(super) code: i32,
+    pub(super) stdout: String,
+    pub(super) stderr: String,
 }
 
 impl Run {
-    fn json(&self) -> Value {
+    pub(super) fn json(&self) -> Value {
         assert_eq!(self.code, 0, "stderr: {}", self.stderr);
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {}", self.stdout))
     }
 }
 
 impl Stack {
-    async fn connect() -> Self {
+    pub(super) async fn connect() -> Self {
         testkit::local_stack_config("AWS_ENDPOINT_URL_SQS").await;
         let config = testkit::dynamodb_config().await;
         Stack {
@@ -55,7 +55,7 @@ impl Stack {
     }
 
     /// `orders` with `env` set besides.
-    fn orders_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+    pub(super) fn orders_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let out = Process::new(env!("CARGO_BIN_EXE_orders"))
             .args(args)
             .envs(env.iter().copied())
@@ -536,7 +536,7 @@ async fn rebuilt_inventory_and_fulfillment_equal_the_live_projections() {
 }
 
 /// A database of its own on the local PostgreSQL server (no tables yet), as a URL for LEGACY_DATABASE_URL.
-async fn legacy_database() -> (String, tokio_postgres::Client) {
+pub(super) async fn legacy_database() -> (String, tokio_postgres::Client) {
     let server = std::env::var("LEGACY_DATABASE_URL").expect(
         "LEGACY_DATABASE_URL is not set: this test needs the local stack's PostgreSQL (`scripts/local-stack env`)",
     );

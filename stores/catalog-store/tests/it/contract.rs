@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use catalog_store::{CachedCatalog, DynamoCatalog, MemoryCatalog, MAX_TTL};
-use domain::{Catalog, CatalogError, CatalogItem, Currency, Sku, Title};
+use domain::{Catalog, CatalogError, CatalogItem, Currency, ProductCatalog, Sku, Title};
 
 fn sku(s: &str) -> Sku {
     Sku::parse(s).unwrap()
@@ -33,7 +33,7 @@ async fn dynamodb_catalog() -> DynamoCatalog {
     DynamoCatalog::new(client, table)
 }
 
-async fn an_item_reads_back_as_put(catalog: Arc<dyn Catalog>) {
+async fn an_item_reads_back_as_put(catalog: Arc<dyn ProductCatalog>) {
     let rod = item("muskie-casting-rod", 24_900, Some(2));
     let lure = CatalogItem { active: false, ..item("lure-7", 450, None) };
     catalog.put(&rod).await.unwrap();
@@ -42,21 +42,21 @@ async fn an_item_reads_back_as_put(catalog: Arc<dyn Catalog>) {
     assert_eq!(found, HashMap::from([(sku("muskie-casting-rod"), rod), (sku("lure-7"), lure)]));
 }
 
-async fn unknown_skus_are_absent(catalog: Arc<dyn Catalog>) {
+async fn unknown_skus_are_absent(catalog: Arc<dyn ProductCatalog>) {
     catalog.put(&item("reel", 9_900, None)).await.unwrap();
     let found = catalog.items(&[sku("reel"), sku("never-sold")]).await.unwrap();
     assert_eq!(found.keys().collect::<Vec<_>>(), [&sku("reel")]);
     assert!(catalog.items(&[]).await.unwrap().is_empty());
 }
 
-async fn put_replaces_the_whole_item(catalog: Arc<dyn Catalog>) {
+async fn put_replaces_the_whole_item(catalog: Arc<dyn ProductCatalog>) {
     catalog.put(&item("spinner", 1_000, Some(5))).await.unwrap();
     let repriced = item("spinner", 1_200, None);
     catalog.put(&repriced).await.unwrap();
     assert_eq!(catalog.items(&[sku("spinner")]).await.unwrap()[&sku("spinner")], repriced, "the limit is gone too");
 }
 
-async fn more_skus_than_one_request_takes(catalog: Arc<dyn Catalog>) {
+async fn more_skus_than_one_request_takes(catalog: Arc<dyn ProductCatalog>) {
     let skus: Vec<Sku> = (0..150).map(|i| sku(&format!("hook-{i}"))).collect();
     for (i, sku) in skus.iter().enumerate().filter(|(i, _)| i % 2 == 0) {
         catalog.put(&item(sku.as_str(), 100 + i as u64, None)).await.unwrap();
@@ -66,6 +66,37 @@ async fn more_skus_than_one_request_takes(catalog: Arc<dyn Catalog>) {
     assert_eq!(found[&sku("hook-148")].price_cents, 248);
 }
 
+async fn put_product_sets_the_shops_fields_and_keeps_the_merchandisers_limit(catalog: Arc<dyn ProductCatalog>) {
+    catalog.put(&item("muskie-casting-rod", 24_900, Some(2))).await.unwrap();
+    let withdrawn = CatalogItem {
+        title: Title::parse("Muskie casting rod II").unwrap(),
+        currency: Currency::parse("EUR").unwrap(),
+        active: false,
+        ..item("muskie-casting-rod", 26_900, None)
+    };
+    catalog.put_product(&withdrawn).await.unwrap();
+    let read = catalog.items(&[sku("muskie-casting-rod")]).await.unwrap().remove(&sku("muskie-casting-rod"));
+    assert_eq!(read, Some(CatalogItem { max_per_customer: Some(2), ..withdrawn.clone() }));
+
+    catalog.put_product(&item("muskie-casting-rod", 26_900, Some(9))).await.unwrap();
+    let read = catalog.items(&[sku("muskie-casting-rod")]).await.unwrap().remove(&sku("muskie-casting-rod"));
+    assert_eq!(read.map(|i| i.max_per_customer), Some(Some(2)), "an existing item keeps its own limit");
+
+    catalog.put(&item("tourney-casting-rod", 18_900, None)).await.unwrap();
+    catalog.put_product(&item("tourney-casting-rod", 18_900, Some(2))).await.unwrap();
+    let read = catalog.items(&[sku("tourney-casting-rod")]).await.unwrap().remove(&sku("tourney-casting-rod"));
+    assert_eq!(read.map(|i| i.max_per_customer), Some(None), "a limit the merchandiser removed stays removed");
+}
+
+async fn put_product_creates_a_new_item_as_given(catalog: Arc<dyn ProductCatalog>) {
+    let limited = item("reel", 9_900, Some(3));
+    let unlimited = CatalogItem { active: false, ..item("lure-7", 450, None) };
+    catalog.put_product(&limited).await.unwrap();
+    catalog.put_product(&unlimited).await.unwrap();
+    let found = catalog.items(&[sku("reel"), sku("lure-7")]).await.unwrap();
+    assert_eq!(found, HashMap::from([(sku("reel"), limited), (sku("lure-7"), unlimited)]));
+}
+
 testkit::against_both_adapters!(
     memory: std::sync::Arc::new(super::MemoryCatalog::new()),
     dynamodb: std::sync::Arc::new(super::dynamodb_catalog().await);
@@ -73,6 +104,8 @@ testkit::against_both_adapters!(
     unknown_skus_are_absent,
     put_replaces_the_whole_item,
     more_skus_than_one_request_takes,
+    put_product_sets_the_shops_fields_and_keeps_the_merchandisers_limit,
+    put_product_creates_a_new_item_as_given,
 );
 
 #[tokio::test]

@@ -1,0 +1,11 @@
+//! `catalog-import`'s integration tests, one binary. A test that needs the local stack
+//! says so in its name: it is in a `stack` module, or a segment of its name
+//! starts with `dynamodb` (the rule is in `.config/nextest.toml`).
+
+mod support;
+mod template;
+
+mod stack {
+    mod import;
+    mod orders;
+}
