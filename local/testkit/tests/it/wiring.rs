@@ -727,3 +727,56 @@ fn the_storefront_distribution_splits_the_shop_in_three() {
         assert_eq!(block[setting], true, "{setting}");
     }
 }
+
+/// `templates/storefront-waf.yaml`, the web ACL given to the distribution
+/// (docs/deploy.md, "WAF"): for CloudFront, rate limits per IP and, on
+/// `/api/*`, per `Authorization` header, AWS's common rule set, logs
+/// without tokens or cookies, its ARN an output.
+#[test]
+fn the_web_acl_limits_each_ip_and_each_api_token_and_runs_the_common_rules() {
+    let path = format!("{}/../../templates/storefront-waf.yaml", env!("CARGO_MANIFEST_DIR"));
+    let template: Value = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let acl = &template["Resources"]["WebAcl"]["Properties"];
+    assert_eq!(template["Resources"]["WebAcl"]["Type"], "AWS::WAFv2::WebACL");
+    assert_eq!(acl["Scope"], "CLOUDFRONT");
+    let rules = acl["Rules"].as_sequence().unwrap();
+    let rate = |key: &str| -> &Value {
+        let found = rules.iter().find(|r| r["Statement"]["RateBasedStatement"]["AggregateKeyType"] == key);
+        &found.unwrap_or_else(|| panic!("a rate-based rule keyed on {key}"))["Statement"]["RateBasedStatement"]
+    };
+    assert_eq!(tagged(&rate("IP")["Limit"], "Ref"), "RequestsPerIpPer5Minutes");
+
+    let per_token = rate("CUSTOM_KEYS");
+    assert_eq!(tagged(&per_token["Limit"], "Ref"), "ApiRequestsPerTokenPer5Minutes");
+    let keys = per_token["CustomKeys"].as_sequence().unwrap();
+    assert_eq!(keys.len(), 1, "the token alone is the key");
+    assert_eq!(keys[0]["Header"]["Name"].as_str().map(str::to_ascii_lowercase).as_deref(), Some("authorization"));
+    // Both branches of the scope-down (with and without exempt services)
+    // keep the rule to the API's paths.
+    let scope = tagged(&per_token["ScopeDownStatement"], "If").as_sequence().unwrap();
+    for branch in &scope[1..] {
+        let api_paths = format!("{branch:?}");
+        assert!(api_paths.contains("UriPath") && api_paths.contains("STARTS_WITH") && api_paths.contains("/api/"));
+    }
+    for rule in rules.iter().filter(|r| !r["Statement"]["RateBasedStatement"].is_null()) {
+        assert_eq!(rule["Action"]["Block"]["CustomResponse"]["ResponseCode"], 429, "{:?}", rule["Name"]);
+    }
+
+    let managed: Vec<&str> =
+        rules.iter().filter_map(|r| r["Statement"]["ManagedRuleGroupStatement"]["Name"].as_str()).collect();
+    assert!(managed.contains(&"AWSManagedRulesCommonRuleSet"), "{managed:?}");
+    for rule in rules {
+        assert_eq!(rule["VisibilityConfig"]["CloudWatchMetricsEnabled"], true, "{:?} has metrics", rule["Name"]);
+    }
+
+    let logging = &template["Resources"]["WebAclLogging"]["Properties"];
+    assert_eq!(get_att_target(&logging["ResourceArn"]), "WebAcl");
+    let redacted: Vec<&str> = logging["RedactedFields"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["SingleHeader"]["Name"].as_str())
+        .collect();
+    assert_eq!(redacted, ["authorization", "cookie"], "no token or cookie in the logs");
+    assert_eq!(get_att_target(&template["Outputs"]["WebAclArn"]["Value"]), "WebAcl");
+}
