@@ -16,6 +16,8 @@ const SKU = "muskie-casting-rod";
 
 let browser;
 let page;
+// The tokens the issuer gave the page at sign-in.
+let issued;
 
 async function stock() {
   const answer = await fetch(`${API}/inventory/${SKU}`, { headers: merchandiser });
@@ -73,11 +75,34 @@ test("signed out, the page asks to sign in", async () => {
   await page.screenshot({ path: `${SHOTS}/signed-out.png`, fullPage: true });
 });
 
+// Every entry of the page's sessionStorage and localStorage, as "key=value".
+async function webStorage() {
+  return page.evaluate(() =>
+    [sessionStorage, localStorage].flatMap((store) =>
+      Object.keys(store).map((key) => `${key}=${store.getItem(key)}`),
+    ),
+  );
+}
+
+// What the legacy shop's scripts could read on this origin holds no token.
+async function assertNoTokenInWebStorage(when) {
+  const entries = await webStorage();
+  for (const token of [issued.access_token, issued.id_token, issued.refresh_token].filter(Boolean)) {
+    assert.ok(!entries.some((entry) => entry.includes(token)), `${when}: a token is in Web Storage: ${entries}`);
+  }
+  const jwt = /eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+/;
+  assert.ok(!entries.some((entry) => jwt.test(entry)), `${when}: a JWT is in Web Storage: ${entries}`);
+  assert.ok(!entries.some((entry) => /(access|id|refresh)_token/.test(entry)), `${when}: ${entries}`);
+}
+
 test("sign in through the runner's issuer (code + PKCE) and see the stock", async () => {
   await page.locator("#sign-in").click();
   await page.waitForURL(/\/oidc\/authorize/);
   await page.getByLabel("Sign in as customer id").fill("angler-1842");
+  const tokens = page.waitForResponse((r) => r.url().endsWith("/oidc/token"));
   await page.getByRole("button", { name: "Sign in" }).click();
+  issued = await (await tokens).json();
+  assert.ok(issued.access_token && issued.id_token, "the issuer gave tokens");
   await page.waitForURL(PAGE_URL);
   await page.locator("#who").filter({ hasText: "Signed in as angler-1842" }).waitFor();
   const before = await stock();
@@ -91,6 +116,20 @@ test("buy: one order, CONFIRMED, and the stock one lower", async () => {
   assert.equal(await stock(), before - 1);
   await page.locator("#stock").filter({ hasText: `${before - 1} left` }).waitFor();
   await page.screenshot({ path: `${SHOTS}/confirmed.png`, fullPage: true });
+});
+
+test("signed in and after an order, no token is in Web Storage; a reload signs in again without the form", async () => {
+  await assertNoTokenInWebStorage("after the order");
+  const visited = [];
+  const listener = (request) => request.isNavigationRequest() && visited.push(request.url());
+  page.on("request", listener);
+  await page.reload();
+  await page.locator("#who").filter({ hasText: "Signed in as angler-1842" }).waitFor();
+  page.off("request", listener);
+  assert.ok(visited.some((url) => /\/oidc\/authorize\?.*prompt=none/.test(url)), `the issuer was asked: ${visited}`);
+  assert.equal(await page.getByLabel("Sign in as customer id").count(), 0, "no sign-in form");
+  await page.locator("#stock").filter({ hasText: / left$/ }).waitFor();
+  await assertNoTokenInWebStorage("after the reload");
 });
 
 test("the price changed since the page showed it: nothing ordered, the new price shown, and asked again", async () => {

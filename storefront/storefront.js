@@ -2,6 +2,12 @@
 // (oidc-client-ts, authorization code with PKCE), title and price from the
 // catalog, live stock, and a purchase that is safe to retry. Its settings come from config.json beside it, so
 // these files are the same locally and in AWS.
+//
+// Tokens live in this page's memory only, never in Web Storage: the legacy
+// shop's pages share the origin, and any of their scripts could read
+// sessionStorage or localStorage. A reload forgets them; the page then
+// signs in again through a redirect that the issuer's own session answers
+// at once (its cookie, on the issuer's domain, which no page here can read).
 "use strict";
 
 (function () {
@@ -17,6 +23,8 @@
   const signOutButton = document.getElementById("sign-out");
 
   const STOCK_REFRESH_MS = 3000;
+  // Only that this tab signed in (no token): after a reload, sign in again.
+  const SIGNED_IN = "storefront.signed-in";
   const PLACE_TRIES = 4;
   const FOLLOW_LIMIT_MS = 60000;
 
@@ -240,23 +248,44 @@
       client_id: config.clientId,
       redirect_uri: page,
       response_type: "code",
-      // No hidden-iframe renewals: a token outlives a shopping visit, and
-      // the page asks to sign in again when one has expired.
-      automaticSilentRenew: false,
       scope: config.scope || "openid",
-      userStore: new oidc.WebStorageStateStore({ store: window.sessionStorage }),
+      userStore: new oidc.WebStorageStateStore({ store: new oidc.InMemoryWebStorage() }),
+      // A sign-in under way must outlive the redirect to the issuer and
+      // back: its state and PKCE verifier wait in this tab's sessionStorage
+      // (not the library's default, localStorage) and are removed when it
+      // completes. They are not tokens: the verifier is worth something
+      // only with that sign-in's one-time code, for a minute.
+      stateStore: new oidc.WebStorageStateStore({ store: window.sessionStorage }),
+      // Renewed before expiry with the refresh token when the issuer gives
+      // one (Cognito does; it stays in memory too). Never through a hidden
+      // iframe: no silent_redirect_uri, and the CSP allows no frames.
+      // Without a refresh token the page asks to sign in once one expires.
+      automaticSilentRenew: true,
     });
     const query = new URLSearchParams(location.search);
     if (query.has("code") || query.has("error")) {
       try {
         await users.signinRedirectCallback();
+        sessionStorage.setItem(SIGNED_IN, "1");
       } catch (error) {
-        say("Sign-in did not complete: " + error.message, "bad");
+        // login_required: the issuer's session had ended; simply signed out.
+        if (error.error !== "login_required") say("Sign-in did not complete: " + error.message, "bad");
       }
       history.replaceState(null, "", page);
+    } else if (sessionStorage.getItem(SIGNED_IN)) {
+      // Reloaded: the tokens went with the old page. One quiet try (the mark
+      // is removed first, so an issuer that asks cannot start a loop).
+      sessionStorage.removeItem(SIGNED_IN);
+      try {
+        await users.signinRedirect({ prompt: "none" });
+        return;
+      } catch (error) {
+        // The issuer did not answer: the page carries on signed out.
+      }
     }
     signInButton.addEventListener("click", () => users.signinRedirect());
     signOutButton.addEventListener("click", async () => {
+      sessionStorage.removeItem(SIGNED_IN);
       await users.removeUser();
       await showAccount();
       await refreshStock();

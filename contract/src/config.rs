@@ -30,6 +30,10 @@ pub const LEGACY_DATABASE_URL: &str = "LEGACY_DATABASE_URL";
 pub const LEGACY_DB_SECRET_ARN: &str = "LEGACY_DB_SECRET_ARN";
 /// A PEM CA bundle for a direct RDS endpoint.
 pub const LEGACY_DB_SSLROOTCERT: &str = "LEGACY_DB_SSLROOTCERT";
+/// The Secrets Manager secret whose current (and, during a rotation,
+/// previous) value CloudFront sends in `X-Origin-Verify` (in AWS, with the
+/// storefront's distribution); unset: the API serves every request.
+pub const ORIGIN_VERIFY_SECRET_ARN: &str = "ORIGIN_VERIFY_SECRET_ARN";
 
 /// Every name above.
 pub const ALL: [&str; 12] = [
@@ -45,4 +49,5 @@ pub const ALL: [&str; 12] = [
     LEGACY_DATABASE_URL,
     LEGACY_DB_SECRET_ARN,
     LEGACY_DB_SSLROOTCERT,
+    ORIGIN_VERIFY_SECRET_ARN,
 ];

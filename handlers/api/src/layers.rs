@@ -1,11 +1,14 @@
-//! The layers every route runs behind, outermost first: [`correlate`] (the
-//! correlation id, the request's span and log line), [`limit_body`] (413)
-//! and [`require_json`] (415). The handlers then read a body that is known to
-//! be small enough and JSON by its media type.
+//! The layers every route runs behind, outermost first: [`not_stored`]
+//! (no cache keeps an answer the handler did not mark as shareable),
+//! [`correlate`] (the correlation id, the request's span and log line),
+//! [`check_origin`](crate::origin::check_origin) (only through CloudFront,
+//! when the API is behind it), [`limit_body`] (413) and [`require_json`]
+//! (415). The handlers then read a body that is known to be small enough and
+//! JSON by its media type.
 
 use axum::body::{to_bytes, Body};
 use axum::extract::Request;
-use axum::http::{HeaderValue, Method};
+use axum::http::{header, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use lambda_http::RequestExt;
@@ -14,6 +17,17 @@ use tracing::Instrument;
 use crate::body::{is_json, media_type, MAX_BODY_BYTES};
 use crate::headers::{self, CORRELATION_ID};
 use crate::problem::Problem;
+
+/// Answers are a caller's own (an order, its stock, a refusal), so no
+/// browser or CloudFront cache may keep one: `Cache-Control: no-store`
+/// unless the handler set its own (the public catalog's).
+pub async fn not_stored(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    if !response.headers().contains_key(header::CACHE_CONTROL) {
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
 
 /// The request's correlation id, as the handlers read it.
 #[derive(Clone, Debug)]

@@ -4,7 +4,8 @@
 //! `application/problem+json` in one place ([`problem`]).
 //!
 //! Read it in this order: [`routes`] (every route, once), [`layers`]
-//! (correlation id, body size, media type), [`orders`], [`stock`] and
+//! (correlation id, caching, body size, media type), [`origin`] (only
+//! through CloudFront, when the API is behind it), [`orders`], [`stock`] and
 //! [`catalog`] (the handlers), [`input`] (request bodies into commands),
 //! [`problem`].
 
@@ -15,6 +16,7 @@ mod headers;
 pub mod input;
 pub mod layers;
 mod orders;
+pub mod origin;
 pub mod problem;
 pub mod routes;
 mod stock;
@@ -27,6 +29,7 @@ use commands::OrderService;
 use domain::access::ServiceRule;
 use domain::Catalog;
 use inventory_store::InventoryService;
+use origin::{OriginCheck, SecretsManagerOriginSecret};
 
 pub use body::MAX_BODY_BYTES;
 pub use routes::router;
@@ -37,19 +40,22 @@ pub use routes::router;
 pub const CATALOG_CACHE_TTL: Duration = Duration::from_secs(30);
 
 /// What the API needs: the order service, the stock service, the catalog
-/// (through this instance's cache), and which callers are services.
+/// (through this instance's cache), which callers are services, and,
+/// behind CloudFront, the check that a request came through it.
 #[derive(Clone)]
 pub struct App {
     pub orders: OrderService,
     pub inventory: InventoryService,
     pub catalog: Arc<CachedCatalog>,
     pub services: Arc<ServiceRule>,
+    pub origin: Option<Arc<OriginCheck>>,
 }
 
 impl App {
     /// Items of `catalog` are kept [`CATALOG_CACHE_TTL`]; every caller is a
     /// customer until [`with_services`](App::with_services) names the
-    /// service clients.
+    /// service clients; every request is served until
+    /// [`with_origin_check`](App::with_origin_check) asks for CloudFront's header.
     pub fn new(orders: OrderService, inventory: InventoryService, catalog: Arc<dyn Catalog>) -> Self {
         App::with_catalog_cache(orders, inventory, catalog, CATALOG_CACHE_TTL)
     }
@@ -62,19 +68,31 @@ impl App {
         catalog: Arc<dyn Catalog>,
         ttl: Duration,
     ) -> Self {
-        App { orders, inventory, catalog: Arc::new(CachedCatalog::new(catalog, ttl)), services: Arc::default() }
+        App {
+            orders,
+            inventory,
+            catalog: Arc::new(CachedCatalog::new(catalog, ttl)),
+            services: Arc::default(),
+            origin: None,
+        }
     }
 
     pub fn with_services(self, services: ServiceRule) -> Self {
         App { services: Arc::new(services), ..self }
     }
 
+    pub fn with_origin_check(self, check: OriginCheck) -> Self {
+        App { origin: Some(Arc::new(check)), ..self }
+    }
+
     /// The production wiring: tables from `EVENTS_TABLE`, `INVENTORY_TABLE`
     /// and `CATALOG_TABLE`, the hot lane's SKUs from `HOT_SKUS`, the service
     /// rule from `SERVICE_CLIENT_IDS` and `SCOPE_PREFIX` (both must be set,
     /// either may be empty: a deployment that forgot them fails at start
-    /// rather than taking its services for customers), endpoint and
-    /// credentials from the SDK's own environment variables.
+    /// rather than taking its services for customers), the origin check
+    /// from `ORIGIN_VERIFY_SECRET_ARN` when set (behind CloudFront; its
+    /// values are read now, so an unreadable secret fails the start),
+    /// endpoint and credentials from the SDK's own environment variables.
     pub async fn from_env() -> Result<Self, String> {
         let var = |name: &str| std::env::var(name).map_err(|_| format!("{name} is not set"));
         let (events_table, inventory_table) =
@@ -90,6 +108,10 @@ impl App {
         let stock = inventory_store::DynamoInventoryStore::new(dynamodb.clone(), inventory_table);
         let catalog = catalog_store::DynamoCatalog::new(dynamodb, catalog_table);
         let orders = OrderService::new(Arc::new(events)).with_hot_list(hot_list);
-        Ok(App::new(orders, InventoryService::new(Arc::new(stock)), Arc::new(catalog)).with_services(services))
+        let app = App::new(orders, InventoryService::new(Arc::new(stock)), Arc::new(catalog)).with_services(services);
+        let Ok(arn) = std::env::var(contract::config::ORIGIN_VERIFY_SECRET_ARN) else { return Ok(app) };
+        let secret = SecretsManagerOriginSecret::new(aws_sdk_secretsmanager::Client::new(&config), arn);
+        let check = OriginCheck::new(Arc::new(secret), origin::REFRESH_EVERY).await.map_err(|e| e.to_string())?;
+        Ok(app.with_origin_check(check))
     }
 }

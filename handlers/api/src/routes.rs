@@ -5,11 +5,12 @@
 use axum::extract::{Request, State};
 use axum::handler::Handler;
 use axum::http::Method;
-use axum::middleware::from_fn;
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
 
-use crate::layers::{correlate, limit_body, require_json};
+use crate::layers::{correlate, limit_body, not_stored, require_json};
+use crate::origin::check_origin;
 use crate::problem::Problem;
 use crate::{catalog, orders, stock, App};
 
@@ -32,7 +33,7 @@ fn routes() -> Vec<(Route, MethodRouter<App>)> {
         route(Method::POST, "/orders/{id}/ship", COMMAND, orders::ship),
         route(Method::GET, "/inventory/{sku}", READ, stock::get),
         route(Method::PUT, "/inventory/{sku}", &[200, 400, 401, 403, 413, 415, 500, 503], stock::set),
-        route(Method::GET, "/catalog/{sku}", &[200, 400, 404, 500, 503], catalog::get),
+        route(Method::GET, "/catalog/{sku}", &[200, 400, 403, 404, 500, 503], catalog::get),
         route(Method::PUT, "/catalog/{sku}", &[200, 400, 401, 403, 413, 415, 500, 503], catalog::set),
     ]
 }
@@ -61,7 +62,9 @@ pub fn router(app: App) -> Router {
         .method_not_allowed_fallback(no_method)
         .layer(from_fn(require_json))
         .layer(from_fn(limit_body))
+        .layer(from_fn_with_state(app.clone(), check_origin))
         .layer(from_fn(correlate))
+        .layer(from_fn(not_stored))
         .with_state(app)
 }
 

@@ -4,7 +4,10 @@
 //!
 //! - `GET /.well-known/openid-configuration` and `GET /jwks.json`;
 //! - `GET /authorize`: a sign-in form ("sign in as customer id": a local
-//!   stand-in, no password), `POST /authorize` answers with a one-time code;
+//!   stand-in, no password), `POST /authorize` answers with a one-time code
+//!   and a session cookie; while the session lasts, `GET /authorize`
+//!   answers with a code at once, as Cognito does (`prompt=none` without
+//!   one: `login_required`; `prompt=login`: the form);
 //! - `POST /token`: the code for tokens, with PKCE (S256) checked.
 //!
 //! [`provider`] holds the flow without HTTP; [`routes`] serves it.

@@ -23,6 +23,10 @@ use url::Url;
 pub const CODE_LIFETIME: Duration = Duration::from_secs(60);
 /// How long the access and ID tokens are valid.
 pub const TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+/// How long the issuer remembers who signed in on a browser, as Cognito's
+/// sign-in session does: within it, an authorization request is answered
+/// without the form (a page reloaded after sign-in gets new tokens at once).
+pub const SESSION_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// The query (and the sign-in form) of `GET /authorize`, as the client sent it.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -41,6 +45,9 @@ pub struct AuthorizeParams {
     #[serde(default)]
     pub code_challenge_method: String,
     pub nonce: Option<String>,
+    /// OpenID Connect's `prompt`: `none` (answer from the session or with
+    /// `login_required`, never the form) or `login` (the form, session or not).
+    pub prompt: Option<String>,
 }
 
 /// Why an authorization request is refused. Each is shown to the person
@@ -137,16 +144,27 @@ struct IdClaims<'a> {
     exp: u64,
 }
 
+struct Session {
+    customer: String,
+    expires: Instant,
+}
+
 /// The issuer's sign-in for one public client (the storefront).
 pub struct Provider {
     issuer: LocalIssuer,
     client_id: String,
     codes: Mutex<HashMap<String, Grant>>,
+    sessions: Mutex<HashMap<String, Session>>,
 }
 
 impl Provider {
     pub fn new(issuer: LocalIssuer, client_id: impl Into<String>) -> Self {
-        Provider { issuer, client_id: client_id.into(), codes: Mutex::new(HashMap::new()) }
+        Provider {
+            issuer,
+            client_id: client_id.into(),
+            codes: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn issuer(&self) -> &LocalIssuer {
@@ -187,9 +205,7 @@ impl Provider {
     pub fn authorize(&self, params: &AuthorizeParams, customer: &str, now: Instant) -> Result<Url, AuthorizeError> {
         self.check(params)?;
         let customer = CustomerId::parse(customer.trim()).map_err(AuthorizeError::Customer)?;
-        let mut bytes = [0u8; 32];
-        rand::rng().fill(&mut bytes);
-        let code = URL_SAFE_NO_PAD.encode(bytes);
+        let code = random_token();
         let grant = Grant {
             client_id: params.client_id.clone(),
             redirect_uri: params.redirect_uri.clone(),
@@ -202,13 +218,30 @@ impl Provider {
         let mut codes = self.codes.lock().expect("codes lock");
         codes.retain(|_, grant| grant.expires > now);
         codes.insert(code.clone(), grant);
-        let mut back =
-            Url::parse(&params.redirect_uri).map_err(|_| AuthorizeError::RedirectUri(params.redirect_uri.clone()))?;
-        back.query_pairs_mut().append_pair("code", &code);
-        if let Some(state) = &params.state {
-            back.query_pairs_mut().append_pair("state", state);
-        }
-        Ok(back)
+        back_to_client(params, "code", &code)
+    }
+
+    /// The URL that takes the browser back to the client with an OAuth
+    /// `error` (`login_required`: `prompt=none` and no session).
+    pub fn refuse(&self, params: &AuthorizeParams, error: &str) -> Result<Url, AuthorizeError> {
+        self.check(params)?;
+        back_to_client(params, "error", error)
+    }
+
+    /// Remembers that `customer` signed in on a browser, for
+    /// [`SESSION_LIFETIME`]: the id its session cookie carries.
+    pub fn start_session(&self, customer: &str, now: Instant) -> String {
+        let id = random_token();
+        let mut sessions = self.sessions.lock().expect("sessions lock");
+        sessions.retain(|_, session| session.expires > now);
+        sessions.insert(id.clone(), Session { customer: customer.trim().to_owned(), expires: now + SESSION_LIFETIME });
+        id
+    }
+
+    /// Who is signed in on the session `id`, while it lasts.
+    pub fn session(&self, id: &str, now: Instant) -> Option<String> {
+        let sessions = self.sessions.lock().expect("sessions lock");
+        sessions.get(id).filter(|session| session.expires > now).map(|session| session.customer.clone())
     }
 
     /// Exchanges a code for tokens. A code is taken out on its first
@@ -251,6 +284,24 @@ impl Provider {
             scope: grant.scope,
         })
     }
+}
+
+/// 32 random bytes, base64url: a code or a session id.
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// `redirect_uri` with `name=value` and the request's `state`.
+fn back_to_client(params: &AuthorizeParams, name: &str, value: &str) -> Result<Url, AuthorizeError> {
+    let mut back =
+        Url::parse(&params.redirect_uri).map_err(|_| AuthorizeError::RedirectUri(params.redirect_uri.clone()))?;
+    back.query_pairs_mut().append_pair(name, value);
+    if let Some(state) = &params.state {
+        back.query_pairs_mut().append_pair("state", state);
+    }
+    Ok(back)
 }
 
 /// PKCE's S256: BASE64URL(SHA-256(verifier)).
@@ -301,6 +352,7 @@ mod tests {
             code_challenge: s256(VERIFIER),
             code_challenge_method: "S256".into(),
             nonce: Some("n-1".into()),
+            prompt: None,
         }
     }
 
@@ -409,6 +461,26 @@ mod tests {
         let no_verifier = TokenParams { code_verifier: None, ..exchange_params("x") };
         let refused = provider.exchange(&no_verifier, now).unwrap_err();
         assert_eq!((refused.code(), refused), ("invalid_request", TokenError::Missing("code_verifier")));
+    }
+
+    #[test]
+    fn a_session_remembers_the_customer_for_its_lifetime_only() {
+        let provider = provider();
+        let now = Instant::now();
+        let id = provider.start_session(" angler-7 ", now);
+        assert_eq!(provider.session(&id, now + SESSION_LIFETIME / 2).as_deref(), Some("angler-7"));
+        assert_eq!(provider.session(&id, now + SESSION_LIFETIME), None, "expired");
+        assert_eq!(provider.session("not-a-session", now), None);
+        assert_ne!(provider.start_session("angler-7", now), id, "each sign-in its own session");
+    }
+
+    #[test]
+    fn a_refusal_goes_back_to_the_client_with_the_error_and_the_state() {
+        let provider = provider();
+        let back = provider.refuse(&request(), "login_required").unwrap();
+        assert_eq!(back.as_str(), format!("{REDIRECT}?error=login_required&state=st-1"));
+        let elsewhere = AuthorizeParams { redirect_uri: "https://evil.example/cb".into(), ..request() };
+        assert!(matches!(provider.refuse(&elsewhere, "login_required"), Err(AuthorizeError::RedirectUri(_))));
     }
 
     #[test]

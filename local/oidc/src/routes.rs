@@ -14,7 +14,7 @@ use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::provider::{AuthorizeError, AuthorizeParams, Provider, TokenParams};
+use crate::provider::{AuthorizeError, AuthorizeParams, Provider, TokenParams, SESSION_LIFETIME};
 
 #[derive(Clone)]
 struct Oidc {
@@ -61,11 +61,35 @@ async fn jwks(State(oidc): State<Oidc>) -> Json<serde_json::Value> {
     Json(json!(oidc.provider.issuer().jwks()))
 }
 
-async fn sign_in_form(State(oidc): State<Oidc>, Query(params): Query<AuthorizeParams>) -> Response {
-    match oidc.provider.check(&params) {
-        Ok(()) => form_page(&params, None).into_response(),
+/// The session cookie: who signed in on this browser (HttpOnly, so the
+/// client's pages cannot read it; only the issuer's paths get it).
+const SESSION_COOKIE: &str = "oidc-session";
+
+/// With a session, the code at once (as Cognito answers a browser that
+/// signed in before), unless `prompt=login`; without one, the form, or
+/// `login_required` for `prompt=none`.
+async fn sign_in_form(State(oidc): State<Oidc>, headers: HeaderMap, Query(params): Query<AuthorizeParams>) -> Response {
+    if let Err(refused) = oidc.provider.check(&params) {
+        return refused_page(&refused);
+    }
+    let now = Instant::now();
+    let signed_in = session_id(&headers).and_then(|id| oidc.provider.session(id, now));
+    let back = match (signed_in, params.prompt.as_deref()) {
+        (Some(customer), prompt) if prompt != Some("login") => oidc.provider.authorize(&params, &customer, now),
+        (_, Some("none")) => oidc.provider.refuse(&params, "login_required"),
+        _ => return form_page(&params, None),
+    };
+    match back {
+        Ok(back) => Redirect::to(back.as_str()).into_response(),
         Err(refused) => refused_page(&refused),
     }
+}
+
+fn session_id(headers: &HeaderMap) -> Option<&str> {
+    let cookies = headers.get_all(header::COOKIE).into_iter().filter_map(|value| value.to_str().ok());
+    cookies
+        .flat_map(|cookies| cookies.split(';'))
+        .find_map(|cookie| cookie.trim().strip_prefix(SESSION_COOKIE)?.strip_prefix('='))
 }
 
 #[derive(Deserialize)]
@@ -83,8 +107,17 @@ async fn sign_in(State(oidc): State<Oidc>, form: Result<Form<SignIn>, FormReject
             return page(StatusCode::BAD_REQUEST, "Sign-in refused", &error_paragraph(&rejection.body_text()))
         }
     };
-    match oidc.provider.authorize(&params, &customer, Instant::now()) {
-        Ok(back) => Redirect::to(back.as_str()).into_response(),
+    let now = Instant::now();
+    match oidc.provider.authorize(&params, &customer, now) {
+        Ok(back) => {
+            let session = oidc.provider.start_session(&customer, now);
+            let cookie = format!(
+                "{SESSION_COOKIE}={session}; Path={}/; Max-Age={}; HttpOnly; SameSite=Lax",
+                oidc.mount,
+                SESSION_LIFETIME.as_secs()
+            );
+            ([(header::SET_COOKIE, cookie)], Redirect::to(back.as_str())).into_response()
+        }
         Err(AuthorizeError::Customer(reason)) => {
             let mut response = form_page(&params, Some(&format!("Customer id: {reason}."))).into_response();
             *response.status_mut() = StatusCode::BAD_REQUEST;
@@ -172,6 +205,8 @@ button{{padding:.6rem 1.2rem}}.error{{color:#a30000;font-weight:600}}:focus-visi
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use axum::body::Body;
     use axum::http::Request;
     use http_body_util::BodyExt;
@@ -273,6 +308,71 @@ mod tests {
         let (status, _, body) = send(&app, form("/token", exchange(VERIFIER))).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["error"], "invalid_grant");
+    }
+
+    fn query_of(headers: &HeaderMap) -> HashMap<String, String> {
+        let back = url::Url::parse(headers[header::LOCATION].to_str().unwrap()).unwrap();
+        assert!(back.as_str().starts_with(REDIRECT), "{back}");
+        back.query_pairs().into_owned().collect()
+    }
+
+    #[tokio::test]
+    async fn a_browser_signed_in_before_gets_a_code_without_the_form_while_its_session_lasts() {
+        let app = app();
+        let authorize = |prompt: Option<&str>, cookie: Option<&str>| {
+            let prompt = prompt.map(|p| format!("&prompt={p}")).unwrap_or_default();
+            let request = Request::get(format!("/authorize?{}{prompt}", authorize_query("storefront")));
+            let request = match cookie {
+                Some(cookie) => request.header(header::COOKIE, cookie),
+                None => request,
+            };
+            request.body(Body::empty()).unwrap()
+        };
+
+        let (status, headers, _) = send(&app, authorize(Some("none"), None)).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "prompt=none without a session: back to the client");
+        let query = query_of(&headers);
+        assert_eq!((query["error"].as_str(), query["state"].as_str()), ("login_required", "s<1>"));
+        assert!(!query.contains_key("code"));
+
+        let (status, headers, _) =
+            send(&app, form("/authorize", format!("{}&customer=angler-7", authorize_query("storefront")))).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let set_cookie = headers[header::SET_COOKIE].to_str().unwrap();
+        assert!(set_cookie.starts_with("oidc-session="), "{set_cookie}");
+        for attribute in ["; Path=/oidc/", "; HttpOnly", "; SameSite=Lax", "; Max-Age=3600"] {
+            assert!(set_cookie.contains(attribute), "{set_cookie} has {attribute}");
+        }
+        let session = set_cookie.split(';').next().unwrap().to_owned();
+        let cookies = format!("theme=dark; {session}");
+
+        for prompt in [None, Some("none")] {
+            let (status, headers, _) = send(&app, authorize(prompt, Some(&cookies))).await;
+            assert_eq!(status, StatusCode::SEE_OTHER, "{prompt:?} with the session: no form");
+            let code = query_of(&headers)["code"].clone();
+            let exchange = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("grant_type", "authorization_code")
+                .append_pair("code", &code)
+                .append_pair("redirect_uri", REDIRECT)
+                .append_pair("client_id", "storefront")
+                .append_pair("code_verifier", VERIFIER)
+                .finish();
+            let (status, _, body) = send(&app, form("/token", exchange)).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let id_token = serde_json::from_str::<serde_json::Value>(&body).unwrap()["id_token"].clone();
+            let payload = id_token.as_str().unwrap().split('.').nth(1).unwrap().to_owned();
+            let claims: serde_json::Value = serde_json::from_slice(
+                &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(claims["sub"], "angler-7", "the session's customer");
+        }
+
+        let (status, _, page) = send(&app, authorize(Some("login"), Some(&cookies))).await;
+        assert_eq!(status, StatusCode::OK, "prompt=login asks again");
+        assert!(page.contains("Sign in as customer id"), "{page}");
+        let (status, _, _) = send(&app, authorize(None, Some("oidc-session=forged"))).await;
+        assert_eq!(status, StatusCode::OK, "an unknown session is none");
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@ mod authorization;
 mod bad_input;
 mod catalog;
 mod common;
+mod edge;
 mod fixtures;
 mod known_state;
 mod openapi;

@@ -89,6 +89,18 @@ fn mentions(value: &Value, logical_id: &str) -> bool {
     format!("{value:?}").contains(logical_id)
 }
 
+/// A statement, or the statements of `!If [condition, statement, other]`
+/// (a statement only some stacks have; `other` is usually `AWS::NoValue`).
+fn unconditional(statement: &Value) -> Vec<&Value> {
+    match statement {
+        Value::Tagged(tagged) if tagged.tag == "If" => {
+            let branches = tagged.value.as_sequence().expect("!If [condition, then, else]");
+            branches[1..].iter().filter(|branch| branch.is_mapping()).collect()
+        }
+        statement => vec![statement],
+    }
+}
+
 /// Every policy statement in the template: (resource, Sid, statement).
 fn statements(template: &Value) -> Vec<(String, String, &Value)> {
     let mut all = Vec::new();
@@ -104,7 +116,7 @@ fn statements(template: &Value) -> Vec<(String, String, &Value)> {
             }
         }
         for document in documents {
-            for statement in document["Statement"].as_sequence().into_iter().flatten() {
+            for statement in document["Statement"].as_sequence().into_iter().flatten().flat_map(unconditional) {
                 let sid = statement["Sid"].as_str().unwrap_or("").to_owned();
                 all.push((name.clone(), sid, statement));
             }
@@ -617,7 +629,11 @@ fn the_user_pool_gives_customers_no_scope_and_the_checkout_backend_its_own() {
 const CACHING_DISABLED: &str = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad";
 const CACHING_OPTIMIZED: &str = "658327ea-f89d-4fab-a63d-7e88639e58f6";
 const ALL_VIEWER: &str = "216adef6-5c7f-47e4-b989-5492eafa07d3";
-const ALL_VIEWER_EXCEPT_HOST: &str = "b689b0a8-53d0-40ab-baf2-68738e2966ac";
+
+/// The request headers the API reads (`handlers/api`'s `headers` and
+/// `body`), the only viewer headers `/api/*` forwards besides
+/// `Authorization`.
+const API_REQUEST_HEADERS: [&str; 4] = ["Content-Type", "Idempotency-Key", "If-Match", "X-Correlation-Id"];
 
 #[test]
 fn the_storefront_distribution_splits_the_shop_in_three() {
@@ -693,9 +709,8 @@ fn the_storefront_distribution_splits_the_shop_in_three() {
     let api = behavior("/api/*");
     assert_eq!(api["TargetOriginId"], "orders-api");
     assert_eq!(api["ViewerProtocolPolicy"], "https-only");
-    assert_eq!(api["CachePolicyId"], CACHING_DISABLED, "the API is never cached");
-    assert_eq!(api["OriginRequestPolicyId"], ALL_VIEWER_EXCEPT_HOST, "Authorization and the API's headers reach it");
     assert_eq!(api["AllowedMethods"].as_sequence().map(Vec::len), Some(7));
+    assert_api_forwards_no_cookie_and_only_its_headers(&template, api);
     assert_eq!(
         functions_of(api),
         pairs(&[
@@ -746,4 +761,140 @@ fn the_storefront_distribution_splits_the_shop_in_three() {
     for setting in ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"] {
         assert_eq!(block[setting], true, "{setting}");
     }
+}
+
+/// `/api/*`: `Authorization` is the cache key (the only way CloudFront
+/// forwards it), nothing is cached that the API does not allow, and only the
+/// API's own headers follow: none of the legacy shop's cookies.
+fn assert_api_forwards_no_cookie_and_only_its_headers(template: &Value, api: &Value) {
+    let cache = &template["Resources"][tagged(&api["CachePolicyId"], "Ref").as_str().unwrap()];
+    assert_eq!(cache["Type"], "AWS::CloudFront::CachePolicy");
+    let cache = &cache["Properties"]["CachePolicyConfig"];
+    assert_eq!((cache["MinTTL"].as_u64(), cache["DefaultTTL"].as_u64()), (Some(0), Some(0)), "the API's own word");
+    let max = cache["MaxTTL"].as_u64().unwrap();
+    assert!((30..=60).contains(&max), "the catalog's 30 s, within DESIGN.md's 60 s: {max}");
+    let key = &cache["ParametersInCacheKeyAndForwardedToOrigin"];
+    assert_eq!(key["HeadersConfig"]["HeaderBehavior"], "whitelist");
+    assert_eq!(strings(&key["HeadersConfig"]["Headers"]), ["Authorization"], "an answer goes back to its token only");
+    assert_eq!(key["CookiesConfig"]["CookieBehavior"], "none");
+    assert_eq!(key["QueryStringsConfig"]["QueryStringBehavior"], "none");
+
+    let origin = &template["Resources"][tagged(&api["OriginRequestPolicyId"], "Ref").as_str().unwrap()];
+    assert_eq!(origin["Type"], "AWS::CloudFront::OriginRequestPolicy");
+    let origin = &origin["Properties"]["OriginRequestPolicyConfig"];
+    assert_eq!(origin["HeadersConfig"]["HeaderBehavior"], "whitelist");
+    assert_eq!(strings(&origin["HeadersConfig"]["Headers"]), API_REQUEST_HEADERS);
+    assert_eq!(origin["CookiesConfig"]["CookieBehavior"], "none", "no cookie of the legacy shop reaches the API");
+    assert_eq!(origin["QueryStringsConfig"]["QueryStringBehavior"], "none");
+}
+
+/// With the storefront, the API answers only what came through the
+/// distribution: CloudFront adds `X-Origin-Verify` from the secret the
+/// stack makes, and the API function is told the secret and may read it
+/// (that secret only); without the storefront, neither. A web ACL is
+/// attached when its parameter names one.
+#[test]
+fn behind_the_distribution_the_api_requires_the_origin_verify_header_and_the_web_acl_is_a_parameter() {
+    let template = sam_template();
+    let resources = &template["Resources"];
+    let secret = &resources["StorefrontOriginVerifySecret"];
+    assert_eq!(secret["Type"], "AWS::SecretsManager::Secret");
+    let generated = &secret["Properties"]["GenerateSecretString"];
+    assert!(generated["PasswordLength"].as_u64().unwrap() >= 32, "{generated:?}");
+    assert_eq!(generated["ExcludePunctuation"], true, "a valid header value");
+    assert_eq!(tagged(&secret["Properties"]["KmsKeyId"], "Ref"), "PlatformKey");
+
+    let config = &resources["StorefrontDistribution"]["Properties"]["DistributionConfig"];
+    let origins = config["Origins"].as_sequence().unwrap();
+    let api = origins.iter().find(|o| o["Id"] == "orders-api").unwrap();
+    let headers = api["OriginCustomHeaders"].as_sequence().expect("the API's origin adds a header");
+    assert_eq!(headers.len(), 1);
+    assert_eq!(headers[0]["HeaderName"].as_str().map(str::to_ascii_lowercase).as_deref(), Some("x-origin-verify"));
+    let branches = tagged(&headers[0]["HeaderValue"], "If").as_sequence().unwrap();
+    assert_eq!(branches[0], "HasOriginVerifySecretVersionId");
+    for branch in &branches[1..] {
+        let reference = tagged(branch, "Sub").as_str().unwrap();
+        assert!(
+            reference.starts_with("{{resolve:secretsmanager:${StorefrontOriginVerifySecret}"),
+            "the value comes from the secret, never from the template: {reference}"
+        );
+    }
+    assert!(tagged(&branches[1], "Sub").as_str().unwrap().ends_with(":${OriginVerifySecretVersionId}}}"));
+
+    let variables = &resources["ApiFunction"]["Properties"]["Environment"]["Variables"];
+    let variable = tagged(&variables[contract::config::ORIGIN_VERIFY_SECRET_ARN], "If").as_sequence().unwrap();
+    assert_eq!(variable[0], "StorefrontEnabled");
+    assert_eq!(tagged(&variable[1], "Ref"), "StorefrontOriginVerifySecret");
+    assert_eq!(tagged(&variable[2], "Ref"), "AWS::NoValue", "no check without the distribution");
+    let reads: Vec<(String, String, &Value)> = statements(&template)
+        .into_iter()
+        .filter(|(_, _, statement)| strings(&statement["Action"]).iter().any(|a| a.starts_with("secretsmanager:")))
+        .filter(|(_, _, statement)| mentions(&statement["Resource"], "StorefrontOriginVerifySecret"))
+        .collect();
+    assert_eq!(reads.len(), 1, "{reads:?}");
+    let (role, _, statement) = &reads[0];
+    assert_eq!(role, "ApiFunctionRole", "only the API reads it");
+    assert_eq!(strings(&statement["Action"]), ["secretsmanager:GetSecretValue"]);
+    assert_eq!(tagged(&statement["Resource"], "Ref"), "StorefrontOriginVerifySecret", "that secret only");
+
+    assert_eq!(template["Parameters"]["StorefrontWebAclArn"]["Default"], "", "no web ACL unless given");
+    let acl = tagged(&config["WebACLId"], "If").as_sequence().unwrap();
+    assert_eq!(
+        (acl[0].as_str(), tagged(&acl[1], "Ref").as_str()),
+        (Some("HasStorefrontWebAcl"), Some("StorefrontWebAclArn"))
+    );
+    assert_eq!(tagged(&acl[2], "Ref"), "AWS::NoValue");
+}
+
+/// `templates/storefront-waf.yaml`, the web ACL given to the distribution
+/// (docs/deploy.md, "WAF"): for CloudFront, rate limits per IP and, on
+/// `/api/*`, per `Authorization` header, AWS's common rule set, logs
+/// without tokens or cookies, its ARN an output.
+#[test]
+fn the_web_acl_limits_each_ip_and_each_api_token_and_runs_the_common_rules() {
+    let path = format!("{}/../../templates/storefront-waf.yaml", env!("CARGO_MANIFEST_DIR"));
+    let template: Value = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let acl = &template["Resources"]["WebAcl"]["Properties"];
+    assert_eq!(template["Resources"]["WebAcl"]["Type"], "AWS::WAFv2::WebACL");
+    assert_eq!(acl["Scope"], "CLOUDFRONT");
+    let rules = acl["Rules"].as_sequence().unwrap();
+    let rate = |key: &str| -> &Value {
+        let found = rules.iter().find(|r| r["Statement"]["RateBasedStatement"]["AggregateKeyType"] == key);
+        &found.unwrap_or_else(|| panic!("a rate-based rule keyed on {key}"))["Statement"]["RateBasedStatement"]
+    };
+    assert_eq!(tagged(&rate("IP")["Limit"], "Ref"), "RequestsPerIpPer5Minutes");
+
+    let per_token = rate("CUSTOM_KEYS");
+    assert_eq!(tagged(&per_token["Limit"], "Ref"), "ApiRequestsPerTokenPer5Minutes");
+    let keys = per_token["CustomKeys"].as_sequence().unwrap();
+    assert_eq!(keys.len(), 1, "the token alone is the key");
+    assert_eq!(keys[0]["Header"]["Name"].as_str().map(str::to_ascii_lowercase).as_deref(), Some("authorization"));
+    // Both branches of the scope-down (with and without exempt services)
+    // keep the rule to the API's paths.
+    let scope = tagged(&per_token["ScopeDownStatement"], "If").as_sequence().unwrap();
+    for branch in &scope[1..] {
+        let api_paths = format!("{branch:?}");
+        assert!(api_paths.contains("UriPath") && api_paths.contains("STARTS_WITH") && api_paths.contains("/api/"));
+    }
+    for rule in rules.iter().filter(|r| !r["Statement"]["RateBasedStatement"].is_null()) {
+        assert_eq!(rule["Action"]["Block"]["CustomResponse"]["ResponseCode"], 429, "{:?}", rule["Name"]);
+    }
+
+    let managed: Vec<&str> =
+        rules.iter().filter_map(|r| r["Statement"]["ManagedRuleGroupStatement"]["Name"].as_str()).collect();
+    assert!(managed.contains(&"AWSManagedRulesCommonRuleSet"), "{managed:?}");
+    for rule in rules {
+        assert_eq!(rule["VisibilityConfig"]["CloudWatchMetricsEnabled"], true, "{:?} has metrics", rule["Name"]);
+    }
+
+    let logging = &template["Resources"]["WebAclLogging"]["Properties"];
+    assert_eq!(get_att_target(&logging["ResourceArn"]), "WebAcl");
+    let redacted: Vec<&str> = logging["RedactedFields"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["SingleHeader"]["Name"].as_str())
+        .collect();
+    assert_eq!(redacted, ["authorization", "cookie"], "no token or cookie in the logs");
+    assert_eq!(get_att_target(&template["Outputs"]["WebAclArn"]["Value"]), "WebAcl");
 }
