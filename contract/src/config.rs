@@ -36,7 +36,7 @@ pub const LEGACY_DB_SSLROOTCERT: &str = "LEGACY_DB_SSLROOTCERT";
 pub const ORIGIN_VERIFY_SECRET_ARN: &str = "ORIGIN_VERIFY_SECRET_ARN";
 
 /// Every name above.
-pub const ALL: [&str; 12] = [
+pub const ALL: [&str; 13] = [
     EVENTS_TABLE,
     INVENTORY_TABLE,
     CATALOG_TABLE,
