@@ -32,10 +32,12 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use aws_sdk_dynamodb::Client;
-use commands::{CommandContext, Known, KnownStateTotals, OrderService, RetryPolicy};
+use commands::{CommandContext, Known, OrderService, RetryPolicy};
 use domain::{Command, Currency, CustomerId, Lane, OrderId, OrderLine, PlaceOrder, Sku};
 use event_store::DynamoEventStore;
+use testkit::known_state::{KnownStateCounter, KnownStateTotals};
 use testkit::requests::{RequestCounter, RequestTotals};
+use tracing::instrument::WithSubscriber;
 
 use crate::stats::{median, millis, quantile};
 use crate::EVENTS_TABLE;
@@ -77,11 +79,13 @@ struct Run {
     latencies: Vec<[Duration; COMMANDS_PER_ORDER]>,
 }
 
-/// The known-state side's two Lambda instances.
+/// The known-state side's two Lambda instances, and what their commands
+/// decided on known state.
 #[derive(Clone)]
 struct KnownState {
     api: OrderService,
     saga: OrderService,
+    decisions: KnownStateCounter,
 }
 
 pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
@@ -98,6 +102,7 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let known = KnownState {
         api: OrderService::new(Arc::new(known_store.clone())),
         saga: OrderService::new(Arc::new(known_store.clone())),
+        decisions: KnownStateCounter::default(),
     };
     let args = &args;
     let run_side = |side: usize| {
@@ -107,7 +112,10 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 BARE => measure(args, move |i| baseline_order(client.clone(), table.clone(), i, Read::Yes)).await,
                 CEILING => measure(args, move |i| baseline_order(client.clone(), table.clone(), i, Read::No)).await,
                 OLD => measure(args, move |_| old_path_order(old.clone())).await,
-                _ => measure(args, move |_| known_state_order(known.clone())).await,
+                _ => {
+                    let decisions = known.decisions.dispatch().clone();
+                    measure(args, move |_| known_state_order(known.clone()).with_subscriber(decisions.clone())).await
+                }
             }
         }
     };
@@ -116,7 +124,7 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             run_side(side).await;
         }
     }
-    let before = (old_requests.snapshot(), known_requests.snapshot(), counters(&known));
+    let before = (old_requests.snapshot(), known_requests.snapshot(), known.decisions.snapshot());
     let mut rounds: Vec<[Option<Run>; 4]> = Vec::new();
     for round in 0..args.rounds {
         // The order rotates so that drift in the machine's speed favours none.
@@ -129,19 +137,9 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let rounds: Vec<[Run; 4]> = rounds.into_iter().map(|runs| runs.map(|r| r.expect("every side ran"))).collect();
     let requests = [old_requests.snapshot() - before.0, known_requests.snapshot() - before.1];
-    let known_counters = counters(&known) - before.2;
-    report(args, rounds, requests, known_counters);
+    let decisions = known.decisions.snapshot() - before.2;
+    report(args, rounds, requests, decisions);
     Ok(())
-}
-
-fn counters(known: &KnownState) -> KnownStateTotals {
-    let (api, saga) = (known.api.counters().snapshot(), known.saga.counters().snapshot());
-    KnownStateTotals {
-        requests_saved: api.requests_saved + saga.requests_saved,
-        stale_conflicts: api.stale_conflicts + saga.stale_conflicts,
-        rechecks: api.rechecks + saga.rechecks,
-        cache_misses: api.cache_misses + saga.cache_misses,
-    }
 }
 
 /// Runs `order(i)` for every order with `concurrency` workers.

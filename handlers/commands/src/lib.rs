@@ -15,7 +15,6 @@
 pub mod backoff;
 pub mod cache;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -128,61 +127,6 @@ impl Known {
     }
 }
 
-/// What deciding on known state saved and cost, since the service was made.
-#[derive(Debug, Default)]
-pub struct KnownStateCounters {
-    requests_saved: AtomicU64,
-    stale_conflicts: AtomicU64,
-    rechecks: AtomicU64,
-    cache_misses: AtomicU64,
-}
-
-/// [`KnownStateCounters`] at one moment; subtract two for what happened between.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct KnownStateTotals {
-    /// Reads not made: a command decided on a known state whose append
-    /// succeeded (or whose no-op was provable without a read).
-    pub requests_saved: u64,
-    /// Appends lost because the known or cached state was stale (or the
-    /// assumed-new order existed): each cost one request, then a fresh read.
-    pub stale_conflicts: u64,
-    /// Refusals, `If-Match` mismatches and unprovable no-ops decided on a
-    /// known state, decided again on a fresh read (costing no extra request:
-    /// the read is the one every command made before).
-    pub rechecks: u64,
-    /// [`Known::Cached`] commands that found nothing cached, so read.
-    pub cache_misses: u64,
-}
-
-impl KnownStateCounters {
-    pub fn snapshot(&self) -> KnownStateTotals {
-        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        KnownStateTotals {
-            requests_saved: read(&self.requests_saved),
-            stale_conflicts: read(&self.stale_conflicts),
-            rechecks: read(&self.rechecks),
-            cache_misses: read(&self.cache_misses),
-        }
-    }
-
-    fn add(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-impl std::ops::Sub for KnownStateTotals {
-    type Output = KnownStateTotals;
-
-    fn sub(self, earlier: KnownStateTotals) -> KnownStateTotals {
-        KnownStateTotals {
-            requests_saved: self.requests_saved - earlier.requests_saved,
-            stale_conflicts: self.stale_conflicts - earlier.stale_conflicts,
-            rechecks: self.rechecks - earlier.rechecks,
-            cache_misses: self.cache_misses - earlier.cache_misses,
-        }
-    }
-}
-
 /// How one attempt on a known state ended.
 enum Assumed {
     /// Proven: appended at the next version, or a no-op on a final state.
@@ -207,7 +151,6 @@ pub struct OrderService {
     store: Arc<dyn EventStore>,
     clock: Arc<dyn Clock>,
     cache: Arc<OrderCache>,
-    counters: Arc<KnownStateCounters>,
     /// Decides the lane of the orders this service places (none hot by default).
     hot_list: Arc<HotList>,
 }
@@ -223,7 +166,6 @@ impl OrderService {
             store,
             clock,
             cache: Arc::new(OrderCache::new(cache::DEFAULT_CAPACITY)),
-            counters: Default::default(),
             hot_list: Arc::default(),
         }
     }
@@ -249,10 +191,6 @@ impl OrderService {
 
     pub fn cache(&self) -> &OrderCache {
         &self.cache
-    }
-
-    pub fn counters(&self) -> &KnownStateCounters {
-        &self.counters
     }
 
     /// The current state of an order, or `None` if it was never placed.
@@ -306,7 +244,13 @@ impl OrderService {
             Known::Cached => {
                 let cached = self.cache.get(order_id);
                 if cached.is_none() {
-                    KnownStateCounters::add(&self.counters.cache_misses);
+                    tracing::info!(
+                        %order_id,
+                        command = command.name(),
+                        known = basis,
+                        cache_misses = 1,
+                        "command decided on a read: nothing cached"
+                    );
                 }
                 cached.map(|(order, lane)| (Some(order), lane))
             }
@@ -315,20 +259,14 @@ impl OrderService {
             return self.execute(order_id, command, context, retry).await;
         };
         let assumed_version = state.as_ref().map_or(0, |o| o.version);
-        let (saved, stale, outcome) = match self.try_assumed(order_id, state, lane, command, context).await? {
-            Assumed::Decided(outcome) => {
-                KnownStateCounters::add(&self.counters.requests_saved);
-                (1, 0, Ok(outcome))
-            }
+        // Each a 0 or a 1, so that summing them over the log gives the totals.
+        let (saved, stale, rechecks, outcome) = match self.try_assumed(order_id, state, lane, command, context).await? {
+            Assumed::Decided(outcome) => (1, 0, 0, Ok(outcome)),
             Assumed::Conflict => {
-                KnownStateCounters::add(&self.counters.stale_conflicts);
                 self.cache.forget(order_id);
-                (0, 1, self.execute(order_id, command, context, retry).await)
+                (0, 1, 0, self.execute(order_id, command, context, retry).await)
             }
-            Assumed::Recheck => {
-                KnownStateCounters::add(&self.counters.rechecks);
-                (0, 0, self.execute(order_id, command, context, retry).await)
-            }
+            Assumed::Recheck => (0, 0, 1, self.execute(order_id, command, context, retry).await),
         };
         tracing::info!(
             %order_id,
@@ -337,6 +275,7 @@ impl OrderService {
             assumed_version,
             requests_saved = saved,
             stale_conflicts = stale,
+            rechecks,
             "command decided on known state"
         );
         outcome

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use commands::{CommandContext, CommandError, CommandOutcome, Known, KnownStateTotals, OrderService, RetryPolicy};
+use commands::{CommandContext, CommandError, CommandOutcome, Known, OrderService, RetryPolicy};
 use contract::tables::create_events_table;
 use domain::ports::{EventStore, StoreError};
 use domain::{
@@ -16,6 +16,8 @@ use domain::{
     PlaceOrder, Reason, Sku, TrackingNumber,
 };
 use event_store::{DynamoEventStore, MemoryEventStore};
+use testkit::known_state::{KnownStateCounter, KnownStateTotals};
+use tracing::instrument::WithSubscriber;
 use uuid::Uuid;
 
 /// Counts what a service asks of the store.
@@ -45,16 +47,18 @@ impl EventStore for Counting {
     }
 }
 
-/// One Lambda instance: its own service, cache and request counts.
+/// One Lambda instance: its own service, cache, request counts and
+/// counts of what its commands decided on known state.
 struct Instance {
     service: OrderService,
     counting: Arc<Counting>,
+    known_state: KnownStateCounter,
 }
 
 impl Instance {
     fn new(store: &Arc<dyn EventStore>) -> Self {
         let counting = Arc::new(Counting { inner: store.clone(), loads: 0.into(), appends: 0.into() });
-        Instance { service: OrderService::new(counting.clone()), counting }
+        Instance { service: OrderService::new(counting.clone()), counting, known_state: KnownStateCounter::default() }
     }
 
     async fn run(&self, id: OrderId, command: Command, known: Known) -> Result<CommandOutcome, CommandError> {
@@ -70,11 +74,12 @@ impl Instance {
     ) -> Result<CommandOutcome, CommandError> {
         let mut context = CommandContext::new("test");
         context.expected_version = if_match;
-        self.service.execute_from(id, &command, &context, RetryPolicy::NONE, known).await
+        let command = self.service.execute_from(id, &command, &context, RetryPolicy::NONE, known);
+        command.with_subscriber(self.known_state.dispatch().clone()).await
     }
 
     fn totals(&self) -> KnownStateTotals {
-        self.service.counters().snapshot()
+        self.known_state.snapshot()
     }
 }
 

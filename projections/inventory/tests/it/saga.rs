@@ -20,6 +20,8 @@ use inventory_store::InventoryService;
 use local_aws::poller::{QueuePoller, Receipt};
 use sqs_consumer::{deliver_bodies, deliver_in_lane, Backoff, Failure};
 use std::time::Duration;
+use testkit::known_state::KnownStateCounter;
+use tracing::instrument::WithSubscriber;
 
 async fn state(f: &Fixture, order_id: OrderId) -> Option<ReservationState> {
     f.inventory.reservations(&[order_id]).await.unwrap().remove(&order_id).map(|r| r.state)
@@ -125,19 +127,19 @@ async fn order_cancelled_before_it_could_be_confirmed_gets_its_stock_back(f: Fix
     assert_eq!(f.stock("muskie-casting-rod").await, (5, 0, 0), "and the cancel releases nothing twice");
 }
 
-/// The counters of the saga's order service while `run` runs:
+/// What the saga's commands decided on known state while `run` runs:
 /// `(requests_saved, stale_conflicts, rechecks)`.
-async fn known_state_counts(orders: &OrderService, run: impl std::future::Future<Output = ()>) -> (u64, u64, u64) {
-    let before = orders.counters().snapshot();
-    run.await;
-    let during = orders.counters().snapshot() - before;
+async fn known_state_counts(run: impl std::future::Future<Output = ()>) -> (u64, u64, u64) {
+    let counter = KnownStateCounter::default();
+    run.with_subscriber(counter.dispatch().clone()).await;
+    let during = counter.snapshot();
     (during.requests_saved, during.stale_conflicts, during.rechecks)
 }
 
 async fn confirm_is_decided_on_the_placed_state_without_a_read(f: Fixture) {
     f.set("muskie-casting-rod", 5).await;
     let placed = f.place(&[("muskie-casting-rod", 2)]).await;
-    let counts = known_state_counts(&f.orders, async { assert!(f.deliver(&[&placed]).await.is_empty()) }).await;
+    let counts = known_state_counts(async { assert!(f.deliver(&[&placed]).await.is_empty()) }).await;
     assert_eq!(counts, (1, 0, 0), "appended on the OrderPlaced state: no read");
     assert_eq!(f.status(placed.order_id).await, OrderStatus::Confirmed);
     assert_eq!(f.lanes(placed.order_id).await, [Lane::Standard, Lane::Standard]);
@@ -150,7 +152,7 @@ async fn settle_after_a_cancel_got_in_first(f: &Fixture, rods: u64) -> OrderId {
     f.set("muskie-casting-rod", rods).await;
     let placed = f.place(&[("muskie-casting-rod", 2)]).await;
     f.command(placed.order_id, Command::Cancel { reason: None }).await;
-    let counts = known_state_counts(&f.orders, async { assert!(f.deliver(&[&placed]).await.is_empty()) }).await;
+    let counts = known_state_counts(async { assert!(f.deliver(&[&placed]).await.is_empty()) }).await;
     assert_eq!(counts, (0, 1, 0), "the append on version 1 lost, then the order was read");
     let history: Vec<_> = f.history(placed.order_id).await.into_iter().map(|e| e.event_type()).collect();
     assert_eq!(history, [domain::EventType::OrderPlaced, domain::EventType::OrderCancelled]);
@@ -172,7 +174,7 @@ async fn a_message_without_a_lane_is_settled_on_a_read(f: Fixture) {
     f.set("muskie-casting-rod", 5).await;
     let placed = f.place(&[("muskie-casting-rod", 2)]).await;
     let run = async { assert!(deliver_bodies(&f.projection, &[placed.to_json()]).await.is_empty()) };
-    assert_eq!(known_state_counts(&f.orders, run).await, (0, 0, 0), "decided on a read, as before lanes");
+    assert_eq!(known_state_counts(run).await, (0, 0, 0), "decided on a read, as before lanes");
     assert_eq!(f.status(placed.order_id).await, OrderStatus::Confirmed);
     assert_eq!(f.lanes(placed.order_id).await, [Lane::Standard, Lane::Standard]);
 }
@@ -192,7 +194,7 @@ async fn a_hot_order_is_settled_in_the_lane_its_message_names(f: Fixture) {
     .unwrap();
     let bodies = [placed.to_json(), cancelled_first.to_json()];
     let run = async { assert!(deliver_in_lane(&f.projection, &bodies, Lane::Hot).await.is_empty()) };
-    assert_eq!(known_state_counts(&f.orders, run).await, (1, 1, 0));
+    assert_eq!(known_state_counts(run).await, (1, 1, 0));
     assert_eq!(f.status(placed.order_id).await, OrderStatus::Confirmed);
     assert_eq!(f.lanes(placed.order_id).await, [Lane::Hot, Lane::Hot], "confirmed in the order's lane");
     assert_eq!(f.lanes(cancelled_first.order_id).await, [Lane::Hot, Lane::Hot]);

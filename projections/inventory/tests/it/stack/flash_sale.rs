@@ -22,6 +22,8 @@ use event_store::DynamoEventStore;
 use inventory::{InventoryProjection, InventoryStore};
 use rand::seq::SliceRandom;
 use sqs_consumer::deliver_in_lane;
+use testkit::known_state::KnownStateCounter;
+use tracing::instrument::WithSubscriber;
 
 const HOT: &str = "muskie-casting-rod";
 const OTHER: &str = "tourney-casting-rod";
@@ -68,7 +70,7 @@ async fn deliver_through_queue(
     let queue = Arc::new(Mutex::new(VecDeque::from(bodies)));
     let consumers = (0..consumers).map(|_| {
         let (queue, projection) = (queue.clone(), projection.clone());
-        tokio::spawn(async move {
+        let consumer = async move {
             loop {
                 let batch: Vec<String> = {
                     let mut queue = queue.lock().unwrap();
@@ -85,7 +87,9 @@ async fn deliver_through_queue(
                     queue.push_back(batch[i].clone());
                 }
             }
-        })
+        };
+        // In the caller's subscriber: the test counts what the saga decides.
+        tokio::spawn(consumer.with_current_subscriber())
     });
     for consumer in consumers {
         consumer.await.unwrap();
@@ -150,7 +154,9 @@ async fn flash_sale_never_oversells_and_never_starves_other_products() {
     let projection = Arc::new(InventoryProjection::new(inventory.clone(), orders.clone()));
     let stop = Arc::new(AtomicBool::new(false));
     let watcher = watch_hot_stock(inventory.clone(), stop.clone());
-    deliver_through_lanes(projection.clone(), &*events, placed.iter().collect()).await;
+    let known_state = KnownStateCounter::default();
+    let sale = deliver_through_lanes(projection.clone(), &*events, placed.iter().collect());
+    sale.with_subscriber(known_state.dispatch().clone()).await;
     stop.store(true, Ordering::SeqCst);
     assert!(watcher.await.unwrap() > 0, "the stock was watched during the sale");
 
@@ -166,7 +172,7 @@ async fn flash_sale_never_oversells_and_never_starves_other_products() {
         let expected = if is_hot(p) { Lane::Hot } else { Lane::Standard };
         assert_eq!(lanes(&stored, p).await, [expected, expected], "decided in its lane");
     }
-    let saved = orders.counters().snapshot().requests_saved;
+    let saved = known_state.snapshot().requests_saved;
     assert_eq!(saved, total as u64, "every order settled on its OrderPlaced state, without a read");
     for p in placed.iter().filter(|p| is_hot(p)) {
         if let Some(OrderEvent::Rejected(r)) = events.load(p.order_id).await.unwrap().pop().map(|e| e.event) {
