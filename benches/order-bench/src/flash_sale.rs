@@ -568,7 +568,7 @@ async fn consume(queue: &Queue, projection: &InventoryProjection, batch_size: us
             continue;
         }
         let bodies: Vec<String> = batch.iter().map(Envelope::to_json).collect();
-        let failed = sqs_consumer::deliver_bodies(projection, &bodies).await;
+        let failed = testkit::delivery::deliver_bodies(projection, &bodies).await;
         let mut queue = queue.lock().expect("queue lock");
         for id in failed {
             let i: usize = id.parse().expect("message ids are indices");

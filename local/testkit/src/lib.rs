@@ -3,6 +3,7 @@
 //! a silently skipped adapter test would prove nothing.
 
 pub mod access;
+pub mod delivery;
 pub mod known_state;
 pub mod requests;
 pub mod sqs;

@@ -15,7 +15,7 @@ use inventory::InventoryProjection;
 use inventory_store::{DynamoInventoryStore, InventoryStore};
 use publisher::SnsPublisher;
 use serde_json::Value;
-use sqs_consumer::deliver_bodies;
+use testkit::delivery::deliver_bodies;
 use uuid::Uuid;
 
 pub(super) struct Stack {

@@ -57,7 +57,7 @@ impl Fixture {
     /// Delivers `envelopes` as one SQS batch; returns the failed message ids.
     pub async fn deliver(&self, envelopes: &[&Envelope]) -> Vec<String> {
         let bodies: Vec<String> = envelopes.iter().map(|e| e.to_json()).collect();
-        sqs_consumer::deliver_bodies(&self.projection, &bodies).await
+        testkit::delivery::deliver_bodies(&self.projection, &bodies).await
     }
 }
 

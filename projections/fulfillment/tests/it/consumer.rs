@@ -14,7 +14,8 @@ use domain::{Command, Envelope, OrderId, Sku};
 use faults::{Fault, HttpFaultProxy};
 use fulfillment::{FulfillmentProjection, PickLine, PickStatus};
 use local_aws::poller::QueuePoller;
-use sqs_consumer::{deliver_bodies, Backoff, Failure};
+use sqs_consumer::{Backoff, Failure};
+use testkit::delivery::deliver_bodies;
 
 /// The event store as the projection reads it, slowed down (so that events
 /// of one order applied side by side would finish out of order) or down for

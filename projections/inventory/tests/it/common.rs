@@ -113,7 +113,7 @@ impl Fixture {
     /// `lane` attribute as the topic sends it; returns the failed message ids.
     pub async fn deliver(&self, envelopes: &[&Envelope]) -> Vec<String> {
         let bodies: Vec<String> = envelopes.iter().map(|e| e.to_json()).collect();
-        sqs_consumer::deliver_in_lane(&self.projection, &bodies, Lane::Standard).await
+        testkit::delivery::deliver_in_lane(&self.projection, &bodies, Lane::Standard).await
     }
 }
 

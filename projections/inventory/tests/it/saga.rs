@@ -18,8 +18,9 @@ use faults::{Fault, HttpFaultProxy};
 use inventory::{InventoryProjection, Reservation, ReservationState, ReservationStrategy, REJECT_REASON};
 use inventory_store::InventoryService;
 use local_aws::poller::{QueuePoller, Receipt};
-use sqs_consumer::{deliver_bodies, deliver_in_lane, Backoff, Failure};
+use sqs_consumer::{Backoff, Failure};
 use std::time::Duration;
+use testkit::delivery::{deliver_bodies, deliver_in_lane};
 use testkit::known_state::KnownStateCounter;
 use tracing::instrument::WithSubscriber;
 

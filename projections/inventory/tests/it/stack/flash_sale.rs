@@ -21,7 +21,7 @@ use domain::{Envelope, HotList, Lane, OrderEvent, OrderStatus};
 use event_store::DynamoEventStore;
 use inventory::{InventoryProjection, InventoryStore};
 use rand::seq::SliceRandom;
-use sqs_consumer::deliver_in_lane;
+use testkit::delivery::deliver_in_lane;
 use testkit::known_state::KnownStateCounter;
 use tracing::instrument::WithSubscriber;
 
