@@ -102,7 +102,7 @@ impl Reactions {
         let command = match record.state {
             ReservationState::Reserved => Command::Confirm,
             ReservationState::Rejected => {
-                Command::Reject { reason: reject_reason(), unavailable: record.unavailable.clone() }
+                Command::Reject { reason: reject_reason(), unavailable: record.unavailable.clone(), limits: vec![] }
             }
             _ => return Ok(Some(record)),
         };
