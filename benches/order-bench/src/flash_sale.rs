@@ -47,12 +47,13 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use catalog_store::MemoryCatalog;
 use commands::{CommandContext, OrderService, RetryPolicy};
 use domain::ports::{EventStore, StoreError};
 use domain::{Command, Currency, CustomerId, Envelope, EventType, HotList, Lane, OrderId, OrderLine, PlaceOrder, Sku};
 use event_store::DynamoEventStore;
 use inventory::{InventoryProjection, ReservationStrategy};
-use inventory_store::store::{Change, CommitError, InventoryError, InventoryStore, Reservation, Stock};
+use inventory_store::store::{Change, CommitError, InventoryError, InventoryStore, Reservation, ShareKey, Stock};
 use inventory_store::DynamoInventoryStore;
 
 use crate::stats::{median, quantile};
@@ -436,7 +437,8 @@ async fn run_phase(
     let hot_list = HotList::new([sku(HOT)]);
     let orders = OrderService::new(events.clone()).with_hot_list(hot_list);
     let projection = Arc::new(
-        InventoryProjection::new(inventory.clone(), orders.clone()).with_strategy(args.strategy.reservation()),
+        InventoryProjection::new(inventory.clone(), Arc::new(MemoryCatalog::new()), orders.clone())
+            .with_strategy(args.strategy.reservation()),
     );
 
     // The orders released at the start, placed beforehand.
@@ -669,6 +671,10 @@ impl InventoryStore for CountingInventory {
 
     async fn reservations(&self, orders: &[OrderId]) -> Result<HashMap<OrderId, Reservation>, InventoryError> {
         self.inner.reservations(orders).await
+    }
+
+    async fn shares(&self, shares: &[ShareKey]) -> Result<HashMap<ShareKey, u64>, InventoryError> {
+        self.inner.shares(shares).await
     }
 
     async fn commit(&self, change: &Change) -> Result<(), CommitError> {
