@@ -2,7 +2,7 @@
 
 use uuid::Uuid;
 
-use crate::event::UnavailableLine;
+use crate::event::{OverLimitLine, UnavailableLine};
 use crate::values::{Currency, CustomerId, OrderLine, Reason, Sku, TrackingNumber, MAX_LINES};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,8 +46,9 @@ pub enum Command {
     Place(PlaceOrder),
     /// From inventory, once every line is reserved.
     Confirm,
-    /// From inventory, when some line cannot be reserved.
-    Reject { reason: Reason, unavailable: Vec<UnavailableLine> },
+    /// From inventory, when some line cannot be reserved: short of stock
+    /// (`unavailable`) or over the customer's purchase limit (`limits`).
+    Reject { reason: Reason, unavailable: Vec<UnavailableLine>, limits: Vec<OverLimitLine> },
     /// From checkout or the customer, through the API.
     Cancel { reason: Option<Reason> },
     /// From the warehouse, through the API.

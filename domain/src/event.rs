@@ -30,6 +30,11 @@ pub struct OrderConfirmed {}
 pub struct OrderRejected {
     pub reason: String,
     pub unavailable: Vec<UnavailableLine>,
+    /// The lines over the customer's purchase limit, when that is why
+    /// (`reason` is `limit-exceeded`). Additive: absent when empty, and an
+    /// event stored without it reads as empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub limits: Vec<OverLimitLine>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -38,6 +43,17 @@ pub struct UnavailableLine {
     pub sku: Sku,
     pub requested: u32,
     pub available: u64,
+}
+
+/// A line that would take its customer over the SKU's `maxPerCustomer`:
+/// what the order asked, and what the customer could still take when the
+/// order was decided (the limit less what its other orders hold).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OverLimitLine {
+    pub sku: Sku,
+    pub requested: u32,
+    pub allowed: u32,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -2,7 +2,7 @@
 //!
 //! Read it in this order: [`values`] (validated value types), [`command`],
 //! [`event`], [`order`] (state and `evolve`), [`decide`], [`catalog`]
-//! (prices, and pricing an order), [`envelope`]
+//! (prices, and pricing an order), [`limit`] (purchase limits), [`envelope`]
 //! (what is stored and published), [`lane`] (which queue an order's events
 //! travel in), [`ports`] (what adapters implement), [`access`] (who may do
 //! what).
@@ -14,6 +14,7 @@ pub mod decide;
 pub mod envelope;
 pub mod event;
 pub mod lane;
+pub mod limit;
 pub mod order;
 pub mod ports;
 pub mod schema;

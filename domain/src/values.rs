@@ -91,7 +91,7 @@ impl fmt::Display for Sku {
 }
 
 /// The customer: 1–128 printable characters.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(try_from = "String", into = "String")]
 #[schemars(extend("minLength" = 1, "maxLength" = 128))]
 pub struct CustomerId(String);

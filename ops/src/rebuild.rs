@@ -109,8 +109,12 @@ struct InventoryRebuild {
 impl InventoryRebuild {
     fn new(target: Arc<DynamoInventoryStore>, events: Arc<dyn EventStore>) -> Self {
         let orders = OrderService::new(Arc::new(ReadOnlyStore(events)));
+        // No purchase limits: the live saga already decided every order, and
+        // a limit applied again in the scan's order could reject an order
+        // it confirmed. So the rebuilt table counts no customer shares.
+        let no_limits = Arc::new(catalog_store::MemoryCatalog::new());
         InventoryRebuild {
-            projection: inventory::InventoryProjection::new(target.clone(), orders),
+            projection: inventory::InventoryProjection::new(target.clone(), no_limits, orders),
             target,
             primed: Mutex::new(BTreeSet::new()),
         }

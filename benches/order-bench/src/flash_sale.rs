@@ -37,7 +37,9 @@
 //! It also samples each queue's depth over the burst and reports hot-SKU
 //! item writes: per hot order, and per second at `target-rate` hot orders
 //! per second with the hot lane's batches (docs/design.md, "Capacity of a sale
-//! on one SKU").
+//! on one SKU"). The hot SKU has the demo catalog's purchase limit
+//! (`max-per-customer`) and every order its own customer, so every
+//! reservation of it also takes a customer's share, in the same transaction.
 
 use contract::tables::{create_events_table, create_inventory_table};
 use std::collections::{HashMap, VecDeque};
@@ -47,12 +49,18 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use catalog_store::MemoryCatalog;
 use commands::{CommandContext, OrderService, RetryPolicy};
 use domain::ports::{EventStore, StoreError};
-use domain::{Command, Currency, CustomerId, Envelope, EventType, HotList, Lane, OrderId, OrderLine, PlaceOrder, Sku};
+use domain::{
+    CatalogItem, Command, Currency, CustomerId, Envelope, EventType, HotList, Lane, OrderId, OrderLine, PlaceOrder,
+    Sku, Title,
+};
 use event_store::DynamoEventStore;
 use inventory::{InventoryProjection, ReservationStrategy};
-use inventory_store::store::{Change, CommitError, InventoryError, InventoryStore, Reservation, Stock};
+use inventory_store::store::{
+    Change, CommitError, InventoryError, InventoryStore, Reservation, ShareKey, Stock, MAX_CHANGE_ITEMS,
+};
 use inventory_store::DynamoInventoryStore;
 
 use crate::stats::{median, quantile};
@@ -106,6 +114,9 @@ pub struct Args {
     /// Measured rounds (after one warm-up round of the sale loads); the tables show medians.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
+    /// The hot SKU's purchase limit per customer (the demo catalog's).
+    #[arg(long, default_value_t = 2)]
+    max_per_customer: u32,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -281,7 +292,7 @@ fn report(args: &Args, results: &mut Results) {
          it with {} quiet ({OTHER}) orders interleaved; idle: as many orders, all quiet. Burst: {} hot orders at \
          once with {} quiet orders placed during it; calm: those quiet orders alone, placed at the same moments. \
          Single queue: {} consumers, batches of {}. Lanes: the standard lane as the single queue, the hot lane \
-         {} consumers, batches of up to {}.\n",
+         {} consumers, batches of up to {}. {HOT}: at most {} per customer, every order its own customer.\n",
         args.rounds,
         args.hot_stock,
         args.hot_orders,
@@ -292,6 +303,7 @@ fn report(args: &Args, results: &mut Results) {
         args.batch_size,
         args.hot_consumers,
         args.hot_batch_size,
+        args.max_per_customer,
     );
     println!(
         "| routing | quiet p50 flooded / idle | flooded/idle p50 | quiet p99 flooded / idle | flooded/idle p99 | \
@@ -361,13 +373,17 @@ fn report(args: &Args, results: &mut Results) {
             ),
         }
     }
-    // The hot item at the sale rate: one conditional write per hot batch
-    // while stock lasts, none once sold out.
-    let per_batch = args.target_rate / args.hot_batch_size.max(1) as f64;
+    // The hot item at the sale rate: one conditional write per transaction
+    // of a hot batch while stock lasts, none once sold out. A transaction
+    // holds the SKU's item and, per order, its record and its customer's share.
+    let orders_per_transaction = (MAX_CHANGE_ITEMS - 1) / 2;
+    let transactions = args.hot_batch_size.max(1).div_ceil(orders_per_transaction);
+    let per_batch = args.target_rate / args.hot_batch_size.max(1) as f64 * transactions as f64;
     let lanes = ROUTINGS.iter().position(|r| *r == Routing::Lanes).expect("lanes run");
     let measured = results.hot_writes_per_hot_order.get_mut(&(lanes, 0)).map_or(f64::NAN, |v| median(v));
     println!(
-        "\nHot item at {:.0} hot orders/s: at most {per_batch:.1} writes/s with hot batches of {} while stock lasts \
+        "\nHot item at {:.0} hot orders/s: at most {per_batch:.1} writes/s with hot batches of {} ({transactions} \
+         transaction(s) each) while stock lasts \
          ({:.0} WCU/s as 2-unit transactional writes of a ≤ 1 KB item, of the 1,000 WCU/s one partition takes); \
          {:.3} writes per hot order measured in the sale with lanes → {:.1} writes/s; per-order reservations \
          would make {:.0} writes/s ({:.0} WCU/s).",
@@ -435,8 +451,12 @@ async fn run_phase(
     }
     let hot_list = HotList::new([sku(HOT)]);
     let orders = OrderService::new(events.clone()).with_hot_list(hot_list);
+    let catalog = Arc::new(MemoryCatalog::with_items([
+        catalog_item(HOT, Some(args.max_per_customer)),
+        catalog_item(OTHER, None),
+    ]));
     let projection = Arc::new(
-        InventoryProjection::new(inventory.clone(), orders.clone()).with_strategy(args.strategy.reservation()),
+        InventoryProjection::new(inventory.clone(), catalog, orders.clone()).with_strategy(args.strategy.reservation()),
     );
 
     // The orders released at the start, placed beforehand.
@@ -581,9 +601,22 @@ fn sku(name: &str) -> Sku {
     Sku::parse(name).expect("benchmark SKUs are valid")
 }
 
+fn catalog_item(name: &str, max_per_customer: Option<u32>) -> CatalogItem {
+    CatalogItem {
+        sku: sku(name),
+        title: Title::parse(name).expect("a valid title"),
+        price_cents: 24_900,
+        currency: Currency::parse("EUR").expect("valid"),
+        active: true,
+        max_per_customer,
+    }
+}
+
+/// One order of one unit, by a customer of its own.
 async fn place(orders: &OrderService, sku_name: &str) -> Result<Envelope, String> {
+    let customer = format!("bench-{}", uuid::Uuid::new_v4().simple());
     let command = Command::Place(PlaceOrder {
-        customer_id: CustomerId::parse("bench").expect("valid"),
+        customer_id: CustomerId::parse(&customer).expect("valid"),
         basket_id: None,
         currency: Currency::parse("EUR").expect("valid"),
         lines: vec![OrderLine { sku: sku(sku_name), quantity: 1, unit_price_cents: 24_900 }],
@@ -669,6 +702,10 @@ impl InventoryStore for CountingInventory {
 
     async fn reservations(&self, orders: &[OrderId]) -> Result<HashMap<OrderId, Reservation>, InventoryError> {
         self.inner.reservations(orders).await
+    }
+
+    async fn shares(&self, shares: &[ShareKey]) -> Result<HashMap<ShareKey, u64>, InventoryError> {
+        self.inner.shares(shares).await
     }
 
     async fn commit(&self, change: &Change) -> Result<(), CommitError> {

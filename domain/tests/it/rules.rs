@@ -1,6 +1,7 @@
 //! DESIGN.md's Domain section, rule by rule.
 
-use domain::event::{OrderCancelled, OrderConfirmed, OrderPlaced, OrderRejected, OrderShipped};
+use domain::event::{OrderCancelled, OrderConfirmed, OrderPlaced, OrderRejected, OrderShipped, OverLimitLine};
+use domain::limit::LIMIT_EXCEEDED;
 use domain::{
     evolve, fold, Command, Currency, CustomerId, DomainError, Envelope, OrderEvent, OrderLine, OrderStatus, PlaceOrder,
     Reason, Sku, TrackingNumber,
@@ -45,7 +46,7 @@ fn confirmed() -> OrderEvent {
 }
 
 fn rejected(reason: &str) -> OrderEvent {
-    OrderEvent::Rejected(OrderRejected { reason: reason.into(), unavailable: vec![] })
+    OrderEvent::Rejected(OrderRejected { reason: reason.into(), unavailable: vec![], limits: vec![] })
 }
 
 fn cancelled(reason: Option<&str>) -> OrderEvent {
@@ -76,7 +77,7 @@ fn the_happy_path_places_confirms_and_ships() {
 
 #[test]
 fn allowed_transitions() {
-    let reject = Command::Reject { reason: reason("stock"), unavailable: vec![] };
+    let reject = Command::Reject { reason: reason("stock"), unavailable: vec![], limits: vec![] };
     assert_eq!(
         given([placed()]).when(&reject).then_expect_events([rejected("stock")]).state().unwrap().status,
         OrderStatus::Rejected
@@ -109,8 +110,28 @@ fn repeating_a_command_changes_nothing() {
         .when(&Command::Ship { tracking_number: None })
         .then_expect_no_events();
     given([placed(), rejected("stock")])
-        .when(&Command::Reject { reason: reason("stock"), unavailable: vec![] })
+        .when(&Command::Reject { reason: reason("stock"), unavailable: vec![], limits: vec![] })
         .then_expect_no_events();
+}
+
+#[test]
+fn a_rejection_over_a_purchase_limit_names_its_lines_and_older_rejections_still_read() {
+    let over = OverLimitLine { sku: Sku::parse("muskie-casting-rod").unwrap(), requested: 1, allowed: 0 };
+    let reject = Command::Reject { reason: reason(LIMIT_EXCEEDED), unavailable: vec![], limits: vec![over.clone()] };
+    let expected =
+        OrderEvent::Rejected(OrderRejected { reason: LIMIT_EXCEEDED.into(), unavailable: vec![], limits: vec![over] });
+    given([placed()]).when(&reject).then_expect_events([expected.clone()]);
+    assert_eq!(
+        expected.data(),
+        serde_json::json!({"reason": "limit-exceeded", "unavailable": [],
+            "limits": [{"sku": "muskie-casting-rod", "requested": 1, "allowed": 0}]})
+    );
+    // An OrderRejected stored before `limits` existed: read as none, written back as it was.
+    let older = serde_json::json!({"reason": "insufficient stock",
+        "unavailable": [{"sku": "muskie-casting-rod", "requested": 2, "available": 1}]});
+    let read = OrderEvent::from_data(domain::EventType::OrderRejected, older.clone()).unwrap();
+    assert!(matches!(&read, OrderEvent::Rejected(r) if r.limits.is_empty()));
+    assert_eq!(read.data(), older);
 }
 
 #[test]
@@ -123,7 +144,7 @@ fn forbidden_transitions_are_conflicts() {
         (vec![placed(), cancelled(None)], Command::Confirm, OrderStatus::Cancelled),
         (
             vec![placed(), confirmed()],
-            Command::Reject { reason: reason("x"), unavailable: vec![] },
+            Command::Reject { reason: reason("x"), unavailable: vec![], limits: vec![] },
             OrderStatus::Confirmed,
         ),
         (vec![placed(), rejected("x")], cancel, OrderStatus::Rejected),

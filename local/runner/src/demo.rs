@@ -101,9 +101,11 @@ impl Client {
     }
 
     /// One customer's order of one `sku`: placed at the catalog's price,
-    /// then followed until decided.
+    /// then followed until decided. Each sale's buyers are customers of
+    /// their own, so what earlier sales confirmed never counts in the hot
+    /// rod's purchase limit.
     async fn buy(&self, run: &str, buyer: u64, sku: &'static str) -> Result<Outcome, Error> {
-        let customer = format!("{}-buyer-{buyer}", if sku == HOT_SKU { "flash" } else { "quiet" });
+        let customer = format!("{}-buyer-{buyer}-{run}", if sku == HOT_SKU { "flash" } else { "quiet" });
         let token = self.customer_token(&customer);
         let body = json!({ "lines": [{ "sku": sku, "quantity": 1 }] });
         let placed_at = Instant::now();
@@ -112,7 +114,7 @@ impl Client {
                 self.http
                     .post(format!("{}/orders", self.base))
                     .bearer_auth(&token)
-                    .header("Idempotency-Key", format!("{run}-{customer}"))
+                    .header("Idempotency-Key", &customer)
                     .json(&body),
             )
             .await?;

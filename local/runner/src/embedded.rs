@@ -66,7 +66,8 @@ pub async fn start(names: &Names, seed: bool) -> Result<App, Box<dyn std::error:
     });
 
     let stock = Arc::new(MemoryInventoryStore::new());
-    let inventory = Arc::new(InventoryProjection::new(stock.clone(), orders.clone()));
+    let catalog = Arc::new(if seed { MemoryCatalog::with_items(demo_catalog()) } else { MemoryCatalog::new() });
+    let inventory = Arc::new(InventoryProjection::new(stock.clone(), catalog.clone(), orders.clone()));
     for (queue, filter_policy) in names.inventory_lanes() {
         consume(queue, subscribe(&topic, filter_policy)?, inventory.clone());
     }
@@ -76,8 +77,7 @@ pub async fn start(names: &Names, seed: bool) -> Result<App, Box<dyn std::error:
     if let Some(sync) = crate::legacy::sync(events.clone()).await? {
         consume(&names.legacy_sync_queue, subscribe(&topic, contract::subscription::LEGACY_SYNC)?, Arc::new(sync));
     }
-    let catalog = if seed { MemoryCatalog::with_items(demo_catalog()) } else { MemoryCatalog::new() };
-    let app = App::new(orders, InventoryService::new(stock), Arc::new(catalog));
+    let app = App::new(orders, InventoryService::new(stock), catalog);
     if seed {
         for (sku, available) in DEMO_STOCK {
             app.inventory.set_available(&Sku::parse(sku)?, available).await?;

@@ -6,12 +6,12 @@ use std::future::pending;
 use std::sync::Arc;
 
 use api::App;
-use catalog_store::DynamoCatalog;
+use catalog_store::{CachedCatalog, DynamoCatalog};
 use commands::OrderService;
 use domain::{HotList, HotListError, Lane};
 use event_store::DynamoEventStore;
 use fulfillment::{DynamoFulfillmentStore, FulfillmentProjection};
-use inventory::InventoryProjection;
+use inventory::{InventoryProjection, LIMITS_CACHE_TTL};
 use inventory_store::{DynamoInventoryStore, InventoryService};
 use local_aws::poller::QueuePoller;
 use local_aws::stream::{latest_stream_arn, run_stream, StreamOptions};
@@ -149,13 +149,15 @@ pub async fn start(names: &Names) -> Result<App, Box<dyn std::error::Error>> {
 
     let sqs = aws_sdk_sqs::Client::new(&config);
     let stock = Arc::new(DynamoInventoryStore::new(dynamodb.clone(), &names.inventory_table));
+    let catalog = Arc::new(DynamoCatalog::new(dynamodb.clone(), &names.catalog_table));
     // One saga, both lanes' queues, each polled on its own (in AWS: two
-    // functions of the same code, each with its own concurrency).
-    let inventory = Arc::new(InventoryProjection::new(stock.clone(), orders.clone()));
+    // functions of the same code, each with its own concurrency), with its
+    // own cache of the catalog, as a Lambda instance has.
+    let limits = Arc::new(CachedCatalog::new(catalog.clone(), LIMITS_CACHE_TTL));
+    let inventory = Arc::new(InventoryProjection::new(stock.clone(), limits, orders.clone()));
     for (queue, _) in names.inventory_lanes() {
         poll(&sqs, queue, inventory.clone(), backoff).await?;
     }
-    let catalog = Arc::new(DynamoCatalog::new(dynamodb.clone(), &names.catalog_table));
     let pick_requests = Arc::new(DynamoFulfillmentStore::new(dynamodb, &names.fulfillment_table));
     let fulfillment = Arc::new(FulfillmentProjection::new(pick_requests, orders.store().clone()));
     poll(&sqs, &names.fulfillment_queue, fulfillment, backoff).await?;

@@ -1,10 +1,13 @@
 //! What can fail in a saga step. A failed step's messages, and those of the
 //! order's later steps in the batch, go back to SQS for a retry.
 
+use std::sync::Arc;
+
 use commands::CommandError;
 use inventory_store::store::{CommitError, InventoryError};
 
 use domain::ports::StoreError;
+use domain::CatalogError;
 use sqs_consumer::Failure;
 
 use crate::reservation::MAX_ATTEMPTS;
@@ -17,6 +20,10 @@ pub enum SagaError {
     Commit(#[from] CommitError),
     #[error("confirming or rejecting the order failed: {0}")]
     Command(#[from] CommandError),
+    /// The purchase limits could not be read; shared by every order that
+    /// waited on the read.
+    #[error("reading the purchase limits failed: {0}")]
+    Catalog(#[source] Arc<CatalogError>),
     #[error("gave up after {MAX_ATTEMPTS} attempts contended by other writers")]
     Contended,
     #[error("stock is inconsistent with the reservation record: {0}")]
@@ -40,6 +47,10 @@ impl SagaError {
                 | CommandError::Concurrency
                 | CommandError::VersionMismatch { .. },
             ) => Failure::Transient,
+            SagaError::Catalog(e) => match e.as_ref() {
+                CatalogError::Unavailable(_) => Failure::Transient,
+                CatalogError::Corrupt(_) => Failure::Poison,
+            },
             SagaError::Inconsistent(_) => Failure::Poison,
         }
     }

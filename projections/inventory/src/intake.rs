@@ -9,7 +9,7 @@
 //! ([`plan::independent_groups`]) and every other order is a group of its
 //! own.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use domain::event::OrderPlaced;
 use domain::{OrderEvent, OrderId};
@@ -30,7 +30,13 @@ pub fn placed(order: &OrderSteps) -> Option<&OrderPlaced> {
 
 /// The order as a reservation asks for it, if the batch holds its OrderPlaced.
 pub fn new_order(order: &OrderSteps) -> Option<NewOrder> {
-    placed(order).map(|placed| NewOrder { order_id: order.order_id, lines: stock_lines(placed) })
+    placed(order).map(|placed| from_placed(order.order_id, placed))
+}
+
+/// What `placed` asks of inventory; its purchase limits are read later
+/// ([`crate::reservation::Engine::with_limits`]).
+pub fn from_placed(order_id: OrderId, placed: &OrderPlaced) -> NewOrder {
+    NewOrder { order_id, customer_id: placed.customer_id.clone(), lines: stock_lines(placed), limits: BTreeMap::new() }
 }
 
 /// Orders that share no stock write, with the reservation records read

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use commands::OrderService;
-use domain::OrderEvent;
+use domain::{Catalog, OrderEvent};
 use futures_util::future::join_all;
 use inventory_store::store::{InventoryStore, Reservation};
 use sqs_consumer::{Delivery, Failed, OrderSteps, Projection};
@@ -32,8 +32,9 @@ pub struct InventoryProjection {
 }
 
 impl InventoryProjection {
-    pub fn new(store: Arc<dyn InventoryStore>, orders: OrderService) -> Self {
-        let engine = Engine::new(store.clone());
+    /// `catalog`: where the purchase limits come from ([`Engine::new`]).
+    pub fn new(store: Arc<dyn InventoryStore>, catalog: Arc<dyn Catalog>, orders: OrderService) -> Self {
+        let engine = Engine::new(store.clone(), catalog);
         InventoryProjection {
             reactions: Reactions::new(engine.clone(), orders),
             engine,

@@ -13,20 +13,32 @@
 //! ConfirmOrder/RejectOrder is a no-op once it landed, so a redelivery after
 //! a crash between reserving and settling just finishes the job.
 
+use std::collections::BTreeMap;
+
 use commands::{CommandContext, CommandError, Known, OrderService, RetryPolicy};
 use domain::event::OrderPlaced;
+use domain::limit::LIMIT_EXCEEDED;
 use domain::{Command, DomainError, Envelope, Lane, OrderId, OrderStatus, Reason};
-use inventory_store::store::{Reservation, ReservationState, StockDelta};
+use inventory_store::store::{Change, Reservation, ReservationState, StockDelta};
 
 use crate::error::SagaError;
-use crate::intake::stock_lines;
-use crate::reservation::{Engine, Outcome, Transition, Write};
+use crate::intake::from_placed;
+use crate::reservation::{release, Engine, Outcome, Transition, Write};
 
-/// The reason RejectOrder gives; `unavailable` names the lines.
+/// The reason RejectOrder gives when stock is short; `unavailable` names
+/// the lines. Over a purchase limit it is [`LIMIT_EXCEEDED`], and `limits`
+/// names them.
 pub const REJECT_REASON: &str = "insufficient stock";
 
-fn reject_reason() -> Reason {
-    Reason::parse(REJECT_REASON).expect("the reject reason is a valid reason")
+/// The RejectOrder of a rejected record: over a limit if it says so, else
+/// short of stock.
+fn reject(record: &Reservation) -> Command {
+    let reason = if record.exceeded.is_empty() { REJECT_REASON } else { LIMIT_EXCEEDED };
+    Command::Reject {
+        reason: Reason::parse(reason).expect("the reject reasons are valid reasons"),
+        unavailable: record.unavailable.clone(),
+        limits: record.exceeded.clone(),
+    }
 }
 
 pub struct Reactions {
@@ -39,27 +51,32 @@ impl Reactions {
         Reactions { engine, orders }
     }
 
-    /// OrderPlaced for an order that already has a record: finish a
-    /// reservation made in steps, or leave it as it is.
+    /// OrderPlaced that [`Engine::reserve_new`] did not reserve: finish a
+    /// reservation made in steps, leave a decided record as it is, or (no
+    /// record) reserve it with its SKUs' limits.
     pub async fn on_placed(&self, order_id: OrderId, placed: &OrderPlaced, record: Option<Reservation>) -> Outcome {
+        let order = from_placed(order_id, placed);
         match record {
             Some(r) if r.state != ReservationState::Reserving => Ok(Some(r)),
-            record => self.engine.reserve_one(order_id, stock_lines(placed), record).await,
+            Some(r) => self.engine.reserve_one(order, Some(r)).await,
+            None => {
+                let order = self.engine.with_limits(vec![order]).await.map_err(SagaError::Catalog)?;
+                self.engine.reserve_one(order.into_iter().next().expect("one order in, one out"), None).await
+            }
         }
     }
 
-    /// OrderCancelled: give back what the order holds. Seen before its
-    /// OrderPlaced, it leaves a `cancelled` record so the late OrderPlaced
-    /// reserves nothing.
+    /// OrderCancelled: give back what the order holds, stock and the
+    /// customer's shares. Seen before its OrderPlaced, it leaves a
+    /// `cancelled` record so the late OrderPlaced reserves nothing.
     pub async fn on_cancelled(&self, order_id: OrderId, record: Option<Reservation>) -> Outcome {
         let released = self
             .engine
             .transition(order_id, record, |record| match record {
-                None => Some(Write { stock: vec![], record: tombstone(order_id, ReservationState::Cancelled) }),
+                None => Some(Write { change: Change::new(), record: tombstone(order_id, ReservationState::Cancelled) }),
                 Some(r) if matches!(r.state, ReservationState::Reserving | ReservationState::Reserved) => {
-                    let stock = r.held_lines().iter().map(|l| (l.sku.clone(), StockDelta::release(l.quantity.into())));
                     let record = Reservation { state: ReservationState::Released, held: 0, ..r.clone() };
-                    Some(Write { stock: stock.collect(), record })
+                    Some(Write { change: release(r), record })
                 }
                 Some(_) => None,
             })
@@ -67,19 +84,24 @@ impl Reactions {
         moved_or_inconsistent(released, "release")
     }
 
-    /// OrderShipped: the held stock leaves the warehouse.
+    /// OrderShipped: the held stock leaves the warehouse. The customer's
+    /// shares keep counting it: a shipped order is neither cancelled nor
+    /// rejected.
     pub async fn on_shipped(&self, order_id: OrderId, record: Option<Reservation>) -> Outcome {
         let shipped = self
             .engine
             .transition(order_id, record, |record| match record {
                 None => {
                     tracing::warn!(%order_id, "OrderShipped for an order inventory never reserved");
-                    Some(Write { stock: vec![], record: tombstone(order_id, ReservationState::Shipped) })
+                    Some(Write { change: Change::new(), record: tombstone(order_id, ReservationState::Shipped) })
                 }
                 Some(r) if matches!(r.state, ReservationState::Reserving | ReservationState::Reserved) => {
-                    let stock = r.held_lines().iter().map(|l| (l.sku.clone(), StockDelta::ship(l.quantity.into())));
+                    let mut change = Change::new();
+                    for line in r.held_lines() {
+                        change.stock(&line.sku, StockDelta::ship(line.quantity.into()));
+                    }
                     let record = Reservation { state: ReservationState::Shipped, held: 0, ..r.clone() };
-                    Some(Write { stock: stock.collect(), record })
+                    Some(Write { change, record })
                 }
                 Some(r) => {
                     if r.state != ReservationState::Shipped {
@@ -101,9 +123,7 @@ impl Reactions {
         let Some(record) = record else { return Ok(None) };
         let command = match record.state {
             ReservationState::Reserved => Command::Confirm,
-            ReservationState::Rejected => {
-                Command::Reject { reason: reject_reason(), unavailable: record.unavailable.clone() }
-            }
+            ReservationState::Rejected => reject(&record),
             _ => return Ok(Some(record)),
         };
         let mut context = CommandContext::new(placed.correlation_id.clone());
@@ -146,7 +166,17 @@ impl Reactions {
 }
 
 fn tombstone(order_id: OrderId, state: ReservationState) -> Reservation {
-    Reservation { order_id, state, lines: vec![], held: 0, unavailable: vec![], revision: 0 }
+    Reservation {
+        order_id,
+        state,
+        lines: vec![],
+        held: 0,
+        unavailable: vec![],
+        customer_id: None,
+        limits: BTreeMap::new(),
+        exceeded: vec![],
+        revision: 0,
+    }
 }
 
 /// Releasing or shipping only ever adds to `available`/`shipped` and takes

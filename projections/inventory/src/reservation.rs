@@ -1,11 +1,13 @@
-//! The reservation engine: every write the saga makes to the stock and the
-//! reservation records, and how it retries them.
+//! The reservation engine: every write the saga makes to the stock, the
+//! customers' shares and the reservation records, and how it retries them.
 //!
 //! - [`Engine::reserve_new`]: the orders a batch sees for the first time,
-//!   coalesced per SKU ([`ReservationStrategy::Coalesced`], see
-//!   [`crate::plan`]) or one transaction each ([`ReservationStrategy::PerOrder`]).
+//!   with their SKUs' purchase limits ([`Engine::with_limits`]), coalesced
+//!   per SKU ([`ReservationStrategy::Coalesced`], see [`crate::plan`]) or
+//!   one transaction each ([`ReservationStrategy::PerOrder`]).
 //! - [`Engine::reserve_one`]: one order, in as many transactions as its
-//!   size needs, rejected (releasing what it holds) when a line is short.
+//!   size needs, rejected (releasing what it holds) when a line is short or
+//!   over its customer's limit.
 //! - [`Engine::transition`]: one order's record moved by a [`Write`] decided
 //!   from its current record, decided again whenever another writer moved
 //!   the record first.
@@ -22,10 +24,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use commands::backoff;
-use domain::{OrderId, Sku};
+use domain::{Catalog, CatalogError, OrderId, Sku};
 use futures_util::future::join_all;
 use inventory_store::store::{
-    Change, CommitError, InventoryStore, Reservation, ReservationState, StockDelta, StockLine, MAX_CHANGE_ITEMS,
+    Change, CommitError, InventoryError, InventoryStore, Reservation, ReservationState, ShareDelta, ShareKey,
+    StockDelta,
 };
 
 use crate::error::SagaError;
@@ -52,10 +55,10 @@ pub enum ReservationStrategy {
 /// step failed.
 pub type Outcome = Result<Option<Reservation>, SagaError>;
 
-/// What one step of one order writes: stock changes and the order's next
-/// record, together.
+/// What one step of one order writes: stock and share changes (`change`,
+/// without the record) and the order's next record, together.
 pub struct Write {
-    pub stock: Vec<(Sku, StockDelta)>,
+    pub change: Change,
     pub record: Reservation,
 }
 
@@ -70,28 +73,65 @@ pub enum Transition {
 #[derive(Clone)]
 pub struct Engine {
     store: Arc<dyn InventoryStore>,
+    catalog: Arc<dyn Catalog>,
 }
 
 impl Engine {
-    pub fn new(store: Arc<dyn InventoryStore>) -> Self {
-        Engine { store }
+    /// The purchase limits come from `catalog` (the catalog store, through
+    /// an instance's cache in the Lambda), read when an order is first
+    /// reserved. Not from OrderPlaced: the limit is the merchandiser's
+    /// rule of the moment, so a limit set during a sale holds for every
+    /// order not yet reserved, and the event keeps DESIGN.md's fields.
+    pub fn new(store: Arc<dyn InventoryStore>, catalog: Arc<dyn Catalog>) -> Self {
+        Engine { store, catalog }
+    }
+
+    /// `orders` with the purchase limits of their SKUs, from the catalog as
+    /// it is now (one read for all of them).
+    pub async fn with_limits(&self, mut orders: Vec<NewOrder>) -> Result<Vec<NewOrder>, Arc<CatalogError>> {
+        let skus = skus_of(&orders);
+        if skus.is_empty() {
+            return Ok(orders);
+        }
+        let items = self.catalog.items(&skus).await.map_err(Arc::new)?;
+        for order in &mut orders {
+            order.limits = order
+                .lines
+                .iter()
+                .filter_map(|l| items.get(&l.sku)?.max_per_customer.map(|max| (l.sku.clone(), max)))
+                .collect();
+        }
+        Ok(orders)
+    }
+
+    /// What `shares` hold; no request when there are none.
+    async fn shares(&self, shares: Vec<ShareKey>) -> Result<HashMap<ShareKey, u64>, InventoryError> {
+        if shares.is_empty() {
+            return Ok(HashMap::new());
+        }
+        self.store.shares(&shares).await
     }
 
     /// Reserves (or rejects) the orders a batch sees for the first time.
     pub async fn reserve_new(&self, orders: Vec<NewOrder>, strategy: ReservationStrategy) -> HashMap<OrderId, Outcome> {
+        let ids: Vec<OrderId> = orders.iter().map(|o| o.order_id).collect();
+        let orders = match self.with_limits(orders).await {
+            Ok(orders) => orders,
+            Err(e) => return ids.into_iter().map(|id| (id, Err(SagaError::Catalog(e.clone())))).collect(),
+        };
         let mut results = HashMap::new();
         match strategy {
             ReservationStrategy::PerOrder => {
                 for order in orders {
-                    let result = self.reserve_one(order.order_id, order.lines, None).await;
-                    results.insert(order.order_id, result);
+                    let order_id = order.order_id;
+                    results.insert(order_id, self.reserve_one(order, None).await);
                 }
             }
             ReservationStrategy::Coalesced => {
                 let (small, big): (Vec<_>, Vec<_>) = orders.into_iter().partition(NewOrder::fits_one_change);
-                let big = join_all(big.into_iter().map(|order| async move {
-                    (order.order_id, self.reserve_one(order.order_id, order.lines, None).await)
-                }));
+                let big = join_all(
+                    big.into_iter().map(|order| async move { (order.order_id, self.reserve_one(order, None).await) }),
+                );
                 let (big, small) = futures_util::future::join(big, self.reserve_together(small)).await;
                 results.extend(big);
                 results.extend(small);
@@ -102,8 +142,8 @@ impl Engine {
 
     /// Reserves `orders` (each fitting one transaction) with as few writes
     /// per SKU as the transaction limit allows. When a commit is refused
-    /// because a concurrent writer moved the stock or a record, the rest is
-    /// read and decided again.
+    /// because a concurrent writer moved the stock, a share or a record,
+    /// the rest is read and decided again.
     async fn reserve_together(&self, orders: Vec<NewOrder>) -> HashMap<OrderId, Outcome> {
         let mut results = HashMap::new();
         let mut pending = orders;
@@ -114,20 +154,18 @@ impl Engine {
                 break;
             }
             attempt += 1;
-            let skus: Vec<Sku> = pending
-                .iter()
-                .flat_map(|o| o.lines.iter().map(|l| l.sku.clone()))
-                .collect::<HashSet<_>>()
-                .into_iter()
-                .collect();
-            let stock = match self.store.stock(&skus).await {
-                Ok(stock) => stock,
-                Err(e) => {
-                    results.extend(pending.drain(..).map(|o| (o.order_id, Err(SagaError::Store(e.clone())))));
-                    break;
-                }
-            };
-            let decisions = plan::decide(&pending, &stock);
+            let skus = skus_of(&pending);
+            let shares: Vec<ShareKey> =
+                pending.iter().flat_map(NewOrder::shares).collect::<HashSet<_>>().into_iter().collect();
+            let (stock, shares) =
+                match futures_util::future::try_join(self.store.stock(&skus), self.shares(shares)).await {
+                    Ok(read) => read,
+                    Err(e) => {
+                        results.extend(pending.drain(..).map(|o| (o.order_id, Err(SagaError::Store(e.clone())))));
+                        break;
+                    }
+                };
+            let decisions = plan::decide(&pending, &stock, &shares);
             let mut settled: HashSet<OrderId> = HashSet::new();
             let mut pause = false;
             for chunk in plan::pack(&pending, &decisions) {
@@ -139,8 +177,8 @@ impl Engine {
                             results.insert(record.order_id, Ok(Some(record)));
                         }
                     }
-                    Err(CommitError::Refused { short, stale }) => {
-                        tracing::debug!(?short, ?stale, "coalesced reservation refused; deciding again");
+                    Err(CommitError::Refused { short, stale, over }) => {
+                        tracing::debug!(?short, ?stale, ?over, "coalesced reservation refused; deciding again");
                         // Another consumer got to these orders first (a duplicate delivery).
                         match self.store.reservations(&stale).await {
                             Ok(existing) => {
@@ -181,34 +219,29 @@ impl Engine {
     }
 
     /// Reserves one order in as many transactions as its size needs (two for
-    /// 100 lines: the record takes an item too), continuing from what its
-    /// record already holds. If a line is short, whatever it holds is
-    /// released and it is rejected, in one transaction.
-    pub async fn reserve_one(
-        &self,
-        order_id: OrderId,
-        lines: Vec<StockLine>,
-        mut current: Option<Reservation>,
-    ) -> Outcome {
+    /// 100 lines: the record takes an item too, and each line of a limited
+    /// SKU its share), continuing from what its record already holds: a
+    /// `Reserving` record's own lines, customer and limits, else what
+    /// `order` asks. If a line is short or over its limit, whatever it holds
+    /// is released and it is rejected, in one transaction.
+    pub async fn reserve_one(&self, order: NewOrder, mut current: Option<Reservation>) -> Outcome {
+        let order_id = order.order_id;
         for attempt in 1..=MAX_ATTEMPTS {
             let reserve = self
                 .transition(order_id, current, |record| {
-                    let (lines, from) = match record {
-                        None => (lines.clone(), 0),
+                    let (asked, from) = match record {
+                        None => (order.clone(), 0),
                         // A record's `held` beyond its lines (a hand-edited item)
                         // is bounded like the store's `held_lines`, never a panic.
                         Some(r) if r.state == ReservationState::Reserving => {
-                            (r.lines.clone(), r.held.min(r.lines.len()))
+                            (asked_by(&order, r), r.held.min(r.lines.len()))
                         }
                         Some(_) => return None,
                     };
-                    let to = lines.len().min(from + MAX_CHANGE_ITEMS - 1);
-                    let stock = lines[from..to].iter().map(|l| (l.sku.clone(), StockDelta::reserve(l.quantity.into())));
+                    let to = asked.step_end(from);
                     let state =
-                        if to == lines.len() { ReservationState::Reserved } else { ReservationState::Reserving };
-                    let stock = stock.collect();
-                    let record = Reservation { order_id, state, lines, held: to, unavailable: vec![], revision: 0 };
-                    Some(Write { stock, record })
+                        if to == asked.lines.len() { ReservationState::Reserved } else { ReservationState::Reserving };
+                    Some(Write { change: asked.holding(from, to), record: asked.record(state, to) })
                 })
                 .await?;
             current = match reserve {
@@ -218,13 +251,13 @@ impl Engine {
                     return Ok(Some(r));
                 }
                 Transition::Unchanged(r) => return Ok(r),
-                Transition::Short(r) => match self.reject(order_id, &lines, r).await? {
+                Transition::Short(r) => match self.reject(&order, r).await? {
                     Transition::Written(r) => {
                         tracing::info!(%order_id, state = r.state.as_str(), "reservation decided");
                         return Ok(Some(r));
                     }
                     Transition::Unchanged(r) => {
-                        // The stock came back in the meantime: try to reserve again.
+                        // The stock (or the share) came back in the meantime: try to reserve again.
                         backoff::pause(BASE_PAUSE, attempt).await;
                         r
                     }
@@ -240,38 +273,30 @@ impl Engine {
         Err(SagaError::Contended)
     }
 
-    /// Rejects an order that a line is short for, releasing what it holds.
-    /// `Unchanged` when, read again, every line is covered after all.
-    async fn reject(
-        &self,
-        order_id: OrderId,
-        lines: &[StockLine],
-        current: Option<Reservation>,
-    ) -> Result<Transition, SagaError> {
-        let lines = current.as_ref().map_or(lines, |r| r.lines.as_slice()).to_vec();
-        let held = current.as_ref().map_or(0, |r| r.held).min(lines.len());
-        let wanted: Vec<NewOrder> = vec![NewOrder { order_id, lines: lines[held..].to_vec() }];
-        let skus: Vec<Sku> = wanted[0].lines.iter().map(|l| l.sku.clone()).collect();
-        let stock = self.store.stock(&skus).await?;
-        let unavailable = match plan::decide(&wanted, &stock).pop() {
-            Some(plan::Decision::Reject(unavailable)) => unavailable,
+    /// Rejects an order that a line is short for, or over its limit for,
+    /// releasing what it holds. `Unchanged` when, read again, every line is
+    /// covered after all.
+    async fn reject(&self, order: &NewOrder, current: Option<Reservation>) -> Result<Transition, SagaError> {
+        let asked = current.as_ref().map_or_else(|| order.clone(), |r| asked_by(order, r));
+        let held = current.as_ref().map_or(0, |r| r.held).min(asked.lines.len());
+        let rest = NewOrder { lines: asked.lines[held..].to_vec(), ..asked.clone() };
+        let skus: Vec<Sku> = rest.lines.iter().map(|l| l.sku.clone()).collect();
+        let (stock, shares) =
+            futures_util::future::try_join(self.store.stock(&skus), self.shares(rest.shares().collect())).await?;
+        let rejected = match plan::decide(std::slice::from_ref(&rest), &stock, &shares).pop() {
+            Some(plan::Decision::Reject(unavailable)) => {
+                Reservation { unavailable, ..asked.record(ReservationState::Rejected, 0) }
+            }
+            Some(plan::Decision::OverLimit(exceeded)) => {
+                Reservation { exceeded, ..asked.record(ReservationState::Rejected, 0) }
+            }
             _ => return Ok(Transition::Unchanged(current)),
         };
-        self.transition(order_id, current, |record| {
+        self.transition(order.order_id, current, |record| {
             if record.is_some_and(|r| r.state != ReservationState::Reserving) {
                 return None;
             }
-            let held = record.map_or(&[][..], Reservation::held_lines);
-            let stock = held.iter().map(|l| (l.sku.clone(), StockDelta::release(l.quantity.into()))).collect();
-            let record = Reservation {
-                order_id,
-                state: ReservationState::Rejected,
-                lines: lines.clone(),
-                held: 0,
-                unavailable: unavailable.clone(),
-                revision: 0,
-            };
-            Some(Write { stock, record })
+            Some(Write { change: record.map_or_else(Change::new, release), record: rejected.clone() })
         })
         .await
     }
@@ -289,14 +314,10 @@ impl Engine {
         F: Fn(Option<&Reservation>) -> Option<Write>,
     {
         for attempt in 1..=MAX_ATTEMPTS {
-            let Some(Write { stock, record }) = step(current.as_ref()) else {
+            let Some(Write { mut change, record }) = step(current.as_ref()) else {
                 return Ok(Transition::Unchanged(current));
             };
             let expected = current.as_ref().map(|r| r.revision);
-            let mut change = Change::new();
-            for (sku, delta) in &stock {
-                change.stock(sku, *delta);
-            }
             change.record(expected, record.clone());
             match self.store.commit(&change).await {
                 Ok(()) => {
@@ -313,4 +334,35 @@ impl Engine {
         }
         Err(SagaError::Contended)
     }
+}
+
+/// Every SKU `orders` name, once.
+fn skus_of(orders: &[NewOrder]) -> Vec<Sku> {
+    let skus: HashSet<&Sku> = orders.iter().flat_map(|o| o.lines.iter().map(|l| &l.sku)).collect();
+    skus.into_iter().cloned().collect()
+}
+
+/// The order a `Reserving` record goes on with: its own lines, customer
+/// and limits, as decided at its first step (a record written before
+/// limits has none, and counts in no share).
+fn asked_by(order: &NewOrder, record: &Reservation) -> NewOrder {
+    NewOrder {
+        order_id: record.order_id,
+        customer_id: record.customer_id.clone().unwrap_or_else(|| order.customer_id.clone()),
+        lines: record.lines.clone(),
+        limits: record.limits.clone(),
+    }
+}
+
+/// What releasing `record`'s held lines writes: their stock back to
+/// `available`, and what they count in the customer's shares given back.
+pub fn release(record: &Reservation) -> Change {
+    let mut change = Change::new();
+    for line in record.held_lines() {
+        change.stock(&line.sku, StockDelta::release(line.quantity.into()));
+    }
+    for (share, quantity) in record.held_shares() {
+        change.share(&share, ShareDelta::give_back(quantity.into()));
+    }
+    change
 }

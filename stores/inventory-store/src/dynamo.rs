@@ -3,7 +3,13 @@
 //! | item | `pk` | attributes |
 //! |---|---|---|
 //! | stock of a SKU | `sku#<sku>` | `sku` S, `available` N, `reserved` N, `shipped` N |
-//! | reservation record of an order | `order#<orderId>` | `orderId` S, `state` S, `lines` L of M `{sku S, quantity N}`, `held` N, `unavailable` L of M `{sku S, requested N, available N}`, `revision` N |
+//! | a customer's share of a SKU with a purchase limit | `share#<sku>#<customerId>` | `sku` S, `customerId` S, `held` N |
+//! | reservation record of an order | `order#<orderId>` | `orderId` S, `state` S, `lines` L of M `{sku S, quantity N}`, `held` N, `unavailable` L of M `{sku S, requested N, available N}`, `revision` N; and when not empty: `customerId` S, `limits` M of SKU → N, `exceeded` L of M `{sku S, requested N, allowed N}` |
+//!
+//! A share's key puts the SKU first: a SKU never holds `#`, so any
+//! customer id (which may) still makes a distinct key. Every share is its
+//! own item, apart from the SKU's: taking a share never writes the hot
+//! SKU's item more often.
 //!
 //! Items are read and written with `serde_dynamo` through the item structs
 //! below. The earlier layout, `lines`/`unavailable` as JSON text in string
@@ -11,8 +17,10 @@
 //! that still holds one starts afresh with `scripts/local-stack down dynamodb`).
 //!
 //! A commit is one `TransactWriteItems`: an `Update … ADD` per SKU,
-//! conditioned on every decremented counter covering its decrement, and a
-//! `Put` per record, conditioned on its revision.
+//! conditioned on every decremented counter covering its decrement, an
+//! `Update … ADD` per share, conditioned on the share staying within its
+//! limit (or covering what is given back), and a `Put` per record,
+//! conditioned on its revision.
 //!
 //! Throttling is retried by the SDK (standard retry mode: throttling errors,
 //! `TransactionInProgressException` included, are retried with backoff), so
@@ -22,7 +30,7 @@
 //! item was throttled inside it): that is [`CommitError::Contended`], which
 //! the saga retries.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -31,14 +39,14 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
-use domain::event::UnavailableLine;
-use domain::{OrderId, Sku};
+use domain::event::{OverLimitLine, UnavailableLine};
+use domain::{CustomerId, OrderId, Sku};
 
 use serde::{Deserialize, Serialize};
 
 use crate::store::{
-    Change, CommitError, InventoryError, InventoryStore, RecordWrite, Reservation, ReservationState, Stock, StockDelta,
-    StockLine, MAX_CHANGE_ITEMS,
+    Change, CommitError, InventoryError, InventoryStore, RecordWrite, Reservation, ReservationState, ShareDelta,
+    ShareKey, Stock, StockDelta, StockLine, MAX_CHANGE_ITEMS,
 };
 
 const PK: &str = "pk";
@@ -46,6 +54,8 @@ const SKU: &str = "sku";
 const AVAILABLE: &str = "available";
 const RESERVED: &str = "reserved";
 const SHIPPED: &str = "shipped";
+const CUSTOMER_ID: &str = "customerId";
+const HELD: &str = "held";
 const REVISION: &str = "revision";
 
 /// BatchGetItem's limit on keys per request.
@@ -67,7 +77,19 @@ struct StockItem {
     shipped: u64,
 }
 
-/// The reservation record of one order, as stored.
+/// A customer's share of a SKU. Only read, like the stock item.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ShareItem {
+    sku: Sku,
+    customer_id: CustomerId,
+    #[serde(default)]
+    held: u64,
+}
+
+/// The reservation record of one order, as stored. The purchase-limit
+/// attributes are left out when empty, so a record without them (every
+/// record written before limits) reads as it was written.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ReservationItem {
@@ -77,6 +99,12 @@ struct ReservationItem {
     lines: Vec<StockLine>,
     held: usize,
     unavailable: Vec<UnavailableLine>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    customer_id: Option<CustomerId>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    limits: BTreeMap<Sku, u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    exceeded: Vec<OverLimitLine>,
     revision: u32,
 }
 
@@ -89,6 +117,9 @@ impl From<&Reservation> for ReservationItem {
             lines: record.lines.clone(),
             held: record.held,
             unavailable: record.unavailable.clone(),
+            customer_id: record.customer_id.clone(),
+            limits: record.limits.clone(),
+            exceeded: record.exceeded.clone(),
             revision: record.revision,
         }
     }
@@ -102,6 +133,9 @@ impl From<ReservationItem> for Reservation {
             lines: item.lines,
             held: item.held,
             unavailable: item.unavailable,
+            customer_id: item.customer_id,
+            limits: item.limits,
+            exceeded: item.exceeded,
             revision: item.revision,
         }
     }
@@ -157,6 +191,10 @@ fn order_key(order_id: OrderId) -> String {
     format!("order#{order_id}")
 }
 
+fn share_key(share: &ShareKey) -> String {
+    format!("share#{}#{}", share.sku, share.customer_id.as_str())
+}
+
 fn unavailable<E, R>(operation: &'static str, e: SdkError<E, R>) -> InventoryError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -181,6 +219,11 @@ fn decode_stock(item: &Item) -> Result<Stock, InventoryError> {
     let StockItem { sku, available, reserved, shipped } =
         serde_dynamo::from_item(item.clone()).map_err(|e| corrupt(item, e))?;
     Ok(Stock { sku, available, reserved, shipped })
+}
+
+fn decode_share(item: &Item) -> Result<(ShareKey, u64), InventoryError> {
+    let ShareItem { sku, customer_id, held } = serde_dynamo::from_item(item.clone()).map_err(|e| corrupt(item, e))?;
+    Ok((ShareKey { customer_id, sku }, held))
 }
 
 fn decode_reservation(item: &Item) -> Result<Reservation, InventoryError> {
@@ -221,6 +264,29 @@ fn stock_update(table: &str, sku: &Sku, delta: &StockDelta) -> Update {
     update.build().expect("table, key and expression are set")
 }
 
+/// Takes (within the share's limit) or gives back (what it covers) of one
+/// customer's share. A take bigger than the limit itself never gets here
+/// ([`Change::impossible_shares`]), so `:room` is never negative.
+fn share_update(table: &str, share: &ShareKey, delta: &ShareDelta) -> Update {
+    let update = Update::builder()
+        .table_name(table)
+        .key(PK, s(share_key(share)))
+        .update_expression("SET #sku = :sku, #customerId = :customerId ADD #held :quantity")
+        .expression_attribute_names("#sku", SKU)
+        .expression_attribute_names("#customerId", CUSTOMER_ID)
+        .expression_attribute_names("#held", HELD)
+        .expression_attribute_values(":sku", s(share.sku.as_str()))
+        .expression_attribute_values(":customerId", s(share.customer_id.as_str()))
+        .expression_attribute_values(":quantity", n(delta.quantity));
+    let update = match delta.max {
+        Some(max) if delta.quantity > 0 => update
+            .condition_expression("attribute_not_exists(#held) OR #held <= :room")
+            .expression_attribute_values(":room", n(i64::from(max) - delta.quantity)),
+        _ => update.condition_expression("#held >= :needed").expression_attribute_values(":needed", n(-delta.quantity)),
+    };
+    update.build().expect("table, key and expression are set")
+}
+
 fn record_put(table: &str, write: &RecordWrite) -> Put {
     let item: Item = serde_dynamo::to_item(ReservationItem::from(&write.record)).expect("a record serializes");
     let put = Put::builder().table_name(table).set_item(Some(item));
@@ -238,6 +304,7 @@ fn record_put(table: &str, write: &RecordWrite) -> Put {
 /// transaction's cancellation reasons back.
 enum Written {
     Stock(Sku),
+    Share(ShareKey),
     Record(OrderId),
 }
 
@@ -252,10 +319,11 @@ fn commit_error(error: SdkError<TransactWriteItemsError>, written: &[Written]) -
         return CommitError::Store(unavailable("TransactWriteItems", error));
     };
     let reasons = cancelled.cancellation_reasons();
-    let (mut short, mut stale) = (Vec::new(), Vec::new());
+    let (mut short, mut stale, mut over) = (Vec::new(), Vec::new(), Vec::new());
     for (reason, item) in reasons.iter().zip(written) {
         match (reason.code(), item) {
             (Some("ConditionalCheckFailed"), Written::Stock(sku)) => short.push(sku.clone()),
+            (Some("ConditionalCheckFailed"), Written::Share(share)) => over.push(share.clone()),
             (Some("ConditionalCheckFailed"), Written::Record(order)) => stale.push(*order),
             _ => {}
         }
@@ -263,8 +331,8 @@ fn commit_error(error: SdkError<TransactWriteItemsError>, written: &[Written]) -
     let contended = reasons
         .iter()
         .any(|r| matches!(r.code(), Some("TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded")));
-    if !short.is_empty() || !stale.is_empty() {
-        CommitError::Refused { short, stale }
+    if !short.is_empty() || !stale.is_empty() || !over.is_empty() {
+        CommitError::Refused { short, stale, over }
     } else if contended {
         CommitError::Contended
     } else {
@@ -308,15 +376,28 @@ impl InventoryStore for DynamoInventoryStore {
         items.iter().map(|item| decode_reservation(item).map(|r| (r.order_id, r))).collect()
     }
 
+    async fn shares(&self, shares: &[ShareKey]) -> Result<HashMap<ShareKey, u64>, InventoryError> {
+        let items = self.get_items(shares.iter().map(share_key).collect()).await?;
+        items.iter().map(decode_share).collect()
+    }
+
     async fn commit(&self, change: &Change) -> Result<(), CommitError> {
         if change.items() > MAX_CHANGE_ITEMS {
             return Err(CommitError::TooLarge(change.items()));
+        }
+        let impossible = change.impossible_shares();
+        if !impossible.is_empty() {
+            return Err(CommitError::Refused { short: vec![], stale: vec![], over: impossible });
         }
         let mut written = Vec::with_capacity(change.items());
         let mut items = Vec::with_capacity(change.items());
         for (sku, delta) in change.stock_changes() {
             written.push(Written::Stock(sku.clone()));
             items.push(TransactWriteItem::builder().update(stock_update(&self.table, sku, delta)).build());
+        }
+        for (share, delta) in change.share_changes() {
+            written.push(Written::Share(share.clone()));
+            items.push(TransactWriteItem::builder().update(share_update(&self.table, share, delta)).build());
         }
         for write in change.record_writes() {
             written.push(Written::Record(write.record.order_id));
@@ -350,6 +431,9 @@ mod tests {
             ],
             held: 0,
             unavailable: vec![UnavailableLine { sku: sku("muskie-casting-rod"), requested: 2, available: 1 }],
+            customer_id: None,
+            limits: BTreeMap::new(),
+            exceeded: vec![],
             revision: 3,
         }
     }
@@ -371,6 +455,37 @@ mod tests {
         ]);
         assert_eq!(item["unavailable"], AttributeValue::L(vec![AttributeValue::M(short)]));
         assert_eq!(decode_reservation(&item).unwrap(), record());
+    }
+
+    #[test]
+    fn a_record_without_purchase_limits_is_stored_as_before_limits_and_one_with_them_keeps_them() {
+        let item: Item = serde_dynamo::to_item(ReservationItem::from(&record())).unwrap();
+        for absent in ["customerId", "limits", "exceeded"] {
+            assert!(!item.contains_key(absent), "{absent} is left out when empty");
+        }
+        let limited = Reservation {
+            customer_id: Some(CustomerId::parse("angler #7").unwrap()),
+            limits: BTreeMap::from([(sku("muskie-casting-rod"), 2)]),
+            exceeded: vec![OverLimitLine { sku: sku("muskie-casting-rod"), requested: 2, allowed: 1 }],
+            ..record()
+        };
+        let item: Item = serde_dynamo::to_item(ReservationItem::from(&limited)).unwrap();
+        assert_eq!(item["customerId"], s("angler #7"));
+        assert_eq!(item["limits"], AttributeValue::M(HashMap::from([("muskie-casting-rod".to_owned(), n(2))])));
+        assert_eq!(decode_reservation(&item).unwrap(), limited);
+    }
+
+    #[test]
+    fn a_share_is_keyed_by_sku_then_customer_and_reads_back() {
+        let share = ShareKey { customer_id: CustomerId::parse("angler #7").unwrap(), sku: sku("muskie-casting-rod") };
+        assert_eq!(share_key(&share), "share#muskie-casting-rod#angler #7");
+        let item: Item = HashMap::from([
+            ("pk".to_owned(), s(share_key(&share))),
+            ("sku".to_owned(), s("muskie-casting-rod")),
+            ("customerId".to_owned(), s("angler #7")),
+            ("held".to_owned(), n(2)),
+        ]);
+        assert_eq!(decode_share(&item).unwrap(), (share, 2));
     }
 
     #[test]

@@ -463,7 +463,7 @@ async fn rebuilt_inventory_and_fulfillment_equal_the_live_projections() {
     for (sku, count) in skus.iter().zip([5u64, 40, 100, 7]) {
         stock.set_available(&Sku::parse(sku).unwrap(), count).await.unwrap();
     }
-    let saga = InventoryProjection::new(stock.clone(), orders.clone());
+    let saga = InventoryProjection::new(stock.clone(), Arc::new(catalog_store::MemoryCatalog::new()), orders.clone());
     let picks = Arc::new(DynamoFulfillmentStore::new(stack.dynamodb.clone(), &live_picks));
     let fulfillment = FulfillmentProjection::new(picks.clone(), store.clone());
 

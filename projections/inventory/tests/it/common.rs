@@ -4,11 +4,16 @@
 use contract::tables::{create_events_table, create_inventory_table};
 use std::sync::{Arc, Mutex};
 
+use catalog_store::MemoryCatalog;
 use commands::{CommandContext, OrderService, RetryPolicy};
 use domain::ports::EventStore;
-use domain::{Command, Currency, CustomerId, Envelope, Lane, OrderId, OrderLine, OrderStatus, PlaceOrder, Sku};
+use domain::{
+    Catalog, CatalogItem, Command, Currency, CustomerId, Envelope, Lane, OrderId, OrderLine, OrderStatus, PlaceOrder,
+    Sku, Title,
+};
 use event_store::{DynamoEventStore, MemoryEventStore};
 use inventory::InventoryProjection;
+use inventory_store::store::ShareKey;
 use inventory_store::{DynamoInventoryStore, InventoryStore, MemoryInventoryStore};
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -16,10 +21,28 @@ pub fn sku(s: &str) -> Sku {
     Sku::parse(s).unwrap()
 }
 
+/// The customer [`place`] orders as.
+pub const CUSTOMER: &str = "angler-1";
+
+/// A catalog item of `sku_name` with purchase limit `max_per_customer`.
+pub fn catalog_item(sku_name: &str, max_per_customer: Option<u32>) -> CatalogItem {
+    CatalogItem {
+        sku: sku(sku_name),
+        title: Title::parse(sku_name).unwrap(),
+        price_cents: 12_999,
+        currency: Currency::parse("EUR").unwrap(),
+        active: true,
+        max_per_customer,
+    }
+}
+
 pub struct Fixture {
     pub inventory: Arc<dyn InventoryStore>,
     pub events: Arc<dyn EventStore>,
     pub orders: OrderService,
+    /// Where the saga reads purchase limits: empty (no limits) until a test
+    /// sets one.
+    pub catalog: Arc<MemoryCatalog>,
     pub projection: InventoryProjection,
     lanes: StoredLanes,
 }
@@ -35,8 +58,9 @@ enum StoredLanes {
 impl Fixture {
     fn new(inventory: Arc<dyn InventoryStore>, events: Arc<dyn EventStore>, lanes: StoredLanes) -> Self {
         let orders = OrderService::new(events.clone());
-        let projection = InventoryProjection::new(inventory.clone(), orders.clone());
-        Fixture { inventory, events, orders, projection, lanes }
+        let catalog = Arc::new(MemoryCatalog::new());
+        let projection = InventoryProjection::new(inventory.clone(), catalog.clone(), orders.clone());
+        Fixture { inventory, events, orders, catalog, projection, lanes }
     }
 
     pub fn memory() -> Self {
@@ -83,15 +107,31 @@ impl Fixture {
         self.inventory.set_available(&sku(sku_name), available).await.unwrap();
     }
 
+    /// Puts `sku_name` in the catalog with purchase limit `max_per_customer`.
+    pub async fn limit(&self, sku_name: &str, max_per_customer: u32) {
+        self.catalog.put(&catalog_item(sku_name, Some(max_per_customer))).await.unwrap();
+    }
+
+    /// What `customer` holds of `sku_name` in its share.
+    pub async fn share(&self, customer: &str, sku_name: &str) -> u64 {
+        let share = ShareKey { customer_id: CustomerId::parse(customer).unwrap(), sku: sku(sku_name) };
+        self.inventory.shares(std::slice::from_ref(&share)).await.unwrap().remove(&share).unwrap_or(0)
+    }
+
     /// `(available, reserved, shipped)`; zeros for a SKU never stocked.
     pub async fn stock(&self, sku_name: &str) -> (u64, u64, u64) {
         let stock = self.inventory.stock(&[sku(sku_name)]).await.unwrap();
         stock.get(&sku(sku_name)).map_or((0, 0, 0), |s| (s.available, s.reserved, s.shipped))
     }
 
-    /// Places an order through the order service; returns its OrderPlaced.
+    /// Places an order of [`CUSTOMER`] through the order service; returns its OrderPlaced.
     pub async fn place(&self, lines: &[(&str, u32)]) -> Envelope {
         place(&self.orders, lines).await
+    }
+
+    /// Places an order of `customer`; returns its OrderPlaced.
+    pub async fn place_as(&self, customer: &str, lines: &[(&str, u32)]) -> Envelope {
+        place_as(&self.orders, customer, lines).await
     }
 
     pub async fn command(&self, order_id: OrderId, command: Command) -> Vec<Envelope> {
@@ -134,16 +174,24 @@ async fn tables() -> (String, String) {
 }
 
 pub async fn place(orders: &OrderService, lines: &[(&str, u32)]) -> Envelope {
-    let command = Command::Place(PlaceOrder {
-        customer_id: CustomerId::parse("angler-1").unwrap(),
+    place_as(orders, CUSTOMER, lines).await
+}
+
+pub async fn place_as(orders: &OrderService, customer: &str, lines: &[(&str, u32)]) -> Envelope {
+    let command = place_command(customer, lines);
+    let order_id = OrderId(uuid::Uuid::new_v4());
+    let outcome = orders.execute(order_id, &command, &CommandContext::new("test"), RetryPolicy::NONE).await.unwrap();
+    outcome.appended.into_iter().next().expect("OrderPlaced appended")
+}
+
+pub fn place_command(customer: &str, lines: &[(&str, u32)]) -> Command {
+    Command::Place(PlaceOrder {
+        customer_id: CustomerId::parse(customer).unwrap(),
         basket_id: None,
         currency: Currency::parse("EUR").unwrap(),
         lines: lines
             .iter()
             .map(|(s, quantity)| OrderLine { sku: sku(s), quantity: *quantity, unit_price_cents: 12_999 })
             .collect(),
-    });
-    let order_id = OrderId(uuid::Uuid::new_v4());
-    let outcome = orders.execute(order_id, &command, &CommandContext::new("test"), RetryPolicy::NONE).await.unwrap();
-    outcome.appended.into_iter().next().expect("OrderPlaced appended")
+    })
 }

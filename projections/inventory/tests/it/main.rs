@@ -4,6 +4,7 @@
 
 mod common;
 mod lambda_payloads;
+mod limits;
 mod saga;
 mod template;
 

@@ -239,7 +239,7 @@ async fn redelivery_after_a_crash_between_reserve_and_confirm_confirms_once(f: F
     f.set("muskie-casting-rod", 5).await;
     let placed = f.place(&[("muskie-casting-rod", 2)]).await;
     let flaky = Arc::new(FlakyAppends { inner: f.events.clone(), down: AtomicBool::new(true) });
-    let crashing = InventoryProjection::new(f.inventory.clone(), OrderService::new(flaky.clone()));
+    let crashing = InventoryProjection::new(f.inventory.clone(), f.catalog.clone(), OrderService::new(flaky.clone()));
     let failed = deliver_bodies(&crashing, &[placed.to_json()]).await;
     assert_eq!(failed, vec!["0".to_owned()], "the message is left for redelivery");
     assert_eq!(f.stock("muskie-casting-rod").await, (3, 2, 0));
@@ -306,8 +306,8 @@ async fn events_of_other_consumers_are_acknowledged_untouched(f: Fixture) {
 }
 
 async fn both_strategies_decide_alike(f: Fixture) {
-    let per_order =
-        InventoryProjection::new(f.inventory.clone(), f.orders.clone()).with_strategy(ReservationStrategy::PerOrder);
+    let per_order = InventoryProjection::new(f.inventory.clone(), f.catalog.clone(), f.orders.clone())
+        .with_strategy(ReservationStrategy::PerOrder);
     f.set("muskie-casting-rod", 3).await;
     f.set("tourney-casting-rod", 3).await;
     let mut placed = Vec::new();
@@ -352,6 +352,9 @@ async fn a_reserving_record_holding_more_than_its_lines_is_bounded(f: Fixture) {
         lines,
         held: 3,
         unavailable: vec![],
+        customer_id: None,
+        limits: Default::default(),
+        exceeded: vec![],
         revision: 0,
     };
     f.inventory.commit(Change::new().record(None, record)).await.unwrap();

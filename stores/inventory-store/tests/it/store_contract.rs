@@ -1,14 +1,16 @@
 //! The `InventoryStore` contract, held against both adapters: the memory
-//! one and DynamoDB Local (`scripts/local-stack up`).
+//! one and DynamoDB Local (`scripts/local-stack up`): stock, customers'
+//! shares and reservation records, each change all or nothing.
 
 use crate::common;
 
 use std::sync::Arc;
 
 use common::sku;
-use domain::OrderId;
+use domain::event::OverLimitLine;
+use domain::{CustomerId, OrderId};
 use inventory_store::store::{
-    Change, CommitError, InventoryStore, Reservation, ReservationState, StockDelta, StockLine,
+    Change, CommitError, InventoryStore, Reservation, ReservationState, ShareDelta, ShareKey, StockDelta, StockLine,
 };
 use inventory_store::MemoryInventoryStore;
 
@@ -20,6 +22,9 @@ fn record(order: u128, state: ReservationState, lines: &[(&str, u32)]) -> Reserv
         held: if state == ReservationState::Reserved { lines.len() } else { 0 },
         lines,
         unavailable: vec![],
+        customer_id: None,
+        limits: Default::default(),
+        exceeded: vec![],
         revision: 0,
     }
 }
@@ -72,9 +77,9 @@ async fn one_short_sku_refuses_the_whole_change(store: Arc<dyn InventoryStore>) 
     change.stock(&sku("rod"), StockDelta::reserve(2)).stock(&sku("reel"), StockDelta::reserve(2));
     change.record(None, record(2, ReservationState::Reserved, &[("rod", 2), ("reel", 2)]));
     match store.commit(&change).await {
-        Err(CommitError::Refused { short, stale }) => {
+        Err(CommitError::Refused { short, stale, over }) => {
             assert_eq!(short, vec![sku("reel")]);
-            assert!(stale.is_empty());
+            assert!(stale.is_empty() && over.is_empty());
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
@@ -144,14 +149,13 @@ async fn many_records_read_back_at_once(store: Arc<dyn InventoryStore>) {
     assert_eq!(found.len(), 150, "every existing record, and nothing for the unknown order");
 }
 
-async fn concurrent_reservations_never_oversell(store: Arc<dyn InventoryStore>) {
-    store.set_available(&sku("muskie-casting-rod"), 10).await.unwrap();
-    let tasks = (0..40).map(|_| {
+/// Commits all of `changes` at once, each retried while contended: how
+/// many went through (the others were refused).
+async fn commit_at_once(store: &Arc<dyn InventoryStore>, changes: Vec<Change>) -> usize {
+    let tasks = changes.into_iter().map(|change| {
         let store = store.clone();
         tokio::spawn(async move {
             loop {
-                let mut change = Change::new();
-                change.stock(&sku("muskie-casting-rod"), StockDelta::reserve(1));
                 match store.commit(&change).await {
                     Ok(()) => return true,
                     Err(CommitError::Refused { .. }) => return false,
@@ -165,8 +169,98 @@ async fn concurrent_reservations_never_oversell(store: Arc<dyn InventoryStore>) 
     for task in tasks {
         won += usize::from(task.await.unwrap());
     }
-    assert_eq!(won, 10);
+    won
+}
+
+async fn concurrent_reservations_never_oversell(store: Arc<dyn InventoryStore>) {
+    store.set_available(&sku("muskie-casting-rod"), 10).await.unwrap();
+    let changes = (0..40).map(|_| Change::new().stock(&sku("muskie-casting-rod"), StockDelta::reserve(1)).clone());
+    assert_eq!(commit_at_once(&store, changes.collect()).await, 10);
     assert_eq!(available(&*store, "muskie-casting-rod").await, Some((0, 10, 0)));
+}
+
+fn share(customer: &str, name: &str) -> ShareKey {
+    ShareKey { customer_id: CustomerId::parse(customer).unwrap(), sku: sku(name) }
+}
+
+async fn held(store: &dyn InventoryStore, share: &ShareKey) -> Option<u64> {
+    store.shares(std::slice::from_ref(share)).await.unwrap().remove(share)
+}
+
+async fn shares_are_taken_within_their_limit_and_given_back(store: Arc<dyn InventoryStore>) {
+    let (mine, theirs) = (share("angler #1", "muskie-casting-rod"), share("angler #2", "muskie-casting-rod"));
+    assert_eq!(held(&*store, &mine).await, None, "a share never taken is absent");
+    store.set_available(&sku("muskie-casting-rod"), 10).await.unwrap();
+    let take = |quantity: u64, order: u128| {
+        let mut change = Change::new();
+        change.stock(&sku("muskie-casting-rod"), StockDelta::reserve(quantity));
+        change.share(&mine, ShareDelta::take(quantity, 2));
+        change.record(None, record(order, ReservationState::Reserved, &[("muskie-casting-rod", quantity as u32)]));
+        change
+    };
+    assert_eq!(take(2, 10).items(), 3);
+    store.commit(&take(2, 10)).await.unwrap();
+    assert_eq!(held(&*store, &mine).await, Some(2));
+    match store.commit(&take(1, 11)).await {
+        Err(CommitError::Refused { short, stale, over }) => {
+            assert_eq!(over, vec![mine.clone()]);
+            assert!(short.is_empty() && stale.is_empty());
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(available(&*store, "muskie-casting-rod").await, Some((8, 2, 0)), "nothing of the change was written");
+    assert!(store.reservations(&[OrderId(uuid::Uuid::from_u128(11))]).await.unwrap().is_empty());
+
+    let mut other = Change::new();
+    other.share(&theirs, ShareDelta::take(2, 2));
+    store.commit(&other).await.unwrap();
+    assert_eq!(store.shares(&[mine.clone(), theirs.clone()]).await.unwrap(), [(mine.clone(), 2), (theirs, 2)].into());
+
+    let mut give_back = Change::new();
+    give_back.share(&mine, ShareDelta::give_back(1));
+    store.commit(&give_back).await.unwrap();
+    assert_eq!(held(&*store, &mine).await, Some(1));
+    let mut too_much = Change::new();
+    too_much.share(&mine, ShareDelta::give_back(2));
+    assert!(
+        matches!(store.commit(&too_much).await, Err(CommitError::Refused { over, .. }) if over == vec![mine.clone()])
+    );
+    assert_eq!(held(&*store, &mine).await, Some(1), "a share never goes below zero");
+}
+
+async fn a_take_over_the_limit_itself_is_refused_even_from_nothing(store: Arc<dyn InventoryStore>) {
+    let fresh = share("angler-3", "muskie-casting-rod");
+    let mut merged = Change::new();
+    merged.share(&fresh, ShareDelta::take(1, 2)).share(&fresh, ShareDelta::take(2, 2));
+    assert_eq!(merged.items(), 1, "takes of one share merge into one item");
+    assert!(
+        matches!(store.commit(&merged).await, Err(CommitError::Refused { over, .. }) if over == vec![fresh.clone()])
+    );
+    assert_eq!(held(&*store, &fresh).await, None);
+}
+
+async fn a_record_keeps_its_customer_limits_and_the_lines_over_them(store: Arc<dyn InventoryStore>) {
+    let id = OrderId(uuid::Uuid::from_u128(12));
+    let rejected = Reservation {
+        customer_id: Some(CustomerId::parse("angler #1").unwrap()),
+        limits: [(sku("muskie-casting-rod"), 2)].into(),
+        exceeded: vec![OverLimitLine { sku: sku("muskie-casting-rod"), requested: 3, allowed: 2 }],
+        ..record(12, ReservationState::Rejected, &[("muskie-casting-rod", 3)])
+    };
+    store.commit(Change::new().record(None, rejected.clone())).await.unwrap();
+    assert_eq!(store.reservations(&[id]).await.unwrap()[&id], Reservation { revision: 1, ..rejected });
+}
+
+async fn concurrent_takes_of_one_share_never_pass_its_limit(store: Arc<dyn InventoryStore>) {
+    let mine = share("angler-4", "muskie-casting-rod");
+    let changes = (0..16).map(|i| {
+        let mut change = Change::new();
+        change.share(&mine, ShareDelta::take(1, 2));
+        change.record(None, record(100 + i, ReservationState::Reserved, &[]));
+        change
+    });
+    assert_eq!(commit_at_once(&store, changes.collect()).await, 2);
+    assert_eq!(held(&*store, &mine).await, Some(2));
 }
 
 testkit::against_both_adapters!(
@@ -181,4 +275,8 @@ testkit::against_both_adapters!(
     a_change_of_exactly_the_limit_commits,
     many_records_read_back_at_once,
     concurrent_reservations_never_oversell,
+    shares_are_taken_within_their_limit_and_given_back,
+    a_take_over_the_limit_itself_is_refused_even_from_nothing,
+    a_record_keeps_its_customer_limits_and_the_lines_over_them,
+    concurrent_takes_of_one_share_never_pass_its_limit,
 );

@@ -140,7 +140,7 @@ async fn mixed_writers_leave_a_consistent_history() {
             1 => (Command::Cancel { reason: None }, RetryPolicy::NONE),
             2 => (Command::Ship { tracking_number: None }, RetryPolicy::NONE),
             _ => (
-                Command::Reject { reason: Reason::parse("stock").unwrap(), unavailable: vec![] },
+                Command::Reject { reason: Reason::parse("stock").unwrap(), unavailable: vec![], limits: vec![] },
                 RetryPolicy::INTERNAL,
             ),
         });

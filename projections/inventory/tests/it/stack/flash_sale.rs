@@ -5,7 +5,9 @@
 //! are drained at once as SQS batches by their own concurrent consumers (the
 //! template's defaults), each message with its `lane` attribute as the topic
 //! sends it, so the saga settles on the OrderPlaced state; then the whole
-//! delivery again, duplicated and shuffled, through the lanes again.
+//! delivery again, duplicated and shuffled, through the lanes again. The
+//! muskie rod has a purchase limit and every order its own customer, so
+//! each reservation of it also takes that customer's share.
 
 use crate::common;
 
@@ -13,13 +15,15 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use catalog_store::MemoryCatalog;
 use commands::OrderService;
-use common::{dynamodb_stores, place, sku};
+use common::{catalog_item, dynamodb_stores, place_as, sku};
 use domain::event::UnavailableLine;
 use domain::ports::EventStore;
 use domain::{Envelope, HotList, Lane, OrderEvent, OrderStatus};
 use event_store::DynamoEventStore;
 use inventory::{InventoryProjection, InventoryStore};
+use inventory_store::store::ShareKey;
 use rand::seq::SliceRandom;
 use testkit::delivery::deliver_in_lane;
 use testkit::known_state::KnownStateCounter;
@@ -138,7 +142,7 @@ async fn flash_sale_never_oversells_and_never_starves_other_products() {
     let total = HOT_ORDERS + OTHER_ORDERS;
     let placing = (0..total).map(|i| {
         let orders = orders.clone();
-        tokio::spawn(async move { place(&orders, &[(if i % 6 == 5 { OTHER } else { HOT }, 1)]).await })
+        tokio::spawn(async move { place_as(&orders, &buyer(i), &[(if i % 6 == 5 { OTHER } else { HOT }, 1)]).await })
     });
     let mut placed = Vec::with_capacity(total);
     for task in placing {
@@ -151,7 +155,8 @@ async fn flash_sale_never_oversells_and_never_starves_other_products() {
         assert_eq!(events.load_with_lane(p.order_id).await.unwrap().1, Some(expected), "placed in its lane");
     }
 
-    let projection = Arc::new(InventoryProjection::new(inventory.clone(), orders.clone()));
+    let catalog = Arc::new(MemoryCatalog::with_items([catalog_item(HOT, Some(2)), catalog_item(OTHER, None)]));
+    let projection = Arc::new(InventoryProjection::new(inventory.clone(), catalog, orders.clone()));
     let stop = Arc::new(AtomicBool::new(false));
     let watcher = watch_hot_stock(inventory.clone(), stop.clone());
     let known_state = KnownStateCounter::default();
@@ -185,6 +190,14 @@ async fn flash_sale_never_oversells_and_never_starves_other_products() {
         ((hot.available, hot.reserved), (other.available, other.reserved))
     };
     assert_eq!(stock(inventory.clone()).await, ((0, 100), (900, 100)));
+    let shares = |inventory: Arc<dyn InventoryStore>| {
+        let keys: Vec<ShareKey> = (0..total)
+            .filter(|i| i % 6 != 5)
+            .map(|i| ShareKey { customer_id: domain::CustomerId::parse(&buyer(i)).unwrap(), sku: sku(HOT) })
+            .collect();
+        async move { inventory.shares(&keys).await.unwrap().into_values().filter(|held| *held > 0).collect::<Vec<_>>() }
+    };
+    assert_eq!(shares(inventory.clone()).await, [1u64; 100], "each confirmed buyer holds one rod in its share");
 
     // SQS delivers at least once and in no order: everything again, twice, shuffled.
     let mut again: Vec<&Envelope> = placed.iter().chain(&placed).collect();
@@ -195,5 +208,11 @@ async fn flash_sale_never_oversells_and_never_starves_other_products() {
     stop.store(true, Ordering::SeqCst);
     watcher.await.unwrap();
     assert_eq!(outcome(&*events, &placed).await, first, "redelivery changed no order");
-    assert_eq!(stock(inventory).await, ((0, 100), (900, 100)), "redelivery changed no stock");
+    assert_eq!(stock(inventory.clone()).await, ((0, 100), (900, 100)), "redelivery changed no stock");
+    assert_eq!(shares(inventory).await, [1u64; 100], "nor any share");
+}
+
+/// The customer of the `i`th order.
+fn buyer(i: usize) -> String {
+    format!("buyer-{i}")
 }
