@@ -2,8 +2,11 @@
 //! two lines, confirmed and shipped (3 commands), against DynamoDB Local,
 //! four ways in the same process:
 //!
-//! - **known state** (the platform as deployed): PlaceOrder appends first
-//!   (`Known::New`) through an API instance; ConfirmOrder is issued the way
+//! - **known state** (the platform as deployed): PlaceOrder is priced from
+//!   the catalog as the API prices it (the instance's catalog cache over the
+//!   catalog table: one read per SKU per cache TTL, so none on a warm
+//!   instance) and appends first (`Known::New`) through an API instance;
+//!   ConfirmOrder is issued the way
 //!   the inventory saga issues it, from another instance (another Lambda,
 //!   another cache), on the state its OrderPlaced envelope holds
 //!   (`Known::from_placed`); ShipOrder goes through the API instance, whose
@@ -24,7 +27,7 @@
 //! in rotating order.
 
 use contract::event_item::{EventItem, EVENT_KIND, ORDER_ID, VERSION};
-use contract::tables::create_events_table;
+use contract::tables::{create_catalog_table, create_events_table};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -32,15 +35,19 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use aws_sdk_dynamodb::Client;
+use catalog_store::{CachedCatalog, DynamoCatalog};
 use commands::{CommandContext, Known, OrderService, RetryPolicy};
-use domain::{Command, Currency, CustomerId, Lane, OrderId, OrderLine, PlaceOrder, Sku};
+use domain::{
+    Catalog, CatalogItem, Command, Currency, CustomerId, Lane, OrderId, OrderLine, OrderRequest, PlaceOrder,
+    RequestedLine, Sku, Title,
+};
 use event_store::DynamoEventStore;
 use testkit::known_state::{KnownStateCounter, KnownStateTotals};
 use testkit::requests::{RequestCounter, RequestTotals};
 use tracing::instrument::WithSubscriber;
 
 use crate::stats::{median, millis, quantile};
-use crate::EVENTS_TABLE;
+use crate::{CATALOG_TABLE, EVENTS_TABLE};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -79,14 +86,20 @@ struct Run {
     latencies: Vec<[Duration; COMMANDS_PER_ORDER]>,
 }
 
-/// The known-state side's two Lambda instances, and what their commands
-/// decided on known state.
+/// The known-state side's two Lambda instances (the API's with its catalog
+/// cache), and what their commands decided on known state.
 #[derive(Clone)]
 struct KnownState {
     api: OrderService,
+    catalog: Arc<CachedCatalog>,
     saga: OrderService,
     decisions: KnownStateCounter,
 }
+
+/// The two SKUs of every order, at the price the other sides put on their
+/// lines, so that every side appends events of one size.
+const SKUS: [&str; 2] = ["muskie-casting-rod", "braided-line-30lb"];
+const UNIT_PRICE_CENTS: u64 = 24_900;
 
 pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
@@ -94,6 +107,11 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     // Every side and every round share the table (order ids never repeat).
     let table = EVENTS_TABLE.to_owned();
     create_events_table(&client, &table).await?;
+    create_catalog_table(&client, CATALOG_TABLE).await?;
+    let catalog_table = DynamoCatalog::new(client.clone(), CATALOG_TABLE);
+    for sku in SKUS {
+        catalog_table.put(&catalog_item(sku)).await?;
+    }
     // One client per platform side, so that each counts its own requests.
     let (old_requests, known_requests) = (RequestCounter::default(), RequestCounter::default());
     let old_store = DynamoEventStore::new(old_requests.client(&config), table.as_str());
@@ -101,6 +119,10 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let known_store = DynamoEventStore::new(known_requests.client(&config), table.as_str());
     let known = KnownState {
         api: OrderService::new(Arc::new(known_store.clone())),
+        catalog: Arc::new(CachedCatalog::new(
+            Arc::new(DynamoCatalog::new(known_requests.client(&config), CATALOG_TABLE)),
+            api::CATALOG_CACHE_TTL,
+        )),
         saga: OrderService::new(Arc::new(known_store.clone())),
         decisions: KnownStateCounter::default(),
     };
@@ -175,17 +197,47 @@ where
 }
 
 fn place_command() -> Command {
-    let lines = ["muskie-casting-rod", "braided-line-30lb"].map(|sku| OrderLine {
-        sku: Sku::parse(sku).expect("a valid SKU"),
-        quantity: 1,
-        unit_price_cents: 24_900,
-    });
+    let lines = SKUS.map(|sku| OrderLine { sku: sku_of(sku), quantity: 1, unit_price_cents: UNIT_PRICE_CENTS });
     Command::Place(PlaceOrder {
-        customer_id: CustomerId::parse("bench").expect("a valid customer id"),
+        customer_id: customer(),
         basket_id: None,
         currency: Currency::parse("USD").expect("a valid currency"),
         lines: lines.into(),
     })
+}
+
+/// The same order as a shopper's request: no prices, the catalog's apply.
+fn order_request() -> OrderRequest {
+    let lines = SKUS.map(|sku| RequestedLine { sku: sku_of(sku), quantity: 1, unit_price_cents: None });
+    OrderRequest { customer_id: customer(), basket_id: None, currency: None, lines: lines.into() }
+}
+
+/// What the API does before it appends: the catalog's items (from the
+/// instance's cache when warm), then the lines priced.
+async fn priced(catalog: &CachedCatalog) -> Command {
+    let request = order_request();
+    let skus: Vec<Sku> = request.lines.iter().map(|line| line.sku.clone()).collect();
+    let items = catalog.items(&skus).await.expect("the catalog answers");
+    Command::Place(request.price(&items).expect("the catalog prices the order"))
+}
+
+fn catalog_item(sku: &str) -> CatalogItem {
+    CatalogItem {
+        sku: sku_of(sku),
+        title: Title::parse(sku).expect("a valid title"),
+        price_cents: UNIT_PRICE_CENTS,
+        currency: Currency::parse("USD").expect("a valid currency"),
+        active: true,
+        max_per_customer: None,
+    }
+}
+
+fn sku_of(sku: &str) -> Sku {
+    Sku::parse(sku).expect("a valid SKU")
+}
+
+fn customer() -> CustomerId {
+    CustomerId::parse("bench").expect("a valid customer id")
 }
 
 /// Times one command.
@@ -215,8 +267,11 @@ async fn old_path_order(service: OrderService) -> [Duration; COMMANDS_PER_ORDER]
 async fn known_state_order(known: KnownState) -> [Duration; COMMANDS_PER_ORDER] {
     let id = OrderId(uuid::Uuid::new_v4());
     let api = CommandContext::new("bench");
-    let (placed, place) =
-        timed(known.api.execute_from(id, &place_command(), &api, PlaceOrderRetry::POLICY, Known::New)).await;
+    let (placed, place) = timed(async {
+        let command = priced(&known.catalog).await;
+        known.api.execute_from(id, &command, &api, PlaceOrderRetry::POLICY, Known::New).await
+    })
+    .await;
     let placed = placed.expect("place succeeds").appended.remove(0);
     let mut saga = CommandContext::new(placed.correlation_id.clone());
     saga.causation_id = placed.event_id.to_string();
@@ -344,7 +399,7 @@ fn report(args: &Args, rounds: Vec<[Run; 4]>, requests: [RequestTotals; 2], know
             CEILING => 1.0,
             _ => {
                 let r = requests[side - 1];
-                (r.query + r.put_item + r.transact_write_items) as f64 / commands
+                (r.query + r.batch_get_item + r.put_item + r.transact_write_items) as f64 / commands
             }
         };
         println!(
@@ -368,12 +423,13 @@ fn report(args: &Args, rounds: Vec<[Run; 4]>, requests: [RequestTotals; 2], know
         println!("\nthroughput ratio {what}: {median:.2} (median of the rounds' ratios: {per_round})");
     }
     for (side, r) in [(OLD, requests[0]), (KNOWN, requests[1])] {
-        let [query, put, transact] = [r.query, r.put_item, r.transact_write_items].map(|n| n as f64 / commands);
+        let [query, catalog, put, transact] =
+            [r.query, r.batch_get_item, r.put_item, r.transact_write_items].map(|n| n as f64 / commands);
         println!(
-            "\n{}: DynamoDB requests per command: Query {query:.2}, PutItem {put:.2}, TransactWriteItems {transact:.2} \
-             (total {:.2}); write units per command {:.2}",
+            "\n{}: DynamoDB requests per command: Query {query:.2}, catalog BatchGetItem {catalog:.4}, PutItem {put:.2}, \
+             TransactWriteItems {transact:.2} (total {:.2}); write units per command {:.2}",
             SIDES[side],
-            query + put + transact,
+            query + catalog + put + transact,
             r.write_milliunits as f64 / 1000.0 / commands
         );
     }

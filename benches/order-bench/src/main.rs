@@ -17,6 +17,7 @@ mod stats;
 /// to an older one (docs/local-development.md, "Local stack"), so fresh tables made each run slower
 /// than the one before, and reruns crawl.
 const EVENTS_TABLE: &str = "bench-events";
+const CATALOG_TABLE: &str = "bench-catalog";
 
 #[derive(Parser)]
 #[command(about = "Benchmarks of the order platform against the local stack (scripts/local-stack up)")]

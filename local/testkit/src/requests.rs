@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::config::interceptors::{
 };
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
+use aws_sdk_dynamodb::operation::batch_get_item::{BatchGetItemInput, BatchGetItemOutput};
 use aws_sdk_dynamodb::operation::put_item::{PutItemInput, PutItemOutput};
 use aws_sdk_dynamodb::operation::query::{QueryInput, QueryOutput};
 use aws_sdk_dynamodb::operation::scan::{ScanInput, ScanOutput};
@@ -25,6 +26,7 @@ pub struct RequestCounter(Arc<Counts>);
 #[derive(Debug, Default)]
 struct Counts {
     query: AtomicU64,
+    batch_get_item: AtomicU64,
     put_item: AtomicU64,
     transact_write_items: AtomicU64,
     scan: AtomicU64,
@@ -36,6 +38,7 @@ struct Counts {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RequestTotals {
     pub query: u64,
+    pub batch_get_item: u64,
     pub put_item: u64,
     pub transact_write_items: u64,
     pub scan: u64,
@@ -56,6 +59,7 @@ impl RequestCounter {
         let c = &self.0;
         RequestTotals {
             query: read(&c.query),
+            batch_get_item: read(&c.batch_get_item),
             put_item: read(&c.put_item),
             transact_write_items: read(&c.transact_write_items),
             scan: read(&c.scan),
@@ -87,6 +91,8 @@ impl Intercept for RequestCounter {
         let c = &self.0;
         if input.downcast_ref::<QueryInput>().is_some() {
             add(&c.query, 1);
+        } else if input.downcast_ref::<BatchGetItemInput>().is_some() {
+            add(&c.batch_get_item, 1);
         } else if input.downcast_ref::<PutItemInput>().is_some() {
             add(&c.put_item, 1);
         } else if input.downcast_ref::<TransactWriteItemsInput>().is_some() {
@@ -107,6 +113,8 @@ impl Intercept for RequestCounter {
         let c = &self.0;
         if let Some(out) = output.downcast_ref::<QueryOutput>() {
             add(&c.read_milliunits, milliunits(out.consumed_capacity()));
+        } else if let Some(out) = output.downcast_ref::<BatchGetItemOutput>() {
+            add(&c.read_milliunits, milliunits(out.consumed_capacity()));
         } else if let Some(out) = output.downcast_ref::<ScanOutput>() {
             add(&c.read_milliunits, milliunits(out.consumed_capacity()));
         } else if let Some(out) = output.downcast_ref::<PutItemOutput>() {
@@ -124,6 +132,7 @@ impl std::ops::Sub for RequestTotals {
     fn sub(self, earlier: RequestTotals) -> RequestTotals {
         RequestTotals {
             query: self.query - earlier.query,
+            batch_get_item: self.batch_get_item - earlier.batch_get_item,
             put_item: self.put_item - earlier.put_item,
             transact_write_items: self.transact_write_items - earlier.transact_write_items,
             scan: self.scan - earlier.scan,
