@@ -6,8 +6,10 @@
 //! - [`HttpFaultProxy`]: an HTTP forwarder in front of an AWS endpoint
 //!   (DynamoDB Local, moto) that, while a [`Fault`] is set, answers a share
 //!   of the matching requests with the service's own error, so that the
-//!   SDK's retries and the platform's own redeliveries meet it.
+//!   SDK's retries and the platform's own redeliveries meet it;
+//! - [`drill::OutageDrill`]: the consumers' outage drill on a real queue.
 
+pub mod drill;
 mod http_proxy;
 mod tcp_proxy;
 

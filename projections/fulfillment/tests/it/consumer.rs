@@ -11,10 +11,9 @@ use common::Fixture;
 use contract::tables::{create_events_table, create_fulfillment_table};
 use domain::ports::{EventStore, StoreError};
 use domain::{Command, Envelope, OrderId, Sku};
+use faults::drill::OutageDrill;
 use faults::{Fault, HttpFaultProxy};
 use fulfillment::{FulfillmentProjection, PickLine, PickStatus};
-use local_aws::poller::QueuePoller;
-use sqs_consumer::{Backoff, Failure};
 use testkit::delivery::deliver_bodies;
 
 /// The event store as the projection reads it, slowed down (so that events
@@ -173,14 +172,6 @@ testkit::against_both_adapters!(
     poison_messages_fail_alone,
 );
 
-/// The outage drills' scale: the old design (a fixed 2 s visibility, 5
-/// receives) dead-letters after 10 s; the backoff (1 s doubling to 8 s)
-/// with 12 receives outlasts 36 s at the least.
-const DRILL_VISIBILITY_SECONDS: i32 = 2;
-const DRILL_BACKOFF: Backoff = Backoff { base: Duration::from_secs(1), cap: Duration::from_secs(8) };
-const DRILL_MAX_RECEIVES: u32 = 12;
-const DRILL_OUTAGE: Duration = Duration::from_secs(24);
-
 /// DynamoDB throttles every request for 24 s (longer than the old 5 ×
 /// visibility): no message reaches the DLQ, every order's pick request ends
 /// as its events say once DynamoDB is back, the receive counts show the
@@ -203,63 +194,20 @@ async fn dynamodb_outage_dead_letters_nothing_but_poison() {
         let then = if i % 2 == 0 { Command::Ship { tracking_number: None } } else { Command::Cancel { reason: None } };
         orders.push(f.order(&[("jig-head", i + 1)], &[Command::Confirm, then]).await);
     }
-    let sqs = testkit::sqs::client().await;
-    let (url, dlq_url) =
-        testkit::sqs::queue_with_dlq(&sqs, &testkit::unique_name("fulfillment-outage"), DRILL_MAX_RECEIVES).await;
-    let mut bodies: Vec<String> =
-        orders.iter().flat_map(|events| events[1..].iter().rev().map(|e| e.to_json())).collect();
-    bodies.push("not an envelope".to_owned());
-    let ids = testkit::sqs::send_all(&sqs, &url, &bodies).await;
-    let poison = ids.last().unwrap().clone();
-    let poller = QueuePoller::new(sqs.clone(), &url)
-        .await
-        .unwrap()
-        .with_visibility_timeout(DRILL_VISIBILITY_SECONDS)
-        .with_backoff(DRILL_BACKOFF)
-        .with_wait_seconds(1);
+    let bodies: Vec<String> = orders.iter().flat_map(|events| events[1..].iter().rev().map(|e| e.to_json())).collect();
+    let drill = OutageDrill::prepare("fulfillment-outage", &bodies).await;
 
     proxy.set(Fault::dynamodb_throttling(1.0));
-    let during = poller.poll_for(&f.projection, DRILL_OUTAGE).await.unwrap();
+    let during = drill.through_outage(&f.projection).await;
     proxy.clear();
-    let mut after = Vec::new();
-    for _ in 0..60 {
-        if testkit::sqs::messages_held(&sqs, &url).await == 0 {
-            break;
-        }
-        after.extend(poller.poll_for(&f.projection, Duration::from_secs(1)).await.unwrap());
-    }
+    let after = drill.until_drained(&f.projection).await;
 
-    assert!(during.iter().all(|r| r.failure.is_some()), "nothing applied while DynamoDB throttles");
-    assert!(during.iter().filter(|r| r.message_id != poison).all(|r| r.failure == Some(Failure::Transient)));
-    let dead = testkit::sqs::drain(&sqs, &dlq_url).await;
-    assert_eq!(
-        dead.iter().map(|m| m.body().unwrap()).collect::<Vec<_>>(),
-        ["not an envelope"],
-        "only poison is dead-lettered"
-    );
-    assert_eq!(testkit::sqs::messages_held(&sqs, &url).await, 0, "every healthy message was applied and deleted");
+    drill.assert_only_poison_dead_lettered(&during, &after).await;
     for events in &orders {
         let request = f.store.get(events[0].order_id).await.unwrap().unwrap();
         let shipped = matches!(events[2].event, domain::OrderEvent::Shipped(_));
         assert_eq!(request.status, if shipped { PickStatus::Closed } else { PickStatus::Cancelled });
         assert_eq!(request.version, 3, "the order's last event applied");
         assert_eq!(request.lines.len(), 1, "the lines of the OrderConfirmed it overtook");
-    }
-    assert_backs_off(&during, &after, &ids[..ids.len() - 1]);
-}
-
-/// Each healthy message failed a few times during the outage and went
-/// through on a receive inside [`DRILL_MAX_RECEIVES`]. At its shortest the
-/// backoff receives a message 9 times in 24 s (at 0, 1, 2, 4, 8, 12, 16, 20
-/// and 24 s); a fixed 2 s visibility would have received it 12 times,
-/// dead-lettering it at the old 5.
-fn assert_backs_off(during: &[local_aws::poller::Receipt], after: &[local_aws::poller::Receipt], healthy: &[String]) {
-    let fixed_visibility_receives = DRILL_OUTAGE.as_secs() as u32 / DRILL_VISIBILITY_SECONDS as u32;
-    for id in healthy {
-        let failed = during.iter().filter(|r| &r.message_id == id).count() as u32;
-        assert!((2..=9).contains(&failed), "{id}: {failed} receives in the outage, not {fixed_visibility_receives}");
-        let applied =
-            after.iter().find(|r| &r.message_id == id && r.failure.is_none()).expect("applied after the outage");
-        assert!(applied.receive_count < DRILL_MAX_RECEIVES, "{id} applied on receive {}", applied.receive_count);
     }
 }

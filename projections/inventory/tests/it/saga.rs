@@ -14,12 +14,10 @@ use common::{place, sku, Fixture};
 use domain::event::{OrderCancelled, UnavailableLine};
 use domain::ports::{EventStore, StoreError};
 use domain::{Command, Envelope, HotList, Lane, OrderEvent, OrderId, OrderStatus, Reason, TrackingNumber};
+use faults::drill::OutageDrill;
 use faults::{Fault, HttpFaultProxy};
 use inventory::{InventoryProjection, Reservation, ReservationState, ReservationStrategy, REJECT_REASON};
 use inventory_store::InventoryService;
-use local_aws::poller::{QueuePoller, Receipt};
-use sqs_consumer::{Backoff, Failure};
-use std::time::Duration;
 use testkit::delivery::{deliver_bodies, deliver_in_lane};
 use testkit::known_state::KnownStateCounter;
 use tracing::instrument::WithSubscriber;
@@ -401,14 +399,6 @@ testkit::against_both_adapters!(
     a_reserving_record_holding_more_than_its_lines_is_bounded,
 );
 
-/// The outage drill's scale: the old design (a fixed 2 s visibility, 5
-/// receives) dead-letters after 10 s; the backoff (1 s doubling to 8 s)
-/// with 12 receives outlasts 36 s at the least.
-const DRILL_VISIBILITY_SECONDS: i32 = 2;
-const DRILL_BACKOFF: Backoff = Backoff { base: Duration::from_secs(1), cap: Duration::from_secs(8) };
-const DRILL_MAX_RECEIVES: u32 = 12;
-const DRILL_OUTAGE: Duration = Duration::from_secs(24);
-
 /// DynamoDB throttles every request for 24 s (longer than the old 5 ×
 /// visibility): no message reaches the DLQ, every order is decided once
 /// DynamoDB is back, each order's events in their order (an OrderCancelled
@@ -431,59 +421,17 @@ async fn dynamodb_outage_dead_letters_nothing_but_poison() {
         bodies.push(order.to_json());
         placed.push(order);
     }
-    bodies.push("not an envelope".to_owned());
-    let sqs = testkit::sqs::client().await;
-    let (url, dlq_url) =
-        testkit::sqs::queue_with_dlq(&sqs, &testkit::unique_name("inventory-outage"), DRILL_MAX_RECEIVES).await;
-    let ids = testkit::sqs::send_all(&sqs, &url, &bodies).await;
-    let poison = ids.last().unwrap().clone();
-    let poller = QueuePoller::new(sqs.clone(), &url)
-        .await
-        .unwrap()
-        .with_visibility_timeout(DRILL_VISIBILITY_SECONDS)
-        .with_backoff(DRILL_BACKOFF)
-        .with_wait_seconds(1);
+    let drill = OutageDrill::prepare("inventory-outage", &bodies).await;
 
     proxy.set(Fault::dynamodb_throttling(1.0));
-    let during = poller.poll_for(&f.projection, DRILL_OUTAGE).await.unwrap();
+    let during = drill.through_outage(&f.projection).await;
     proxy.clear();
-    let mut after = Vec::new();
-    for _ in 0..60 {
-        if testkit::sqs::messages_held(&sqs, &url).await == 0 {
-            break;
-        }
-        after.extend(poller.poll_for(&f.projection, Duration::from_secs(1)).await.unwrap());
-    }
+    let after = drill.until_drained(&f.projection).await;
 
-    assert!(during.iter().all(|r| r.failure.is_some()), "nothing applied while DynamoDB throttles");
-    assert!(during.iter().filter(|r| r.message_id != poison).all(|r| r.failure == Some(Failure::Transient)));
-    let dead = testkit::sqs::drain(&sqs, &dlq_url).await;
-    assert_eq!(
-        dead.iter().map(|m| m.body().unwrap()).collect::<Vec<_>>(),
-        ["not an envelope"],
-        "only poison is dead-lettered"
-    );
-    assert_eq!(testkit::sqs::messages_held(&sqs, &url).await, 0, "every healthy message was applied and deleted");
+    drill.assert_only_poison_dead_lettered(&during, &after).await;
     for (i, order) in placed.iter().enumerate() {
         let expected = if i % 2 == 1 { OrderStatus::Cancelled } else { OrderStatus::Confirmed };
         assert_eq!(f.status(order.order_id).await, expected, "order {i}");
     }
     assert_eq!(f.stock("muskie-casting-rod").await, (7, 3, 0), "the three confirmed orders hold one each");
-    assert_backs_off(&during, &after, &ids[..ids.len() - 1]);
-}
-
-/// Each healthy message failed a few times during the outage and went
-/// through on a receive inside [`DRILL_MAX_RECEIVES`]. At its shortest the
-/// backoff receives a message 9 times in 24 s (at 0, 1, 2, 4, 8, 12, 16, 20
-/// and 24 s); a fixed 2 s visibility would have received it 12 times,
-/// dead-lettering it at the old 5.
-fn assert_backs_off(during: &[Receipt], after: &[Receipt], healthy: &[String]) {
-    let fixed_visibility_receives = DRILL_OUTAGE.as_secs() as u32 / DRILL_VISIBILITY_SECONDS as u32;
-    for id in healthy {
-        let failed = during.iter().filter(|r| &r.message_id == id).count() as u32;
-        assert!((2..=9).contains(&failed), "{id}: {failed} receives in the outage, not {fixed_visibility_receives}");
-        let applied =
-            after.iter().find(|r| &r.message_id == id && r.failure.is_none()).expect("applied after the outage");
-        assert!(applied.receive_count < DRILL_MAX_RECEIVES, "{id} applied on receive {}", applied.receive_count);
-    }
 }

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use domain::{Envelope, OrderId};
 use event_store::MemoryEventStore;
+use faults::drill::OutageDrill;
 use faults::TcpProxy;
 use legacy_sync::LegacySync;
-use local_aws::poller::{QueuePoller, Receipt};
-use sqs_consumer::{Backoff, Delivery, Failed, Failure};
+use sqs_consumer::{Delivery, Failed, Failure};
 use support::*;
 use uuid::Uuid;
 
@@ -157,14 +157,6 @@ async fn a_statement_held_past_the_statement_timeout_fails_the_batch_for_a_retry
     assert_eq!(read_rows(&client, None).await, expected_rows(store.as_ref(), &[placed[0].0], &HashMap::new()).await);
 }
 
-/// The outage drill's scale: the old design (a fixed 2 s visibility, 5
-/// receives) dead-letters after 10 s; the backoff (1 s doubling to 8 s)
-/// with 12 receives outlasts 36 s at the least.
-const DRILL_VISIBILITY_SECONDS: i32 = 2;
-const DRILL_BACKOFF: Backoff = Backoff { base: Duration::from_secs(1), cap: Duration::from_secs(8) };
-const DRILL_MAX_RECEIVES: u32 = 12;
-const DRILL_OUTAGE: Duration = Duration::from_secs(24);
-
 /// The legacy database is unreachable for 24 s (longer than the old 5 ×
 /// visibility): no message reaches the DLQ, every order's rows are those
 /// of all its events once it is back (whatever order they came in), the
@@ -186,59 +178,16 @@ async fn a_database_outage_dead_letters_nothing_but_poison() {
     )
     .await;
     let sync = LegacySync::new(db.settings_via(proxy.port).into(), store.clone());
-    let mut bodies: Vec<String> =
-        placed.iter().flat_map(|(_, events)| events.iter().rev().map(|e| e.to_json())).collect();
-    bodies.push("not an envelope".to_owned());
-    let sqs = testkit::sqs::client().await;
-    let (url, dlq_url) =
-        testkit::sqs::queue_with_dlq(&sqs, &testkit::unique_name("legacy-sync-outage"), DRILL_MAX_RECEIVES).await;
-    let ids = testkit::sqs::send_all(&sqs, &url, &bodies).await;
-    let poison = ids.last().unwrap().clone();
-    let poller = QueuePoller::new(sqs.clone(), &url)
-        .await
-        .unwrap()
-        .with_visibility_timeout(DRILL_VISIBILITY_SECONDS)
-        .with_backoff(DRILL_BACKOFF)
-        .with_wait_seconds(1);
+    let bodies: Vec<String> = placed.iter().flat_map(|(_, events)| events.iter().rev().map(|e| e.to_json())).collect();
+    let drill = OutageDrill::prepare("legacy-sync-outage", &bodies).await;
 
     proxy.down().await;
-    let during = poller.poll_for(&sync, DRILL_OUTAGE).await.unwrap();
+    let during = drill.through_outage(&sync).await;
     proxy.up().await.expect("bind the proxy port again");
-    let mut after = Vec::new();
-    for _ in 0..60 {
-        if testkit::sqs::messages_held(&sqs, &url).await == 0 {
-            break;
-        }
-        after.extend(poller.poll_for(&sync, Duration::from_secs(1)).await.unwrap());
-    }
+    let after = drill.until_drained(&sync).await;
 
-    assert!(during.iter().all(|r| r.failure.is_some()), "nothing applied while the database is down");
-    assert!(during.iter().filter(|r| r.message_id != poison).all(|r| r.failure == Some(Failure::Transient)));
-    let dead = testkit::sqs::drain(&sqs, &dlq_url).await;
-    assert_eq!(
-        dead.iter().map(|m| m.body().unwrap()).collect::<Vec<_>>(),
-        ["not an envelope"],
-        "only poison is dead-lettered"
-    );
-    assert_eq!(testkit::sqs::messages_held(&sqs, &url).await, 0, "every healthy message was applied and deleted");
+    drill.assert_only_poison_dead_lettered(&during, &after).await;
     let order_ids: Vec<Uuid> = placed.iter().map(|(id, _)| *id).collect();
     let client = db.client().await;
     assert_eq!(read_rows(&client, None).await, expected_rows(store.as_ref(), &order_ids, &HashMap::new()).await);
-    assert_backs_off(&during, &after, &ids[..ids.len() - 1]);
-}
-
-/// Each healthy message failed a few times during the outage and went
-/// through on a receive inside [`DRILL_MAX_RECEIVES`]. At its shortest the
-/// backoff receives a message 9 times in 24 s (at 0, 1, 2, 4, 8, 12, 16, 20
-/// and 24 s); a fixed 2 s visibility would have received it 12 times,
-/// dead-lettering it at the old 5.
-fn assert_backs_off(during: &[Receipt], after: &[Receipt], healthy: &[String]) {
-    let fixed_visibility_receives = DRILL_OUTAGE.as_secs() as u32 / DRILL_VISIBILITY_SECONDS as u32;
-    for id in healthy {
-        let failed = during.iter().filter(|r| &r.message_id == id).count() as u32;
-        assert!((2..=9).contains(&failed), "{id}: {failed} receives in the outage, not {fixed_visibility_receives}");
-        let applied =
-            after.iter().find(|r| &r.message_id == id && r.failure.is_none()).expect("applied after the outage");
-        assert!(applied.receive_count < DRILL_MAX_RECEIVES, "{id} applied on receive {}", applied.receive_count);
-    }
 }
