@@ -34,20 +34,27 @@ async function setStock(available) {
   assert.equal(answer.status, 200);
 }
 
-async function setPrice(priceCents) {
+// The catalog item as the merchandiser sets it. The demo's limit of 2 rods
+// per customer is raised while this one shopper buys a rod per test.
+const item = { title: "Muskie casting rod", priceCents: 24900, currency: "USD", active: true, maxPerCustomer: 20 };
+
+async function setItem(changes) {
+  Object.assign(item, changes);
   const answer = await fetch(`${API}/catalog/${SKU}`, {
     method: "PUT",
     headers: { ...merchandiser, "Content-Type": "application/json" },
-    body: JSON.stringify({ title: "Muskie casting rod", priceCents, currency: "USD", active: true, maxPerCustomer: 2 }),
+    body: JSON.stringify(item),
   });
   assert.equal(answer.status, 200);
 }
+
+const setPrice = (priceCents) => setItem({ priceCents });
 
 const status = () => page.locator("#status");
 
 async function buyAndWaitForDecision() {
   await page.locator("#buy").click();
-  await status().filter({ hasText: /Confirmed|Sold out|could not|price has changed/ }).waitFor({ timeout: 30000 });
+  await status().filter({ hasText: /Confirmed|Sold out|could not|price has changed|may buy/ }).waitFor({ timeout: 30000 });
   return status().textContent();
 }
 
@@ -110,6 +117,7 @@ test("sign in through the runner's issuer (code + PKCE) and see the stock", asyn
 });
 
 test("buy: one order, CONFIRMED, and the stock one lower", async () => {
+  await setItem({});
   const before = await stock();
   const text = await buyAndWaitForDecision();
   assert.match(text, /Confirmed/);
@@ -195,6 +203,17 @@ test("the API unreachable: the page says network trouble and that retrying is sa
   assert.equal(await page.locator("#buy").textContent(), "Retry purchase");
   assert.match(await buyAndWaitForDecision(), /Confirmed/);
   assert.equal(await stock(), before - 1);
+});
+
+test("over the purchase limit: the order is REJECTED and the page says so, not sold out", async () => {
+  const before = await stock();
+  await setItem({ maxPerCustomer: 1 });
+  const text = await buyAndWaitForDecision();
+  await setItem({ maxPerCustomer: 20 });
+  assert.match(text, /the most of these one customer may buy.*not been charged/);
+  assert.doesNotMatch(text, /Sold out/);
+  assert.equal(await stock(), before, "the refused order holds no rod");
+  assert.equal(await page.locator("#buy").textContent(), "Buy now");
 });
 
 test("the last rod gone while buying: the order is REJECTED and the page says sold out", async () => {

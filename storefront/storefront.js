@@ -156,6 +156,20 @@
     throw lastTrouble;
   }
 
+  // The line over the customer's purchase limit when that is why the saga
+  // rejected the order (its OrderRejected says so), else null.
+  async function overLimit(orderId, user) {
+    try {
+      const history = await api("/orders/" + encodeURIComponent(orderId) + "/events", user);
+      const rejected = history.events.find((e) => e.eventType === "OrderRejected");
+      if (!rejected || rejected.data.reason !== "limit-exceeded") return null;
+      return (rejected.data.limits || []).find((line) => line.sku === sku) || null;
+    } catch (error) {
+      if (error instanceof NetworkTrouble) return null;
+      throw error;
+    }
+  }
+
   // Follows the order until the inventory saga decides, with backoff.
   async function follow(orderId, user) {
     const started = Date.now();
@@ -192,8 +206,18 @@
       } else if (order.status === "CONFIRMED") {
         say("Confirmed! Your muskie rod is reserved (order " + order.orderId.slice(0, 8) + ").", "ok");
       } else if (order.status === "REJECTED") {
-        soldOut = true;
-        say("Sold out: the last rods went while you were buying. You have not been charged.", "bad");
+        const limit = await overLimit(order.orderId, user);
+        if (limit) {
+          say(
+            "You already have the most of these one customer may buy" +
+              (limit.allowed > 0 ? " (" + limit.allowed + " more at most)" : "") +
+              ". You have not been charged.",
+            "bad",
+          );
+        } else {
+          soldOut = true;
+          say("Sold out: the last rods went while you were buying. You have not been charged.", "bad");
+        }
       } else {
         say("Your order is " + order.status.toLowerCase() + ".");
       }
