@@ -109,7 +109,8 @@ pub fn compare(frozen: &Value, current: &Value) -> Result<Diff, CompatError> {
 struct AtPath {
     removed: BTreeSet<String>,
     added: BTreeSet<String>,
-    /// The frozen object has `additionalProperties: false`: its readers refuse any new field.
+    /// The frozen object restricts unknown fields (`additionalProperties`
+    /// is `false` or a schema): a new field may be refused by its readers.
     closed: bool,
     now_required: BTreeSet<String>,
     no_longer_required: BTreeSet<String>,
@@ -118,13 +119,12 @@ struct AtPath {
 }
 
 fn judge(changes: Vec<json_schema_diff::Change>) -> Diff {
-    let mut objects: BTreeMap<String, AtPath> = BTreeMap::new();
+    let mut at_paths: BTreeMap<String, AtPath> = BTreeMap::new();
     let mut violations = Vec::new();
     for json_schema_diff::Change { path, change } in changes {
-        // Computed before the match takes the change apart.
-        let breaking = change.is_breaking();
-        let narrowed_or_widened = if breaking { Rule::NarrowedRange } else { Rule::WidenedRange };
-        let at = objects.entry(path.clone()).or_default();
+        // Decided before the match takes the change apart.
+        let narrowed_or_widened = if change.is_breaking() { Rule::NarrowedRange } else { Rule::WidenedRange };
+        let at = at_paths.entry(path.clone()).or_default();
         let (rule, text) = match change {
             ChangeKind::PropertyRemove { removed, .. } => {
                 at.removed.insert(removed);
@@ -205,7 +205,7 @@ fn judge(changes: Vec<json_schema_diff::Change>) -> Diff {
         violations.push(Violation { path: render(&path), rule, change: text });
     }
     let mut added_optional = Vec::new();
-    for (path, at) in objects {
+    for (path, at) in at_paths {
         at.report(&path, &mut violations, &mut added_optional);
     }
     Diff { violations, added_optional }

@@ -171,8 +171,10 @@ pub fn check(repo: &Repo, current: &[Current], upcaster_exists: UpcasterExists) 
                 problems.push(Problem::VersionNotFrozen { version });
             }
         }
+        let broken = |a: &Against| matches!(a.verdict, Verdict::Broken(_));
         let is_frozen = against.iter().any(|a| a.frozen.version == now.schema_version && a.diff.is_identical());
-        if !is_frozen {
+        // A broken schema is never frozen: no advice to freeze it.
+        if !is_frozen && !against.iter().any(broken) {
             let next = frozen
                 .iter()
                 .filter(|f| f.revision.version == now.schema_version)
@@ -183,7 +185,10 @@ pub fn check(repo: &Repo, current: &[Current], upcaster_exists: UpcasterExists) 
         }
         let mut golden_missing = Vec::new();
         for version in frozen.iter().map(|f| f.revision.version).collect::<BTreeSet<_>>() {
-            if !repo.has_golden(now.event_type, version)? {
+            let said = against.iter().any(|a| {
+                matches!(&a.verdict, Verdict::Broken(m) if m.contains(&Missing::Golden { event_type: now.event_type, version }))
+            });
+            if !said && !repo.has_golden(now.event_type, version)? {
                 golden_missing.push(version);
             }
         }

@@ -45,6 +45,16 @@ impl Checkout {
     }
 }
 
+/// A checkout with OrderPlaced v1 (the fixture) frozen.
+fn v1_frozen() -> Checkout {
+    Checkout::with_frozen(&[("v1.json", order_placed())])
+}
+
+/// A breaking change to the fixture: `basketId` renamed `cartId`.
+fn renamed() -> Value {
+    changed(|s| rename(s, "", "basketId", "cartId"))
+}
+
 fn placed_at(schema_version: u32, schema: Value) -> Vec<Current> {
     vec![Current { event_type: PLACED, schema_version, schema }]
 }
@@ -63,8 +73,8 @@ fn verdicts(report: &Report) -> Vec<(String, Verdict)> {
 
 #[test]
 fn breaking_change_in_the_same_version_fails_and_says_what_is_missing() {
-    let checkout = Checkout::with_frozen(&[("v1.json", order_placed())]);
-    let current = placed_at(1, changed(|s| rename(s, "", "basketId", "cartId")));
+    let checkout = v1_frozen();
+    let current = placed_at(1, renamed());
     let report = check(&checkout.repo(), &current, &no_upcaster).unwrap();
     assert!(!report.is_ok());
     let text = report.to_string();
@@ -81,9 +91,9 @@ fn breaking_change_in_the_same_version_fails_and_says_what_is_missing() {
 
 #[test]
 fn breaking_change_passes_with_bump_upcaster_and_golden_events() {
-    let checkout = Checkout::with_frozen(&[("v1.json", order_placed())]);
+    let checkout = v1_frozen();
     checkout.golden(1);
-    let current = placed_at(2, changed(|s| rename(s, "", "basketId", "cartId")));
+    let current = placed_at(2, renamed());
 
     let report = check(&checkout.repo(), &current, &upcaster_from_v1).unwrap();
     assert_eq!(verdicts(&report), [("v1".to_owned(), Verdict::Bridged)]);
@@ -101,8 +111,8 @@ fn breaking_change_passes_with_bump_upcaster_and_golden_events() {
 
 #[test]
 fn bump_without_golden_events_fails_naming_the_folder() {
-    let checkout = Checkout::with_frozen(&[("v1.json", order_placed())]);
-    let current = placed_at(2, changed(|s| rename(s, "", "basketId", "cartId")));
+    let checkout = v1_frozen();
+    let current = placed_at(2, renamed());
     let report = check(&checkout.repo(), &current, &upcaster_from_v1).unwrap();
     assert_eq!(
         verdicts(&report),
@@ -113,9 +123,9 @@ fn bump_without_golden_events_fails_naming_the_folder() {
 
 #[test]
 fn bump_without_upcaster_fails() {
-    let checkout = Checkout::with_frozen(&[("v1.json", order_placed())]);
+    let checkout = v1_frozen();
     checkout.golden(1);
-    let current = placed_at(2, changed(|s| rename(s, "", "basketId", "cartId")));
+    let current = placed_at(2, renamed());
     let report = check(&checkout.repo(), &current, &no_upcaster).unwrap();
     assert_eq!(verdicts(&report), [("v1".to_owned(), Verdict::Broken(vec![Missing::Upcaster { from: 1 }]))]);
 }
@@ -137,7 +147,7 @@ fn every_frozen_revision_of_the_version_is_held() {
 
 #[test]
 fn freeze_writes_the_next_revision_and_never_overwrites() {
-    let checkout = Checkout::with_frozen(&[("v1.json", order_placed())]);
+    let checkout = v1_frozen();
     let current = placed_at(1, changed(with_gift_note));
     let report = check(&checkout.repo(), &current, &no_upcaster).unwrap();
     let text = report.to_string();
@@ -158,8 +168,8 @@ fn freeze_writes_the_next_revision_and_never_overwrites() {
 
 #[test]
 fn freeze_refuses_a_breaking_change() {
-    let checkout = Checkout::with_frozen(&[("v1.json", order_placed())]);
-    let current = placed_at(1, changed(|s| rename(s, "", "basketId", "cartId")));
+    let checkout = v1_frozen();
+    let current = placed_at(1, renamed());
     let error = freeze(&checkout.repo(), &current, &no_upcaster).unwrap_err();
     assert!(
         matches!(error, CompatError::Incompatible(ref report) if report.contains("rule: no renamed field")),
