@@ -66,7 +66,8 @@ pub struct Args {
     pub runner: Option<PathBuf>,
     /// A long outage instead of the first timed faults: PostgreSQL unreachable for a third of the
     /// load, then DynamoDB throttling half the requests for a sixth (docs/operations.md, "Outages
-    /// and backoff"). Nothing healthy may reach a DLQ.
+    /// and backoff"). Nothing healthy may reach a DLQ. On a 2-core machine give it `--rate 2`: at
+    /// 4/s the outage's backlog drains slower than moto hands it back (docs/benchmarks.md).
     #[arg(long)]
     pub long_outage: bool,
     /// Keep the soak's tables, queues, topic and databases afterwards (they are deleted otherwise).
