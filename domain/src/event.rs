@@ -130,6 +130,13 @@ impl EventType {
         EventType::OrderShipped,
     ];
 
+    /// The `schemaVersion` this build writes for this type. Each type has
+    /// its own, bumped only by a breaking change to its `data`; readers
+    /// upcast older versions through [`crate::upcast`].
+    pub fn schema_version(self) -> u32 {
+        crate::SCHEMA_VERSION
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventType::OrderPlaced => "OrderPlaced",

@@ -18,6 +18,7 @@ pub mod limit;
 pub mod order;
 pub mod ports;
 pub mod schema;
+pub mod upcast;
 pub mod values;
 
 pub use catalog::{
