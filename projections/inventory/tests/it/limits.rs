@@ -205,7 +205,7 @@ async fn the_per_order_strategy_holds_the_limit_too(f: Fixture) {
         placed.push(f.place(&[(ROD, 1)]).await);
     }
     let bodies: Vec<String> = placed.iter().map(Envelope::to_json).collect();
-    assert!(sqs_consumer::deliver_bodies(&per_order, &bodies).await.is_empty());
+    assert!(testkit::delivery::deliver_bodies(&per_order, &bodies).await.is_empty());
     let mut statuses = Vec::new();
     for p in &placed {
         statuses.push(f.status(p.order_id).await);
