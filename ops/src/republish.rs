@@ -64,7 +64,7 @@ pub struct Options {
 /// The queue's entries for one event: the publisher's message, as SQS
 /// attributes.
 pub fn entry(id: usize, event: &StoredEvent) -> (SendMessageBatchRequestEntry, usize) {
-    let message = OutgoingMessage::from_stored(&event.envelope, event.json.clone(), event.lane);
+    let message = OutgoingMessage::from_stored(&event.envelope, event.json.clone(), event.schema_version, event.lane);
     let size = message.size_bytes();
     let attributes = message
         .attributes

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use chrono::SubsecRound;
+use contract::OutgoingMessage;
 use domain::event::{OrderConfirmed, OrderPlaced, OrderShipped};
 use domain::{Currency, CustomerId, Envelope, OrderEvent, OrderId, OrderLine, Sku};
 use publisher::decode::{decode_record, StreamItem};
@@ -162,10 +163,12 @@ async fn run_naive(
         let started = Instant::now();
         for record in &batch.records {
             let StreamItem::Event(event) = decode_record(record)? else { continue };
+            let message =
+                OutgoingMessage::from_stored(&event.envelope, event.stored_json, event.stored_version, event.lane);
             sns.publish()
                 .topic_arn(topic_arn)
-                .message(&event.message.body)
-                .set_message_attributes(Some(sdk_attributes(&event.message)))
+                .message(&message.body)
+                .set_message_attributes(Some(sdk_attributes(&message)))
                 .send()
                 .await?;
             round.requests += 1;

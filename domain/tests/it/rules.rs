@@ -2,6 +2,7 @@
 
 use domain::event::{OrderCancelled, OrderConfirmed, OrderPlaced, OrderRejected, OrderShipped, OverLimitLine};
 use domain::limit::LIMIT_EXCEEDED;
+use domain::upcast::UpcastError;
 use domain::{
     evolve, fold, Command, Currency, CustomerId, DomainError, Envelope, OrderEvent, OrderLine, OrderStatus, PlaceOrder,
     Reason, Sku, TrackingNumber,
@@ -195,8 +196,34 @@ fn envelopes_round_trip_and_reject_unknowns() {
     let unknown_type = json.replace("OrderPlaced", "OrderTeleported");
     assert!(matches!(Envelope::from_json(&unknown_type), Err(domain::EnvelopeError::UnknownEventType(_))));
     let future = json.replace(r#""schemaVersion":1"#, r#""schemaVersion":2"#);
-    assert!(matches!(Envelope::from_json(&future), Err(domain::EnvelopeError::UnsupportedSchemaVersion(2))));
+    let error = Envelope::from_json(&future).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            domain::EnvelopeError::SchemaVersion(UpcastError::NewerThanBuild { version: 2, current: 1, .. })
+        ),
+        "{error:?}"
+    );
+    assert_eq!(error.to_string(), "schemaVersion 2 of OrderPlaced is newer than this build (reads up to 1)");
     assert!(matches!(Envelope::from_json("not json"), Err(domain::EnvelopeError::Malformed(_))));
+}
+
+/// A tolerant reader: fields added later (additive: same `schemaVersion`)
+/// are ignored, in the envelope and in `data`.
+#[test]
+fn unknown_additive_fields_are_ignored() {
+    let placed_order = given_no_previous_events().when(&place()).then_expect_events([placed()]);
+    let history = placed_order.history();
+    let json = history[0].to_json();
+    let newer = json
+        .replacen(
+            r#""eventId""#,
+            r#""traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01","eventId""#,
+            1,
+        )
+        .replacen(r#""data":{"#, r#""data":{"giftWrap":{"paper":"red"},"#, 1);
+    assert_ne!(newer, json);
+    assert_eq!(Envelope::from_json(&newer).unwrap(), history[0]);
 }
 
 mod pricing {

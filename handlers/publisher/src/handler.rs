@@ -137,7 +137,13 @@ async fn publish_records(
     for (record_index, record) in records.iter().enumerate() {
         match decode_record(record) {
             Ok(StreamItem::Event(decoded)) => {
-                pending.push(Pending { record_index, envelope: decoded.envelope, message: decoded.message })
+                let message = OutgoingMessage::from_stored(
+                    &decoded.envelope,
+                    decoded.stored_json,
+                    decoded.stored_version,
+                    decoded.lane,
+                );
+                pending.push(Pending { record_index, envelope: decoded.envelope, message })
             }
             Ok(StreamItem::NotAnEvent(why)) => {
                 report.skipped += 1;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use contract::message::{EVENT_TYPE, LANE, ORDER_ID, SCHEMA_VERSION_ATTRIBUTE, SKUS};
 use contract::{MessageAttribute, OutgoingMessage};
-use domain::{Envelope, EventType, HotList, Lane, OrderEvent, SCHEMA_VERSION};
+use domain::{Envelope, EventType, HotList, Lane, OrderEvent};
 use serde_json::Value;
 
 fn schemas_dir() -> PathBuf {
@@ -57,7 +57,7 @@ fn each_message_is_the_envelope_with_its_data_schema() {
         assert_schema_file(&parts[0], "./envelope.json");
         let properties = &parts[1]["properties"];
         assert_eq!(properties["eventType"]["const"], event_type.as_str());
-        assert_eq!(properties["schemaVersion"]["const"], SCHEMA_VERSION);
+        assert_eq!(properties["schemaVersion"]["const"], event_type.schema_version());
         assert_schema_file(&properties["data"], &format!("./events/{event_type}.json"));
     }
 }

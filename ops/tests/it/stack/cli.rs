@@ -234,7 +234,7 @@ async fn republish_sends_exactly_what_the_topic_sends_for_the_filter_and_resumes
             .enumerate()
             .map(|(i, e)| BatchEntry {
                 id: i.to_string(),
-                message: OutgoingMessage::from_stored(&e.envelope, e.json.clone(), e.lane),
+                message: OutgoingMessage::from_stored(&e.envelope, e.json.clone(), e.schema_version, e.lane),
                 trace_header: None,
             })
             .collect();
