@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use contract::tables::create_events_table;
+use contract::EventItem;
 use domain::fold;
 use domain::ports::EventStore;
 use event_store::{DynamoEventStore, MemoryEventStore};
@@ -101,5 +102,23 @@ async fn dynamodb_stored_golden_events_keep_their_bytes_and_written_version() {
             assert_eq!(stored.schema_version, golden.schema_version, "{}", golden.path.display());
             assert_eq!(stored.envelope, golden.envelope());
         }
+    }
+}
+
+/// The golden items are what the builds of their versions wrote: this
+/// build's item, with the envelope written at the golden event's version.
+#[test]
+fn golden_items_are_what_a_build_of_their_version_writes() {
+    for event in testkit::golden::events() {
+        let envelope = event.envelope();
+        let written = envelope.to_json_at(event.schema_version).unwrap();
+        assert_eq!(written, event.stored_json(), "{}", event.path.display());
+        let item = match event.lane() {
+            Some(lane) => EventItem::in_lane(&envelope, lane),
+            None => EventItem::new(&envelope),
+        };
+        let item = EventItem { envelope: written, ..item };
+        let item: serde_dynamo::Item = serde_dynamo::to_item(item).unwrap();
+        assert_eq!(item, event.item, "{}", event.path.display());
     }
 }
