@@ -122,6 +122,36 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> T {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// The events table's stream records of `events`' INSERTs, in order, as
+/// the publisher's event source mapping hands them over.
+pub fn stream_event<'a>(
+    events: impl IntoIterator<Item = &'a GoldenEvent>,
+) -> aws_lambda_events::event::dynamodb::Event {
+    let records: Vec<serde_json::Value> = events
+        .into_iter()
+        .enumerate()
+        .map(|(i, event)| {
+            let keys =
+                serde_json::json!({"orderId": event.item.inner()["orderId"], "version": event.item.inner()["version"]});
+            serde_json::json!({
+                "eventID": format!("golden-{i}"),
+                "eventName": "INSERT",
+                "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": "us-east-1",
+                "dynamodb": {
+                    "Keys": keys,
+                    "NewImage": event.item,
+                    "SequenceNumber": format!("{}", 100_000_000 + i),
+                    "SizeBytes": 400,
+                    "StreamViewType": "NEW_IMAGE",
+                },
+            })
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({ "Records": records })).expect("stream records")
+}
+
 /// Every golden event, checked to be where its type and version say.
 pub fn events() -> Vec<GoldenEvent> {
     let mut events = Vec::new();

@@ -168,6 +168,11 @@ struct RepublishArgs {
     /// Only these orders (repeat, or comma-separated); read with one query each instead of a scan.
     #[arg(long = "order", value_delimiter = ',')]
     orders: Vec<OrderId>,
+    /// At this schemaVersion, as a subscription filtering on it receives them: each event whose type is written at
+    /// it (its current version, or the previous one of a bumped type, down-cast), none of the others [default: each
+    /// event at its type's current version].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    schema_version: Option<u32>,
     #[command(flatten)]
     progress: Progress,
 }
@@ -329,7 +334,12 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
             let progress_bar = bar(if args.orders.is_empty() { total } else { None }, "events");
             let options = republish::Options {
                 queue_url: queue_url.clone(),
-                filter: republish::Filter { since: args.since, event_types: args.event_type, orders: args.orders },
+                filter: republish::Filter {
+                    since: args.since,
+                    event_types: args.event_type,
+                    orders: args.orders,
+                    schema_version: args.schema_version,
+                },
                 segments: args.progress.segments,
                 page_size: args.progress.page_size,
                 state_dir: args.progress.state_dir.unwrap_or_else(state::default_dir),
