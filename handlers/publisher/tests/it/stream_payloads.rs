@@ -7,9 +7,10 @@ use crate::support;
 use std::io;
 use std::sync::{Arc, Mutex};
 
-use contract::message::{EVENT_TYPE, LANE, ORDER_ID, SCHEMA_VERSION_ATTRIBUTE, SKUS};
+use contract::message::{DOWNCAST_FROM, EVENT_TYPE, LANE, ORDER_ID, SCHEMA_VERSION_ATTRIBUTE, SKUS};
 use contract::MessageAttribute;
-use domain::{Envelope, OrderId};
+use domain::event::OrderRejected;
+use domain::{Envelope, OrderEvent, OrderId};
 use publisher::handler::EVENTS_CHANGED;
 use publisher::{handle_stream_event, publish_stream_batch, BatchReport, OrderCounts, PreviousVersionWindow};
 use support::{
@@ -388,4 +389,48 @@ async fn a_failed_record_before_a_reordered_later_version_is_the_one_named() {
     let report = publish_stream_batch(&topic, PreviousVersionWindow::CLOSED, batch, None).await;
     // a2 (record 0) was refused: the retry starts at record 0 and covers both.
     assert_eq!(report.first_failed.as_ref(), Some(&sequence_numbers[0]));
+}
+
+/// In the previous-version window an event of a bumped type goes twice, in
+/// one request: at its current version, and down-cast, with `downcastFrom`.
+/// Its record is published only when both are: a refused copy names it for
+/// the retry, which sends both again.
+#[tokio::test]
+async fn in_the_window_a_bumped_type_goes_at_both_versions_and_its_record_waits_for_both() {
+    let placed = envelope(OrderId(uuid::Uuid::new_v4()), 1, "muskie-casting-rod");
+    let rejected = Envelope {
+        event_id: uuid::Uuid::new_v4(),
+        version: 2,
+        event: OrderEvent::Rejected(OrderRejected { reason: "insufficient stock".into(), shortages: vec![] }),
+        ..placed.clone()
+    };
+    let batch = stream_batch(&[placed, rejected.clone()]);
+    let open = PreviousVersionWindow::until(chrono::Utc::now() + chrono::Duration::days(1));
+    // Entries: OrderPlaced, OrderRejected at 2, OrderRejected at 1 (refused).
+    let topic = FaultyTopic::with_faults([Some(Fault::RejectEntries(vec![2]))]);
+
+    let report = publish_stream_batch(&topic, open, batch.clone(), None).await;
+
+    assert_eq!((report.published, report.messages), (1, 2));
+    assert_eq!(report.first_failed.as_ref(), Some(&sequence_numbers(&batch)[1]));
+    let request = &topic.requests()[0];
+    let ids: Vec<&str> = request.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["0", "1", "1-1"]);
+    let version = |entry: usize| {
+        let attributes = &request[entry].message.attributes;
+        (attributes[SCHEMA_VERSION_ATTRIBUTE].clone(), attributes.get(DOWNCAST_FROM).cloned())
+    };
+    assert_eq!(version(1), (MessageAttribute::Number("2".into()), None));
+    assert_eq!(version(2), (MessageAttribute::Number("1".into()), Some(MessageAttribute::Number("2".into()))));
+    assert_eq!(request[1].message.body, rejected.to_json());
+    assert_eq!(request[2].message.body, rejected.to_json_at(1).unwrap());
+
+    let mut redelivery = batch;
+    redelivery.records.drain(..1);
+    let report = publish_stream_batch(&topic, open, redelivery.clone(), None).await;
+    assert_eq!((report.published, report.messages, report.first_failed), (1, 2, None));
+
+    // Closed, the same record goes once, at its current version.
+    let report = publish_stream_batch(&topic, PreviousVersionWindow::CLOSED, redelivery, None).await;
+    assert_eq!((report.published, report.messages), (1, 1));
 }
