@@ -34,9 +34,13 @@ pub const LEGACY_DB_SSLROOTCERT: &str = "LEGACY_DB_SSLROOTCERT";
 /// previous) value CloudFront sends in `X-Origin-Verify` (in AWS, with the
 /// storefront's distribution); unset: the API serves every request.
 pub const ORIGIN_VERIFY_SECRET_ARN: &str = "ORIGIN_VERIFY_SECRET_ARN";
+/// Until when (an RFC 3339 date, closing at its midnight UTC, or
+/// date-time) the publisher also publishes the previous version of an event
+/// type whose `schemaVersion` was bumped; unset or past: only the current.
+pub const PUBLISH_PREVIOUS_VERSION_UNTIL: &str = "PUBLISH_PREVIOUS_VERSION_UNTIL";
 
 /// Every name above.
-pub const ALL: [&str; 13] = [
+pub const ALL: [&str; 14] = [
     EVENTS_TABLE,
     INVENTORY_TABLE,
     CATALOG_TABLE,
@@ -50,4 +54,5 @@ pub const ALL: [&str; 13] = [
     LEGACY_DB_SECRET_ARN,
     LEGACY_DB_SSLROOTCERT,
     ORIGIN_VERIFY_SECRET_ARN,
+    PUBLISH_PREVIOUS_VERSION_UNTIL,
 ];

@@ -4,10 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use domain::{Envelope, Lane, OrderEvent, SCHEMA_VERSION};
+use domain::upcast::UpcastError;
+use domain::{Envelope, Lane, OrderEvent};
 
 /// Message attribute names: part of the contract with downstream teams.
 pub const EVENT_TYPE: &str = "eventType";
+/// The body's `schemaVersion`.
 pub const SCHEMA_VERSION_ATTRIBUTE: &str = "schemaVersion";
 pub const ORDER_ID: &str = "orderId";
 /// Only on OrderPlaced: the distinct SKUs of the order's lines.
@@ -15,6 +17,12 @@ pub const SKUS: &str = "skus";
 /// On every event: `hot` or `standard` ([`Lane::as_str`]), the lane its
 /// order was placed in, as stored with the event.
 pub const LANE: &str = "lane";
+/// Only on a message at an earlier version than its type's current one
+/// (the publisher's previous-version window, `orders republish
+/// --schema-version`): the current version it was down-cast from. The same
+/// event is on the topic at that version too, so a subscriber that reads the
+/// current version of every type filters out the messages that carry it.
+pub const DOWNCAST_FROM: &str = "downcastFrom";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MessageAttribute {
@@ -53,17 +61,39 @@ pub struct OutgoingMessage {
 }
 
 impl OutgoingMessage {
-    /// The message built from a stored envelope and the lane stored with
-    /// it. `stored_json` is published as it is (never re-serialized), so
-    /// consumers get the exact bytes the event store holds.
-    pub fn from_stored(envelope: &Envelope, stored_json: String, lane: Lane) -> Self {
-        OutgoingMessage { body: stored_json, attributes: attributes_of(envelope, lane) }
+    /// The message of a stored event, at its type's current version.
+    /// `stored_json` is what the events table holds and `stored_version`
+    /// the `schemaVersion` it was written at: when that is the current one
+    /// (every event this build writes), the body is `stored_json` as it is,
+    /// never re-serialized, so consumers get the exact bytes the event store
+    /// holds; an event stored before its type's last bump goes as this build
+    /// writes it, upcast.
+    pub fn from_stored(envelope: &Envelope, stored_json: String, stored_version: u32, lane: Lane) -> Self {
+        let current = envelope.event_type().schema_version();
+        Self::at_version(envelope, stored_json, stored_version, lane, current)
+            .expect("an envelope always writes its type's current version")
     }
 
     /// The message for an envelope that is not stored as JSON yet (the local
     /// runner's in-memory store): `to_json` is what the DynamoDB store writes.
     pub fn from_envelope(envelope: &Envelope, lane: Lane) -> Self {
-        Self::from_stored(envelope, envelope.to_json(), lane)
+        let current = envelope.event_type().schema_version();
+        Self::from_stored(envelope, envelope.to_json(), current, lane)
+    }
+
+    /// The message of a stored event at `schema_version` of its type: the
+    /// current one, or an earlier one the down-casts reach, which then
+    /// carries [`DOWNCAST_FROM`]. The body is `stored_json` when it was
+    /// written at that version, else the envelope written at it.
+    pub fn at_version(
+        envelope: &Envelope,
+        stored_json: String,
+        stored_version: u32,
+        lane: Lane,
+        schema_version: u32,
+    ) -> Result<Self, UpcastError> {
+        let body = if stored_version == schema_version { stored_json } else { envelope.to_json_at(schema_version)? };
+        Ok(OutgoingMessage { body, attributes: attributes_of(envelope, lane, schema_version) })
     }
 
     /// The `lane` attribute's value (`standard` if there is none).
@@ -86,10 +116,11 @@ impl OutgoingMessage {
     }
 }
 
-fn attributes_of(envelope: &Envelope, lane: Lane) -> BTreeMap<String, MessageAttribute> {
+fn attributes_of(envelope: &Envelope, lane: Lane, schema_version: u32) -> BTreeMap<String, MessageAttribute> {
+    let current = envelope.event_type().schema_version();
     let mut attributes = BTreeMap::from([
         (EVENT_TYPE.to_owned(), MessageAttribute::String(envelope.event_type().as_str().to_owned())),
-        (SCHEMA_VERSION_ATTRIBUTE.to_owned(), MessageAttribute::Number(SCHEMA_VERSION.to_string())),
+        (SCHEMA_VERSION_ATTRIBUTE.to_owned(), MessageAttribute::Number(schema_version.to_string())),
         (ORDER_ID.to_owned(), MessageAttribute::String(envelope.order_id.to_string())),
         (LANE.to_owned(), MessageAttribute::String(lane.as_str().to_owned())),
     ]);
@@ -98,6 +129,9 @@ fn attributes_of(envelope: &Envelope, lane: Lane) -> BTreeMap<String, MessageAtt
         skus.sort();
         skus.dedup();
         attributes.insert(SKUS.to_owned(), MessageAttribute::StringArray(skus));
+    }
+    if schema_version < current {
+        attributes.insert(DOWNCAST_FROM.to_owned(), MessageAttribute::Number(current.to_string()));
     }
     attributes
 }
@@ -111,7 +145,7 @@ mod tests {
     #[test]
     fn order_placed_carries_every_attribute_of_the_contract() {
         let envelope = Envelope::from_json(PLACED).unwrap();
-        let message = OutgoingMessage::from_stored(&envelope, PLACED.to_owned(), Lane::Hot);
+        let message = OutgoingMessage::from_stored(&envelope, PLACED.to_owned(), 1, Lane::Hot);
         assert_eq!(message.body, PLACED);
         let attribute = |name: &str| message.attributes.get(name).cloned();
         assert_eq!(attribute(EVENT_TYPE), Some(MessageAttribute::String("OrderPlaced".into())));
@@ -161,7 +195,7 @@ mod tests {
             };
             let envelope = Envelope::from_json(&json).unwrap_or_else(|e| panic!("{event_type}: {e}"));
             for lane in Lane::ALL {
-                let message = OutgoingMessage::from_stored(&envelope, json.clone(), lane);
+                let message = OutgoingMessage::from_stored(&envelope, json.clone(), 1, lane);
                 assert_eq!(message.attributes.get(LANE), Some(&MessageAttribute::String(lane.as_str().into())));
                 assert_eq!(message.lane(), lane, "{event_type} in {lane}");
             }
@@ -171,7 +205,7 @@ mod tests {
     #[test]
     fn size_counts_body_and_attributes() {
         let envelope = Envelope::from_json(PLACED).unwrap();
-        let message = OutgoingMessage::from_stored(&envelope, PLACED.to_owned(), Lane::Standard);
+        let message = OutgoingMessage::from_stored(&envelope, PLACED.to_owned(), 1, Lane::Standard);
         let attributes = "eventType".len()
             + "String".len()
             + "OrderPlaced".len()

@@ -2,7 +2,7 @@
 
 use uuid::Uuid;
 
-use crate::event::{OverLimitLine, UnavailableLine};
+use crate::event::Shortage;
 use crate::values::{Currency, CustomerId, OrderLine, Reason, Sku, TrackingNumber, MAX_LINES};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,8 +47,8 @@ pub enum Command {
     /// From inventory, once every line is reserved.
     Confirm,
     /// From inventory, when some line cannot be reserved: short of stock
-    /// (`unavailable`) or over the customer's purchase limit (`limits`).
-    Reject { reason: Reason, unavailable: Vec<UnavailableLine>, limits: Vec<OverLimitLine> },
+    /// or over the customer's purchase limit (`shortages`).
+    Reject { reason: Reason, shortages: Vec<Shortage> },
     /// From checkout or the customer, through the API.
     Cancel { reason: Option<Reason> },
     /// From the warehouse, through the API.

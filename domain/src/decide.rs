@@ -36,11 +36,9 @@ pub fn decide(state: Option<&Order>, command: &Command) -> Result<Vec<OrderEvent
         (Command::Confirm, Confirmed) | (Command::Reject { .. }, Rejected) => return Ok(vec![]),
         (Command::Cancel { .. }, Cancelled) | (Command::Ship { .. }, Shipped) => return Ok(vec![]),
         (Command::Confirm, Placed) => OrderEvent::Confirmed(OrderConfirmed {}),
-        (Command::Reject { reason, unavailable, limits }, Placed) => OrderEvent::Rejected(OrderRejected {
-            reason: reason.as_str().to_owned(),
-            unavailable: unavailable.clone(),
-            limits: limits.clone(),
-        }),
+        (Command::Reject { reason, shortages }, Placed) => {
+            OrderEvent::Rejected(OrderRejected { reason: reason.as_str().to_owned(), shortages: shortages.clone() })
+        }
         (Command::Cancel { reason }, Placed | Confirmed) => {
             OrderEvent::Cancelled(OrderCancelled { reason: reason.as_ref().map(|r| r.as_str().to_owned()) })
         }

@@ -1,5 +1,6 @@
 //! The event envelope: the one JSON document stored in DynamoDB and
-//! published on SNS, byte for byte.
+//! published on SNS, byte for byte. Read at any `schemaVersion` its type
+//! ever had ([`crate::upcast`]), it is always written at the current one.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use schemars::JsonSchema;
@@ -7,10 +8,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::event::{EventType, OrderEvent};
+use crate::upcast::{self, UpcastError};
 use crate::values::OrderId;
-
-/// Bumped only by breaking changes to an event's `data`; additive changes keep it.
-pub const SCHEMA_VERSION: u32 = 1;
 
 /// Who asked, and why: carried from the command into every event it causes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,8 +39,8 @@ pub enum EnvelopeError {
     Malformed(String),
     #[error("unknown eventType {0:?}")]
     UnknownEventType(String),
-    #[error("unsupported schemaVersion {0} (this build reads {SCHEMA_VERSION})")]
-    UnsupportedSchemaVersion(u32),
+    #[error(transparent)]
+    SchemaVersion(#[from] UpcastError),
     #[error("invalid data for {event_type}: {message}")]
     InvalidData { event_type: EventType, message: String },
 }
@@ -51,13 +50,32 @@ impl Envelope {
         self.event.event_type()
     }
 
+    /// At its type's current `schemaVersion`.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("envelopes always serialize")
     }
 
+    /// At `schema_version` of its type: the current one, or an earlier one
+    /// the steps back reach (what a subscriber still on it reads).
+    pub fn to_json_at(&self, schema_version: u32) -> Result<String, UpcastError> {
+        let mut wire = EnvelopeJson::from(self.clone());
+        wire.data = upcast::downcast(self.event_type(), schema_version, wire.data)?;
+        wire.schema_version = schema_version;
+        Ok(serde_json::to_string(&wire).expect("envelopes always serialize"))
+    }
+
+    /// Reads an envelope of any `schemaVersion` this build knows, as the
+    /// current one.
     pub fn from_json(json: &str) -> Result<Self, EnvelopeError> {
+        Self::read(json).map(|(envelope, _)| envelope)
+    }
+
+    /// [`from_json`](Self::from_json), and the `schemaVersion` the JSON was
+    /// written at.
+    pub fn read(json: &str) -> Result<(Self, u32), EnvelopeError> {
         let wire: EnvelopeJson = serde_json::from_str(json).map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
-        Envelope::try_from(wire)
+        let written = wire.schema_version;
+        Envelope::try_from(wire).map(|envelope| (envelope, written))
     }
 }
 
@@ -90,7 +108,7 @@ impl From<Envelope> for EnvelopeJson {
         EnvelopeJson {
             event_id: e.event_id,
             event_type: e.event.event_type().as_str().to_owned(),
-            schema_version: SCHEMA_VERSION,
+            schema_version: e.event.event_type().schema_version(),
             order_id: e.order_id.0,
             version: e.version,
             occurred_at: e.occurred_at.to_rfc3339_opts(SecondsFormat::Millis, true),
@@ -106,16 +124,14 @@ impl TryFrom<EnvelopeJson> for Envelope {
 
     fn try_from(w: EnvelopeJson) -> Result<Self, Self::Error> {
         let event_type: EventType = w.event_type.parse().map_err(|_| EnvelopeError::UnknownEventType(w.event_type))?;
-        if w.schema_version != SCHEMA_VERSION {
-            return Err(EnvelopeError::UnsupportedSchemaVersion(w.schema_version));
-        }
         if w.version == 0 {
             return Err(EnvelopeError::Malformed("version must be 1 or more".into()));
         }
         let occurred_at = DateTime::parse_from_rfc3339(&w.occurred_at)
             .map_err(|e| EnvelopeError::Malformed(format!("occurredAt: {e}")))?
             .with_timezone(&Utc);
-        let event = OrderEvent::from_data(event_type, serde_json::Value::Object(w.data))
+        let data = upcast::upcast(event_type, w.schema_version, w.data)?;
+        let event = OrderEvent::from_data(event_type, serde_json::Value::Object(data))
             .map_err(|e| EnvelopeError::InvalidData { event_type, message: e.to_string() })?;
         Ok(Envelope {
             event_id: w.event_id,

@@ -25,18 +25,44 @@ pub struct OrderPlaced {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct OrderConfirmed {}
 
+/// schemaVersion 2: `unavailable` and `limits` of version 1 are one list,
+/// `shortages`, each line saying what it is short of (`kind`). Version 1 is
+/// read through [`crate::upcast`], and published beside version 2 during
+/// the previous-version window.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderRejected {
     pub reason: String,
-    pub unavailable: Vec<UnavailableLine>,
-    /// The lines over the customer's purchase limit, when that is why
-    /// (`reason` is `limit-exceeded`). Additive: absent when empty, and an
-    /// event stored without it reads as empty.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub limits: Vec<OverLimitLine>,
+    /// Every line the order could not have, stock shortages first: short of
+    /// stock (`reason` `insufficient stock`) or over the customer's purchase
+    /// limit (`reason` `limit-exceeded`).
+    pub shortages: Vec<Shortage>,
 }
 
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Shortage {
+    pub kind: ShortageKind,
+    pub sku: Sku,
+    /// What the order asked for.
+    pub requested: u32,
+    /// `stock`: what the SKU had available when the order was decided.
+    /// `limit`: what the customer could still take under the SKU's
+    /// `maxPerCustomer` (the limit less what its other orders hold).
+    pub available: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ShortageKind {
+    /// Not enough stock.
+    Stock,
+    /// Over the customer's purchase limit.
+    Limit,
+}
+
+/// A line short of stock, as the saga's plan and reservation record keep
+/// it; an OrderRejected names it as a [`Shortage`] of kind `stock`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UnavailableLine {
@@ -47,13 +73,32 @@ pub struct UnavailableLine {
 
 /// A line that would take its customer over the SKU's `maxPerCustomer`:
 /// what the order asked, and what the customer could still take when the
-/// order was decided (the limit less what its other orders hold).
+/// order was decided (the limit less what its other orders hold). The
+/// saga's record keeps it; an OrderRejected names it as a [`Shortage`] of
+/// kind `limit`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OverLimitLine {
     pub sku: Sku,
     pub requested: u32,
     pub allowed: u32,
+}
+
+impl From<UnavailableLine> for Shortage {
+    fn from(line: UnavailableLine) -> Self {
+        Shortage { kind: ShortageKind::Stock, sku: line.sku, requested: line.requested, available: line.available }
+    }
+}
+
+impl From<OverLimitLine> for Shortage {
+    fn from(line: OverLimitLine) -> Self {
+        Shortage {
+            kind: ShortageKind::Limit,
+            sku: line.sku,
+            requested: line.requested,
+            available: u64::from(line.allowed),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -131,10 +176,16 @@ impl EventType {
     ];
 
     /// The `schemaVersion` this build writes for this type. Each type has
-    /// its own, bumped only by a breaking change to its `data`; readers
-    /// upcast older versions through [`crate::upcast`].
+    /// its own, bumped only by a breaking change to its `data` (additive
+    /// changes keep it); older versions are read through [`crate::upcast`].
     pub fn schema_version(self) -> u32 {
-        crate::SCHEMA_VERSION
+        match self {
+            EventType::OrderRejected => 2,
+            EventType::OrderPlaced
+            | EventType::OrderConfirmed
+            | EventType::OrderCancelled
+            | EventType::OrderShipped => 1,
+        }
     }
 
     pub fn as_str(self) -> &'static str {

@@ -3,7 +3,8 @@
 //! Read it in this order: [`values`] (validated value types), [`command`],
 //! [`event`], [`order`] (state and `evolve`), [`decide`], [`catalog`]
 //! (prices, and pricing an order), [`limit`] (purchase limits), [`envelope`]
-//! (what is stored and published), [`lane`] (which queue an order's events
+//! (what is stored and published), [`upcast`] (reading every version ever
+//! written), [`lane`] (which queue an order's events
 //! travel in), [`ports`] (what adapters implement), [`access`] (who may do
 //! what).
 
@@ -26,7 +27,7 @@ pub use catalog::{
 };
 pub use command::{Command, LinesError, PlaceOrder};
 pub use decide::{decide, DomainError};
-pub use envelope::{Envelope, EnvelopeError, EventMeta, SCHEMA_VERSION};
+pub use envelope::{Envelope, EnvelopeError, EventMeta};
 pub use event::{EventType, OrderEvent};
 pub use lane::{HotList, HotListError, Lane, DEFAULT_HOT_SKUS};
 pub use order::{evolve, fold, Order, OrderStatus};

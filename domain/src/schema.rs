@@ -33,7 +33,7 @@ fn data_schema(event_type: EventType) -> Schema {
     schema.insert("$id".into(), format!("https://schemas.order-platform.example/events/{event_type}.json").into());
     schema.insert(
         "description".into(),
-        format!("`data` of an {event_type} envelope, schemaVersion {}", crate::SCHEMA_VERSION).into(),
+        format!("`data` of an {event_type} envelope, schemaVersion {}", event_type.schema_version()).into(),
     );
     schema
 }

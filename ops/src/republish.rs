@@ -2,9 +2,13 @@
 //!
 //! Each event goes to the queue as the topic would have delivered it to a
 //! raw-delivery subscription: the body is the stored envelope JSON byte for
-//! byte, and the message attributes are the publisher's own
-//! ([`contract::message::OutgoingMessage::from_stored`]). Only that queue
-//! gets them: no other subscriber sees a duplicate. Per order, events are
+//! byte (upcast when it was stored before its type's last bump), and the
+//! message attributes are the publisher's own
+//! ([`contract::message::OutgoingMessage::at_version`]). With a
+//! `schemaVersion`, what a subscription filtering on it gets: each event
+//! whose type is written at that version (its current one, or the previous
+//! one of a bumped type, down-cast), and none of the others. Only that
+//! queue gets them: no other subscriber sees a duplicate. Per order, events are
 //! sent in version order (a scan segment holds an order's events together,
 //! by version; `--order` reads each order with one query). Progress is
 //! recorded after every page, so an interrupted run resumes where it was
@@ -33,21 +37,35 @@ pub struct Filter {
     pub since: Option<DateTime<Utc>>,
     pub event_types: Vec<EventType>,
     pub orders: Vec<OrderId>,
+    /// Each event at this `schemaVersion`; `None`: at its type's current one.
+    pub schema_version: Option<u32>,
 }
 
 impl Filter {
     pub fn matches(&self, event: &StoredEvent) -> bool {
+        let event_type = event.envelope.event_type();
         self.since.is_none_or(|since| event.envelope.occurred_at >= since)
-            && (self.event_types.is_empty() || self.event_types.contains(&event.envelope.event_type()))
+            && (self.event_types.is_empty() || self.event_types.contains(&event_type))
             && (self.orders.is_empty() || self.orders.contains(&event.envelope.order_id))
+            && self.schema_version.is_none_or(|v| domain::upcast::written_versions(event_type).contains(&v))
+    }
+
+    /// The version `event` goes out at.
+    fn version_of(&self, event: &StoredEvent) -> u32 {
+        self.schema_version.unwrap_or_else(|| event.envelope.event_type().schema_version())
     }
 
     fn describe(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut described = serde_json::json!({
             "since": self.since.map(|s| s.to_rfc3339()),
             "eventTypes": self.event_types.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
             "orders": self.orders.iter().map(|o| o.to_string()).collect::<Vec<_>>(),
-        })
+        });
+        // Only when given: the progress of a run without it keeps its key.
+        if let Some(version) = self.schema_version {
+            described["schemaVersion"] = version.into();
+        }
+        described
     }
 }
 
@@ -61,10 +79,17 @@ pub struct Options {
     pub stop_after_pages: Option<u64>,
 }
 
-/// The queue's entries for one event: the publisher's message, as SQS
-/// attributes.
-pub fn entry(id: usize, event: &StoredEvent) -> (SendMessageBatchRequestEntry, usize) {
-    let message = OutgoingMessage::from_stored(&event.envelope, event.json.clone(), event.lane);
+/// The queue's entry for one event at `schema_version` (one its type
+/// writes: [`Filter::matches`]): the publisher's message, as SQS attributes.
+pub fn entry(id: usize, event: &StoredEvent, schema_version: u32) -> (SendMessageBatchRequestEntry, usize) {
+    let message = OutgoingMessage::at_version(
+        &event.envelope,
+        event.json.clone(),
+        event.schema_version,
+        event.lane,
+        schema_version,
+    )
+    .expect("the filter chose a version the event's type writes");
     let size = message.size_bytes();
     let attributes = message
         .attributes
@@ -102,7 +127,7 @@ impl Sender {
             let mut end = start;
             let mut bytes = 0;
             while end < chosen.len() && end - start < MAX_ENTRIES {
-                let size = entry(0, chosen[end]).1;
+                let size = entry(0, chosen[end], self.filter.version_of(chosen[end])).1;
                 if end > start && bytes + size > MAX_BATCH_BYTES {
                     break;
                 }
@@ -118,7 +143,7 @@ impl Sender {
     async fn send_batch(&self, events: &[&StoredEvent]) -> Result<(), Error> {
         let mut pending: Vec<usize> = (0..events.len()).collect();
         for attempt in 0..8u32 {
-            let entries = pending.iter().map(|&i| entry(i, events[i]).0).collect();
+            let entries = pending.iter().map(|&i| entry(i, events[i], self.filter.version_of(events[i])).0).collect();
             match self.sqs.send_message_batch().queue_url(&self.queue_url).set_entries(Some(entries)).send().await {
                 Ok(out) => {
                     let failed: Vec<usize> = out.failed().iter().filter_map(|f| f.id().parse().ok()).collect();

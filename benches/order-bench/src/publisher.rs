@@ -9,6 +9,11 @@
 //! record of the batch exactly once. Draining per batch also keeps moto's
 //! queue short: moto's SNS-to-SQS delivery slows down linearly with the
 //! number of messages waiting in the queue, which would otherwise dominate.
+//!
+//! Then the SNS cost of the previous-version window: the publisher on
+//! orders that are placed and rejected (half the events OrderRejected, the
+//! type bumped to schemaVersion 2), with the window closed and open (each
+//! OrderRejected also sent at version 1), alternating per round.
 
 use contract::event_item::EventItem;
 use std::error::Error;
@@ -16,11 +21,13 @@ use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use chrono::SubsecRound;
-use domain::event::{OrderConfirmed, OrderPlaced, OrderShipped};
+use chrono::Utc;
+use contract::OutgoingMessage;
+use domain::event::{OrderConfirmed, OrderPlaced, OrderRejected, OrderShipped, UnavailableLine};
 use domain::{Currency, CustomerId, Envelope, OrderEvent, OrderId, OrderLine, Sku};
 use publisher::decode::{decode_record, StreamItem};
 use publisher::sns::sdk_attributes;
-use publisher::{publish_stream_batch, SnsPublisher};
+use publisher::{publish_stream_batch, PreviousVersionWindow, SnsPublisher};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -55,15 +62,20 @@ pub async fn run(args: Args) -> Result<(), Box<dyn Error>> {
         .topic_arn
         .ok_or("CreateTopic returned no ARN")?;
     let queue_url = subscribed_queue(&sns, &sqs, &topic_arn).await?;
-    let batches = stream_batches(args.records, args.batch_size);
+    let batches = stream_batches(args.records, args.batch_size, Workload::Fulfilled);
+    let rejections = stream_batches(args.records, args.batch_size, Workload::Rejected);
     let publisher = SnsPublisher::new(sns.clone(), &topic_arn);
+    let open = PreviousVersionWindow::until(Utc::now() + chrono::Duration::days(1));
 
     let subscriber = Subscriber { sqs: sqs.clone(), queue_url: queue_url.clone() };
     let mut batched = Vec::new();
     let mut naive = Vec::new();
+    let (mut window_closed, mut window_open) = (Vec::new(), Vec::new());
     for _ in 0..args.rounds {
-        batched.push(run_publisher(&publisher, &batches, &subscriber).await?);
+        batched.push(run_publisher(&publisher, PreviousVersionWindow::CLOSED, &batches, &subscriber).await?);
         naive.push(run_naive(&sns, &topic_arn, &batches, &subscriber).await?);
+        window_closed.push(run_publisher(&publisher, PreviousVersionWindow::CLOSED, &rejections, &subscriber).await?);
+        window_open.push(run_publisher(&publisher, open, &rejections, &subscriber).await?);
     }
     sns.delete_topic().topic_arn(&topic_arn).send().await?;
     sqs.delete_queue().queue_url(&queue_url).send().await?;
@@ -87,19 +99,46 @@ pub async fn run(args: Args) -> Result<(), Box<dyn Error>> {
         batched.records_per_second / naive.records_per_second,
         batched.requests_per_batch / naive.requests_per_batch
     );
+
+    let (closed, open) = (Summary::of(&window_closed), Summary::of(&window_open));
+    println!(
+        "\nPrevious-version window: the same {} records as placed-then-rejected orders (half of them OrderRejected, at schemaVersion 2), medians\n",
+        args.records
+    );
+    println!("| publisher | messages per record | SNS requests per batch | records/s | batch p50 | batch p99 |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (name, summary) in [("window closed", &closed), ("window open (OrderRejected also at 1)", &open)] {
+        println!(
+            "| {name} | {:.2} | {:.1} | {:.0} | {:.1} ms | {:.1} ms |",
+            summary.messages_per_record,
+            summary.requests_per_batch,
+            summary.records_per_second,
+            summary.batch_p50_ms,
+            summary.batch_p99_ms
+        );
+    }
+    println!(
+        "\nThe open window: {:.2}x the SNS requests (each under 64 KiB: one billed request apiece), {:.2}x the records/s.",
+        open.requests_per_batch / closed.requests_per_batch,
+        open.records_per_second / closed.records_per_second
+    );
     Ok(())
 }
 
 /// One round of one method.
+#[derive(Default)]
 struct Round {
     /// Time spent publishing (the batches' latencies added up).
     elapsed: Duration,
     records: usize,
+    /// Messages the topic accepted.
+    messages: usize,
     requests: usize,
     batch_latencies: Vec<Duration>,
 }
 
 struct Summary {
+    messages_per_record: f64,
     requests_per_batch: f64,
     records_per_second: f64,
     batch_p50_ms: f64,
@@ -119,6 +158,7 @@ impl Summary {
             latencies[index].as_secs_f64() * 1000.0
         };
         Summary {
+            messages_per_record: median(rounds.iter().map(|r| r.messages as f64 / r.records as f64).collect()),
             requests_per_batch: median(
                 rounds.iter().map(|r| r.requests as f64 / r.batch_latencies.len() as f64).collect(),
             ),
@@ -131,22 +171,37 @@ impl Summary {
 
 async fn run_publisher(
     publisher: &SnsPublisher,
+    window: PreviousVersionWindow,
     batches: &[Event],
     subscriber: &Subscriber,
 ) -> Result<Round, Box<dyn Error>> {
-    let mut round = Round { elapsed: Duration::ZERO, records: 0, requests: 0, batch_latencies: Vec::new() };
+    let mut round = Round::default();
     for batch in batches {
         let started = Instant::now();
-        let report = publish_stream_batch(publisher, batch.clone(), None).await;
+        let report = publish_stream_batch(publisher, window, batch.clone(), None).await;
         round.add_batch(started.elapsed());
         if let Some(failed) = report.first_failed {
             return Err(format!("the publisher failed at record {failed}").into());
         }
         round.records += report.published;
+        round.messages += report.messages;
         round.requests += report.requests;
-        subscriber.expect_delivered(batch.records.len()).await?;
+        subscriber.expect_delivered(expected_messages(batch, window)?).await?;
     }
     Ok(round)
+}
+
+/// A batch's records, and in the window a second message for each event of
+/// a bumped type.
+fn expected_messages(batch: &Event, window: PreviousVersionWindow) -> Result<usize, Box<dyn Error>> {
+    let mut expected = 0;
+    for record in &batch.records {
+        let StreamItem::Event(event) = decode_record(record)? else { continue };
+        let event_type = event.envelope.event_type();
+        let bumped = domain::upcast::downcaster_exists(event_type, event_type.schema_version());
+        expected += if bumped && window.is_open(Utc::now()) { 2 } else { 1 };
+    }
+    Ok(expected)
 }
 
 /// The baseline: the same records decoded the same way, each sent with its
@@ -157,19 +212,22 @@ async fn run_naive(
     batches: &[Event],
     subscriber: &Subscriber,
 ) -> Result<Round, Box<dyn Error>> {
-    let mut round = Round { elapsed: Duration::ZERO, records: 0, requests: 0, batch_latencies: Vec::new() };
+    let mut round = Round::default();
     for batch in batches {
         let started = Instant::now();
         for record in &batch.records {
             let StreamItem::Event(event) = decode_record(record)? else { continue };
+            let message =
+                OutgoingMessage::from_stored(&event.envelope, event.stored_json, event.stored_version, event.lane);
             sns.publish()
                 .topic_arn(topic_arn)
-                .message(&event.message.body)
-                .set_message_attributes(Some(sdk_attributes(&event.message)))
+                .message(&message.body)
+                .set_message_attributes(Some(sdk_attributes(&message)))
                 .send()
                 .await?;
             round.requests += 1;
             round.records += 1;
+            round.messages += 1;
         }
         round.add_batch(started.elapsed());
         subscriber.expect_delivered(batch.records.len()).await?;
@@ -261,8 +319,17 @@ impl Subscriber {
     }
 }
 
-/// `records` events of the workload as stream batches of `batch_size`.
-fn stream_batches(records: usize, batch_size: usize) -> Vec<Event> {
+/// What each order of a stream does.
+#[derive(Clone, Copy)]
+enum Workload {
+    /// DESIGN.md's workload: placed, confirmed, shipped.
+    Fulfilled,
+    /// Placed, then rejected short of stock (a sale's losers).
+    Rejected,
+}
+
+/// `records` events of `workload` as stream batches of `batch_size`.
+fn stream_batches(records: usize, batch_size: usize, workload: Workload) -> Vec<Event> {
     let mut envelopes = Vec::with_capacity(records);
     while envelopes.len() < records {
         let order_id = OrderId(uuid::Uuid::new_v4());
@@ -271,17 +338,34 @@ fn stream_batches(records: usize, batch_size: usize) -> Vec<Event> {
             quantity: 1,
             unit_price_cents,
         };
-        let events = [
-            OrderEvent::Placed(OrderPlaced {
-                customer_id: CustomerId::parse("bench-customer").expect("valid"),
-                basket_id: None,
-                currency: Currency::parse("EUR").expect("valid"),
-                lines: vec![line("muskie-casting-rod", 24900), line("braided-line-30lb", 1999)],
-                total_cents: 26899,
-            }),
-            OrderEvent::Confirmed(OrderConfirmed {}),
-            OrderEvent::Shipped(OrderShipped { tracking_number: Some("1Z999AA10123456784".into()) }),
-        ];
+        let placed = OrderEvent::Placed(OrderPlaced {
+            customer_id: CustomerId::parse("bench-customer").expect("valid"),
+            basket_id: None,
+            currency: Currency::parse("EUR").expect("valid"),
+            lines: vec![line("muskie-casting-rod", 24900), line("braided-line-30lb", 1999)],
+            total_cents: 26899,
+        });
+        let events = match workload {
+            Workload::Fulfilled => vec![
+                placed,
+                OrderEvent::Confirmed(OrderConfirmed {}),
+                OrderEvent::Shipped(OrderShipped { tracking_number: Some("1Z999AA10123456784".into()) }),
+            ],
+            Workload::Rejected => {
+                let short = UnavailableLine {
+                    sku: Sku::parse("muskie-casting-rod").expect("valid"),
+                    requested: 1,
+                    available: 0,
+                };
+                vec![
+                    placed,
+                    OrderEvent::Rejected(OrderRejected {
+                        reason: "insufficient stock".into(),
+                        shortages: vec![short.into()],
+                    }),
+                ]
+            }
+        };
         for (event, version) in events.into_iter().zip(1..) {
             envelopes.push(Envelope {
                 event_id: uuid::Uuid::new_v4(),

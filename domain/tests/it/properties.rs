@@ -42,7 +42,7 @@ fn any_command() -> impl Strategy<Value = Command> {
     prop_oneof![
         place,
         Just(Command::Confirm),
-        Just(Command::Reject { reason: Reason::parse("out of stock").unwrap(), unavailable: vec![], limits: vec![] }),
+        Just(Command::Reject { reason: Reason::parse("out of stock").unwrap(), shortages: vec![] }),
         prop::option::of("[a-z]{1,20}")
             .prop_map(|reason| Command::Cancel { reason: reason.map(|r| Reason::parse(&r).unwrap()) }),
         prop::option::of("[A-Z0-9]{1,20}").prop_map(|tracking_number| Command::Ship {
@@ -104,7 +104,7 @@ proptest! {
             let event = match kind {
                 0 => OrderEvent::Placed(placed.clone()),
                 1 => OrderEvent::Confirmed(OrderConfirmed {}),
-                2 => OrderEvent::Rejected(OrderRejected { reason: "r".into(), unavailable: vec![], limits: vec![] }),
+                2 => OrderEvent::Rejected(OrderRejected { reason: "r".into(), shortages: vec![] }),
                 3 => OrderEvent::Cancelled(OrderCancelled { reason: None }),
                 _ => OrderEvent::Shipped(OrderShipped { tracking_number: None }),
             };

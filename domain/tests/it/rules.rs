@@ -1,7 +1,10 @@
 //! DESIGN.md's Domain section, rule by rule.
 
-use domain::event::{OrderCancelled, OrderConfirmed, OrderPlaced, OrderRejected, OrderShipped, OverLimitLine};
+use domain::event::{
+    OrderCancelled, OrderConfirmed, OrderPlaced, OrderRejected, OrderShipped, OverLimitLine, Shortage, ShortageKind,
+};
 use domain::limit::LIMIT_EXCEEDED;
+use domain::upcast::UpcastError;
 use domain::{
     evolve, fold, Command, Currency, CustomerId, DomainError, Envelope, OrderEvent, OrderLine, OrderStatus, PlaceOrder,
     Reason, Sku, TrackingNumber,
@@ -46,7 +49,7 @@ fn confirmed() -> OrderEvent {
 }
 
 fn rejected(reason: &str) -> OrderEvent {
-    OrderEvent::Rejected(OrderRejected { reason: reason.into(), unavailable: vec![], limits: vec![] })
+    OrderEvent::Rejected(OrderRejected { reason: reason.into(), shortages: vec![] })
 }
 
 fn cancelled(reason: Option<&str>) -> OrderEvent {
@@ -77,7 +80,7 @@ fn the_happy_path_places_confirms_and_ships() {
 
 #[test]
 fn allowed_transitions() {
-    let reject = Command::Reject { reason: reason("stock"), unavailable: vec![], limits: vec![] };
+    let reject = Command::Reject { reason: reason("stock"), shortages: vec![] };
     assert_eq!(
         given([placed()]).when(&reject).then_expect_events([rejected("stock")]).state().unwrap().status,
         OrderStatus::Rejected
@@ -110,28 +113,51 @@ fn repeating_a_command_changes_nothing() {
         .when(&Command::Ship { tracking_number: None })
         .then_expect_no_events();
     given([placed(), rejected("stock")])
-        .when(&Command::Reject { reason: reason("stock"), unavailable: vec![], limits: vec![] })
+        .when(&Command::Reject { reason: reason("stock"), shortages: vec![] })
         .then_expect_no_events();
 }
 
 #[test]
 fn a_rejection_over_a_purchase_limit_names_its_lines_and_older_rejections_still_read() {
     let over = OverLimitLine { sku: Sku::parse("muskie-casting-rod").unwrap(), requested: 1, allowed: 0 };
-    let reject = Command::Reject { reason: reason(LIMIT_EXCEEDED), unavailable: vec![], limits: vec![over.clone()] };
-    let expected =
-        OrderEvent::Rejected(OrderRejected { reason: LIMIT_EXCEEDED.into(), unavailable: vec![], limits: vec![over] });
+    let reject = Command::Reject { reason: reason(LIMIT_EXCEEDED), shortages: vec![over.into()] };
+    let shortage = Shortage {
+        kind: ShortageKind::Limit,
+        sku: Sku::parse("muskie-casting-rod").unwrap(),
+        requested: 1,
+        available: 0,
+    };
+    let expected = OrderEvent::Rejected(OrderRejected { reason: LIMIT_EXCEEDED.into(), shortages: vec![shortage] });
     given([placed()]).when(&reject).then_expect_events([expected.clone()]);
     assert_eq!(
         expected.data(),
-        serde_json::json!({"reason": "limit-exceeded", "unavailable": [],
-            "limits": [{"sku": "muskie-casting-rod", "requested": 1, "allowed": 0}]})
+        serde_json::json!({"reason": "limit-exceeded",
+            "shortages": [{"kind": "limit", "sku": "muskie-casting-rod", "requested": 1, "available": 0}]})
     );
-    // An OrderRejected stored before `limits` existed: read as none, written back as it was.
-    let older = serde_json::json!({"reason": "insufficient stock",
-        "unavailable": [{"sku": "muskie-casting-rod", "requested": 2, "available": 1}]});
-    let read = OrderEvent::from_data(domain::EventType::OrderRejected, older.clone()).unwrap();
-    assert!(matches!(&read, OrderEvent::Rejected(r) if r.limits.is_empty()));
-    assert_eq!(read.data(), older);
+    // An OrderRejected stored at schemaVersion 1 before `limits` existed:
+    // read as a stock shortage, and written back at version 1 as it was.
+    let placed_order = given_no_previous_events().when(&place()).then_expect_events([placed()]);
+    let json = placed_order.history()[0].to_json();
+    let head = &json[..json.find(r#""data":"#).unwrap()];
+    let older =
+        r#"{"reason":"insufficient stock","unavailable":[{"available":1,"requested":2,"sku":"muskie-casting-rod"}]}"#;
+    let stored = format!(
+        r#"{}"data":{older}}}"#,
+        head.replace(r#""eventType":"OrderPlaced""#, r#""eventType":"OrderRejected""#)
+    );
+    let read = Envelope::from_json(&stored).unwrap();
+    let stock = Shortage {
+        kind: ShortageKind::Stock,
+        sku: Sku::parse("muskie-casting-rod").unwrap(),
+        requested: 2,
+        available: 1,
+    };
+    assert_eq!(
+        read.event,
+        OrderEvent::Rejected(OrderRejected { reason: "insufficient stock".into(), shortages: vec![stock] })
+    );
+    assert_eq!(read.to_json_at(1).unwrap(), stored);
+    assert!(read.to_json().contains(r#""schemaVersion":2"#));
 }
 
 #[test]
@@ -144,7 +170,7 @@ fn forbidden_transitions_are_conflicts() {
         (vec![placed(), cancelled(None)], Command::Confirm, OrderStatus::Cancelled),
         (
             vec![placed(), confirmed()],
-            Command::Reject { reason: reason("x"), unavailable: vec![], limits: vec![] },
+            Command::Reject { reason: reason("x"), shortages: vec![] },
             OrderStatus::Confirmed,
         ),
         (vec![placed(), rejected("x")], cancel, OrderStatus::Rejected),
@@ -195,8 +221,34 @@ fn envelopes_round_trip_and_reject_unknowns() {
     let unknown_type = json.replace("OrderPlaced", "OrderTeleported");
     assert!(matches!(Envelope::from_json(&unknown_type), Err(domain::EnvelopeError::UnknownEventType(_))));
     let future = json.replace(r#""schemaVersion":1"#, r#""schemaVersion":2"#);
-    assert!(matches!(Envelope::from_json(&future), Err(domain::EnvelopeError::UnsupportedSchemaVersion(2))));
+    let error = Envelope::from_json(&future).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            domain::EnvelopeError::SchemaVersion(UpcastError::NewerThanBuild { version: 2, current: 1, .. })
+        ),
+        "{error:?}"
+    );
+    assert_eq!(error.to_string(), "schemaVersion 2 of OrderPlaced is newer than this build (reads up to 1)");
     assert!(matches!(Envelope::from_json("not json"), Err(domain::EnvelopeError::Malformed(_))));
+}
+
+/// A tolerant reader: fields added later (additive: same `schemaVersion`)
+/// are ignored, in the envelope and in `data`.
+#[test]
+fn unknown_additive_fields_are_ignored() {
+    let placed_order = given_no_previous_events().when(&place()).then_expect_events([placed()]);
+    let history = placed_order.history();
+    let json = history[0].to_json();
+    let newer = json
+        .replacen(
+            r#""eventId""#,
+            r#""traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01","eventId""#,
+            1,
+        )
+        .replacen(r#""data":{"#, r#""data":{"giftWrap":{"paper":"red"},"#, 1);
+    assert_ne!(newer, json);
+    assert_eq!(Envelope::from_json(&newer).unwrap(), history[0]);
 }
 
 mod pricing {

@@ -431,7 +431,7 @@ mod tests {
         let commands = [
             place,
             Command::Confirm,
-            Command::Reject { reason: Reason::parse("r").unwrap(), unavailable: vec![], limits: vec![] },
+            Command::Reject { reason: Reason::parse("r").unwrap(), shortages: vec![] },
             Command::Cancel { reason: None },
             Command::Ship { tracking_number: None },
         ];

@@ -9,10 +9,8 @@
 
 use aws_lambda_events::event::dynamodb::EventRecord;
 use contract::event_item::AnyItem;
-use domain::{Envelope, EnvelopeError, OrderId};
+use domain::{Envelope, EnvelopeError, Lane, OrderId};
 use serde::Deserialize;
-
-use contract::message::OutgoingMessage;
 
 #[derive(Debug)]
 pub enum StreamItem {
@@ -26,8 +24,12 @@ pub enum StreamItem {
 
 #[derive(Debug)]
 pub struct DecodedEvent {
+    /// Read at its type's current version.
     pub envelope: Envelope,
-    pub message: OutgoingMessage,
+    /// The item's envelope JSON, and the `schemaVersion` it was written at.
+    pub stored_json: String,
+    pub stored_version: u32,
+    pub lane: Lane,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,7 +78,6 @@ pub fn decode_record(record: &EventRecord) -> Result<StreamItem, DecodeError> {
     // stored before lanes have none: standard). No extra read.
     let lane = image.lane()?.unwrap_or_default();
     let stored_json = image.envelope.ok_or(DecodeError::MissingEnvelope)?;
-    let envelope = Envelope::from_json(&stored_json)?;
-    let message = OutgoingMessage::from_stored(&envelope, stored_json, lane);
-    Ok(StreamItem::Event(Box::new(DecodedEvent { envelope, message })))
+    let (envelope, stored_version) = Envelope::read(&stored_json)?;
+    Ok(StreamItem::Event(Box::new(DecodedEvent { envelope, stored_json, stored_version, lane })))
 }

@@ -13,10 +13,12 @@ use std::ops::Range;
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use chrono::Utc;
 use domain::{Envelope, EventType, OrderId};
 use tracing::Instrument;
 
 use crate::decode::{decode_record, StreamItem};
+use crate::window::PreviousVersionWindow;
 use contract::message::OutgoingMessage;
 use contract::publish::{BatchEntry, EventPublisher, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES};
 
@@ -24,8 +26,11 @@ use contract::publish::{BatchEntry, EventPublisher, MAX_BATCH_BYTES, MAX_BATCH_E
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BatchReport {
     pub records: usize,
-    /// Events the topic accepted.
+    /// Events the topic accepted (each with all its messages).
     pub published: usize,
+    /// Messages the topic accepted: one per event, and a second one for an
+    /// event of a bumped type during the previous-version window.
+    pub messages: usize,
     /// Records that are not events.
     pub skipped: usize,
     /// Event items modified or removed (never allowed: reported as
@@ -95,14 +100,16 @@ impl BatchReport {
 }
 
 /// The whole Lambda handler: `trace_header` is the invocation's X-Ray trace
-/// header (`Context::xray_trace_id`), passed on to SNS. Emits the batch's
-/// order counts as metrics.
+/// header (`Context::xray_trace_id`), passed on to SNS; `window` says whether
+/// the previous version of a bumped type goes too. Emits the batch's order
+/// counts as metrics.
 pub async fn handle_stream_event(
     publisher: &dyn EventPublisher,
+    window: PreviousVersionWindow,
     event: Event,
     trace_header: Option<&str>,
 ) -> DynamoDbEventResponse {
-    let report = publish_stream_batch(publisher, event, trace_header).await;
+    let report = publish_stream_batch(publisher, window, event, trace_header).await;
     report.orders.emit();
     telemetry::metrics::emit_count(EVENTS_CHANGED, report.events_changed);
     report.response()
@@ -112,23 +119,28 @@ struct Pending {
     /// Position of the record in the stream batch.
     record_index: usize,
     envelope: Envelope,
-    message: OutgoingMessage,
+    /// The event at its type's current version, then (in the window) at the
+    /// previous one: published when all of them are.
+    messages: Vec<OutgoingMessage>,
 }
 
 pub async fn publish_stream_batch(
     publisher: &dyn EventPublisher,
+    window: PreviousVersionWindow,
     event: Event,
     trace_header: Option<&str>,
 ) -> BatchReport {
     let span = tracing::info_span!("publish_stream_batch", records = event.records.len(), xray_trace_id = trace_header);
-    publish_records(publisher, event.records, trace_header).instrument(span).await
+    publish_records(publisher, window, event.records, trace_header).instrument(span).await
 }
 
 async fn publish_records(
     publisher: &dyn EventPublisher,
+    window: PreviousVersionWindow,
     records: Vec<EventRecord>,
     trace_header: Option<&str>,
 ) -> BatchReport {
+    let now = Utc::now();
     let mut report = BatchReport { records: records.len(), ..BatchReport::default() };
     let sequence_number = |index: usize| records[index].change.sequence_number.clone().unwrap_or_default();
 
@@ -137,7 +149,8 @@ async fn publish_records(
     for (record_index, record) in records.iter().enumerate() {
         match decode_record(record) {
             Ok(StreamItem::Event(decoded)) => {
-                pending.push(Pending { record_index, envelope: decoded.envelope, message: decoded.message })
+                let messages = window.messages(&decoded, now);
+                pending.push(Pending { record_index, envelope: decoded.envelope, messages })
             }
             Ok(StreamItem::NotAnEvent(why)) => {
                 report.skipped += 1;
@@ -174,27 +187,29 @@ async fn publish_records(
     }
 
     let pending = in_version_order_per_order(pending);
-    let mut published = vec![false; pending.len()];
-    let entries: Vec<BatchEntry> = pending
-        .iter()
-        .map(|p| BatchEntry {
-            id: p.record_index.to_string(),
-            message: p.message.clone(),
-            trace_header: trace_header.map(str::to_owned),
-        })
-        .collect();
+    // One entry per message; `owners[i]` is the pending event of entry `i`.
+    let mut entries = Vec::new();
+    let mut owners = Vec::new();
+    for (index, p) in pending.iter().enumerate() {
+        for (nth, message) in p.messages.iter().enumerate() {
+            let id = if nth == 0 { p.record_index.to_string() } else { format!("{}-{nth}", p.record_index) };
+            entries.push(BatchEntry { id, message: message.clone(), trace_header: trace_header.map(str::to_owned) });
+            owners.push(index);
+        }
+    }
+    let mut accepted = vec![false; entries.len()];
     for range in chunk_ranges(entries.iter().map(|e| e.message.size_bytes())) {
         report.requests += 1;
         let all_published = match publisher.publish_batch(&entries[range.clone()]).await {
             Ok(outcomes) => {
                 let mut all = outcomes.len() == range.len();
-                for (index, outcome) in range.zip(outcomes) {
-                    let event = &pending[index].envelope;
+                for (entry, outcome) in range.zip(outcomes) {
+                    let event = &pending[owners[entry]].envelope;
                     let _event_span = event_span(event).entered();
                     match outcome {
                         Ok(message_id) => {
-                            published[index] = true;
-                            tracing::debug!(%message_id, "published");
+                            accepted[entry] = true;
+                            tracing::debug!(%message_id, entry = %entries[entry].id, "published");
                         }
                         Err(failure) => {
                             all = false;
@@ -220,6 +235,11 @@ async fn publish_records(
         }
     }
 
+    let mut published = vec![true; pending.len()];
+    for (entry, accepted) in accepted.iter().enumerate() {
+        published[owners[entry]] &= *accepted;
+    }
+    report.messages = accepted.iter().filter(|a| **a).count();
     report.published = published.iter().filter(|p| **p).count();
     let first_failed = pending
         .iter()
@@ -239,6 +259,7 @@ async fn publish_records(
     tracing::info!(
         records = report.records,
         published = report.published,
+        messages = report.messages,
         skipped = report.skipped,
         requests = report.requests,
         first_failed = report.first_failed,

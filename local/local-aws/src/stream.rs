@@ -573,7 +573,7 @@ mod tests {
         let json = serde_json::to_value(&lambda).unwrap();
         assert_eq!(json["dynamodb"]["NewImage"]["kind"], serde_json::json!({"S": "event"}));
         match decode_record(&lambda).unwrap() {
-            StreamItem::Event(decoded) => assert_eq!(decoded.message.body, envelope),
+            StreamItem::Event(decoded) => assert_eq!(decoded.stored_json, envelope),
             other => panic!("not an event: {other:?}"),
         }
     }

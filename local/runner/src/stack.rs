@@ -15,7 +15,7 @@ use inventory::{InventoryProjection, LIMITS_CACHE_TTL};
 use inventory_store::{DynamoInventoryStore, InventoryService};
 use local_aws::poller::QueuePoller;
 use local_aws::stream::{latest_stream_arn, run_stream, StreamOptions};
-use publisher::{handle_stream_event, SnsPublisher};
+use publisher::{handle_stream_event, PreviousVersionWindow, SnsPublisher};
 use sqs_consumer::{Backoff, Projection};
 
 /// Receives before a queue's redrive policy dead-letters a message: the
@@ -134,6 +134,7 @@ pub async fn start(names: &Names) -> Result<App, Box<dyn std::error::Error>> {
     let streams = aws_sdk_dynamodbstreams::Client::new(&config);
     let stream_arn = latest_stream_arn(&streams, &names.events_table).await?;
     let sns = Arc::new(SnsPublisher::new(aws_sdk_sns::Client::new(&config), &names.topic_arn));
+    let window = PreviousVersionWindow::from_env()?;
     let checkpoint = checkpoint_path(&names.events_table);
     tracing::info!(checkpoint = %checkpoint.display(), "stream reader resumes from its checkpoint (delete it to replay the stream)");
     tokio::spawn(run_stream(
@@ -142,7 +143,7 @@ pub async fn start(names: &Names) -> Result<App, Box<dyn std::error::Error>> {
         StreamOptions { checkpoint: Some(checkpoint), ..StreamOptions::default() },
         move |event| {
             let sns = sns.clone();
-            async move { handle_stream_event(sns.as_ref(), event, None).await }
+            async move { handle_stream_event(sns.as_ref(), window, event, None).await }
         },
         pending(),
     ));

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod delivery;
+pub mod golden;
 pub mod known_state;
 pub mod requests;
 pub mod sqs;

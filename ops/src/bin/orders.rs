@@ -43,7 +43,9 @@ struct Cli {
 enum Command {
     /// The order as its events fold it (the API's order view).
     Show { order_id: OrderId },
-    /// The order's events, oldest first: version, type, time, event, correlation and causation ids.
+    /// The order's events, oldest first: version, type, schemaVersion (stored → served when upcast), time, event,
+    /// correlation and causation ids. --json: the envelopes as the API serves them, at each type's current
+    /// schemaVersion.
     Events { order_id: OrderId },
     /// Backfill one subscriber's queue from the event store: the same body bytes and message attributes the topic
     /// sends a raw-delivery subscription, per order in version order, to that queue only (no other subscriber
@@ -166,6 +168,11 @@ struct RepublishArgs {
     /// Only these orders (repeat, or comma-separated); read with one query each instead of a scan.
     #[arg(long = "order", value_delimiter = ',')]
     orders: Vec<OrderId>,
+    /// At this schemaVersion, as a subscription filtering on it receives them: each event whose type is written at
+    /// it (its current version, or the previous one of a bumped type, down-cast), none of the others [default: each
+    /// event at its type's current version].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    schema_version: Option<u32>,
     #[command(flatten)]
     progress: Progress,
 }
@@ -288,18 +295,25 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
                 eprintln!("orders: order {order_id} not found in {}", stack.events_table);
                 return Ok(ExitCode::from(2));
             }
+            // As the API serves them: at each type's current schemaVersion,
+            // upcast from the version they were stored at.
             if json {
-                let envelopes: Result<Vec<serde_json::Value>, _> =
-                    events.iter().map(|e| serde_json::from_str(&e.json)).collect();
-                print_json(&json!({ "events": envelopes? }));
+                let envelopes: Vec<&domain::Envelope> = events.iter().map(|e| &e.envelope).collect();
+                print_json(&json!({ "events": envelopes }));
             } else {
                 let rows: Vec<Vec<String>> = events
                     .iter()
-                    .map(|e| {
-                        let e = &e.envelope;
+                    .map(|stored| {
+                        let e = &stored.envelope;
+                        let current = e.event_type().schema_version();
+                        let schema = match stored.schema_version {
+                            written if written == current => written.to_string(),
+                            written => format!("{written} → {current}"),
+                        };
                         vec![
                             e.version.to_string(),
                             e.event_type().as_str().to_owned(),
+                            schema,
                             e.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                             e.event_id.to_string(),
                             e.correlation_id.clone(),
@@ -307,7 +321,10 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
                         ]
                     })
                     .collect();
-                print_table(&["version", "type", "occurred at", "event id", "correlation id", "causation id"], &rows);
+                print_table(
+                    &["version", "type", "schema", "occurred at", "event id", "correlation id", "causation id"],
+                    &rows,
+                );
             }
         }
         Command::Republish(args) => {
@@ -317,7 +334,12 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
             let progress_bar = bar(if args.orders.is_empty() { total } else { None }, "events");
             let options = republish::Options {
                 queue_url: queue_url.clone(),
-                filter: republish::Filter { since: args.since, event_types: args.event_type, orders: args.orders },
+                filter: republish::Filter {
+                    since: args.since,
+                    event_types: args.event_type,
+                    orders: args.orders,
+                    schema_version: args.schema_version,
+                },
                 segments: args.progress.segments,
                 page_size: args.progress.page_size,
                 state_dir: args.progress.state_dir.unwrap_or_else(state::default_dir),

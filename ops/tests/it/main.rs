@@ -5,4 +5,5 @@
 mod stack {
     mod catalog;
     mod cli;
+    mod golden;
 }

@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 
 use commands::{CommandContext, CommandError, Known, OrderService, RetryPolicy};
-use domain::event::OrderPlaced;
+use domain::event::{OrderPlaced, Shortage};
 use domain::limit::LIMIT_EXCEEDED;
 use domain::{Command, DomainError, Envelope, Lane, OrderId, OrderStatus, Reason};
 use inventory_store::store::{Change, Reservation, ReservationState, StockDelta};
@@ -25,19 +25,20 @@ use crate::error::SagaError;
 use crate::intake::from_placed;
 use crate::reservation::{release, Engine, Outcome, Transition, Write};
 
-/// The reason RejectOrder gives when stock is short; `unavailable` names
-/// the lines. Over a purchase limit it is [`LIMIT_EXCEEDED`], and `limits`
-/// names them.
+/// The reason RejectOrder gives when stock is short; its `shortages` of
+/// kind `stock` name the lines. Over a purchase limit it is
+/// [`LIMIT_EXCEEDED`], and the shortages of kind `limit` name them.
 pub const REJECT_REASON: &str = "insufficient stock";
 
 /// The RejectOrder of a rejected record: over a limit if it says so, else
-/// short of stock.
+/// short of stock; the stock shortages first.
 fn reject(record: &Reservation) -> Command {
     let reason = if record.exceeded.is_empty() { REJECT_REASON } else { LIMIT_EXCEEDED };
+    let stock = record.unavailable.iter().cloned().map(Shortage::from);
+    let limits = record.exceeded.iter().cloned().map(Shortage::from);
     Command::Reject {
         reason: Reason::parse(reason).expect("the reject reasons are valid reasons"),
-        unavailable: record.unavailable.clone(),
-        limits: record.exceeded.clone(),
+        shortages: stock.chain(limits).collect(),
     }
 }
 

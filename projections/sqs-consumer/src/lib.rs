@@ -222,6 +222,61 @@ mod tests {
         assert!(retries.iter().all(|r| r.queue_arn.as_deref() == Some("arn:aws:sqs:eu-west-1:123456789012:inventory")));
     }
 
+    /// Logs written while `run` runs, one JSON object a line.
+    async fn logged<F: std::future::Future>(run: F) -> (F::Output, String) {
+        #[derive(Clone, Default)]
+        struct Captured(std::sync::Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Captured {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt().json().with_writer(move || writer.clone()).finish();
+        let output = {
+            let _default = tracing::subscriber::set_default(subscriber);
+            run.await
+        };
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        (output, text)
+    }
+
+    /// An event of a `schemaVersion` newer than this build (a publisher
+    /// deployed before its consumers) is poison: back at once, to reach the
+    /// DLQ in seconds, its log line saying why; `orders dlq redrive` after
+    /// the consumer's upgrade delivers it. An older version is read, upcast.
+    #[tokio::test]
+    async fn a_version_newer_than_the_build_is_poison_and_its_log_says_so() {
+        let path = format!("{}/../../events/sqs-inventory-order-placed.json", env!("CARGO_MANIFEST_DIR"));
+        let sample: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let body = sample["Records"][0]["body"].as_str().unwrap();
+        let current = domain::EventType::OrderPlaced.schema_version();
+        let newer =
+            body.replace(&format!(r#""schemaVersion":{current}"#), &format!(r#""schemaVersion":{}"#, current + 1));
+        assert_ne!(newer, body);
+        let event: SqsEvent = serde_json::from_value(serde_json::json!({"Records": [
+            {"messageId": "newer", "body": newer},
+            {"messageId": "current", "body": body},
+        ]}))
+        .unwrap();
+        let recorder = Recorder::default();
+
+        let (retries, logs) = logged(retries(&recorder, event, &Backoff::default())).await;
+
+        let summary: Vec<_> = retries.iter().map(|r| (r.message_id.as_str(), r.failure, r.visibility)).collect();
+        assert_eq!(summary, [("newer", Failure::Poison, Duration::ZERO)]);
+        assert_eq!(recorder.0.into_inner().unwrap(), [("current".to_owned(), None)]);
+        let line = logs.lines().find(|l| l.contains("poison message")).expect("a log line for the poison message");
+        let reason =
+            format!("schemaVersion {} of OrderPlaced is newer than this build (reads up to {current})", current + 1);
+        assert!(line.contains(&reason) && line.contains(r#""message_id":"newer""#), "{line}");
+    }
+
     /// The `lane` attribute as Lambda's SQS event holds it after SNS raw
     /// delivery; missing or unknown, the lane is not known.
     #[tokio::test]

@@ -140,12 +140,15 @@ impl EventStore for DynamoEventStore {
     }
 }
 
-/// An event as stored: the envelope and the exact JSON the item holds (what
-/// the publisher sends to SNS), for tools that must reproduce those bytes.
+/// An event as stored: the envelope (read at its type's current version)
+/// and the exact JSON the item holds (what the publisher sends to SNS), for
+/// tools that must reproduce those bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredEvent {
     pub envelope: Envelope,
     pub json: String,
+    /// The `schemaVersion` `json` was written at.
+    pub schema_version: u32,
     /// The order's lane; events stored before lanes travel `standard`.
     pub lane: Lane,
 }
@@ -165,8 +168,8 @@ fn decode_stored(item: HashMap<String, AttributeValue>) -> Result<(StoredEvent, 
     let read: AnyItem = serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let lane = read.lane().map_err(|e| StoreError::Corrupt(format!("{e}: {order_id:?}")))?;
     let json = read.envelope.ok_or_else(|| StoreError::Corrupt(format!("item without an envelope: {order_id:?}")))?;
-    let envelope = Envelope::from_json(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    Ok((StoredEvent { envelope, json, lane: lane.unwrap_or(Lane::Standard) }, lane))
+    let (envelope, schema_version) = Envelope::read(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok((StoredEvent { envelope, json, schema_version, lane: lane.unwrap_or(Lane::Standard) }, lane))
 }
 
 impl DynamoEventStore {

@@ -8,6 +8,7 @@ mod catalog;
 mod common;
 mod edge;
 mod fixtures;
+mod golden;
 mod known_state;
 mod openapi;
 mod validation;

@@ -215,7 +215,7 @@ async fn a_confirm_after_a_cancel_got_in_first_is_not_allowed(store: Arc<dyn Eve
     );
     assert_eq!(answer(&confirm), fresh_answer(&store, id, Command::Confirm, None).await);
     assert_eq!(saga.totals().stale_conflicts, 1);
-    let reject = Command::Reject { reason: Reason::parse("stock").unwrap(), unavailable: vec![], limits: vec![] };
+    let reject = Command::Reject { reason: Reason::parse("stock").unwrap(), shortages: vec![] };
     let rejected = saga.run(id, reject.clone(), Known::from_placed(&envelope, Lane::Standard)).await;
     assert_eq!(answer(&rejected), fresh_answer(&store, id, reject, None).await);
     assert_eq!(history(&store, id).await.len(), 2, "OrderPlaced, OrderCancelled");

@@ -1,23 +1,25 @@
 //! The publisher Lambda: DynamoDB stream batch in, `ReportBatchItemFailures`
-//! answer out. Configuration: `ORDER_EVENTS_TOPIC_ARN`.
+//! answer out. Configuration: `ORDER_EVENTS_TOPIC_ARN`,
+//! `PUBLISH_PREVIOUS_VERSION_UNTIL`.
 
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use publisher::{handle_stream_event, SnsPublisher};
+use publisher::{handle_stream_event, PreviousVersionWindow, SnsPublisher};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let topic_arn = std::env::var(contract::config::ORDER_EVENTS_TOPIC_ARN)
         .map_err(|_| format!("{} is not set", contract::config::ORDER_EVENTS_TOPIC_ARN))?;
+    let window = PreviousVersionWindow::from_env()?;
     let config = sdk_config::load().await?;
     let sns = SnsPublisher::new(aws_sdk_sns::Client::new(&config), topic_arn);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Event>| {
         let sns = &sns;
         async move {
             let response: DynamoDbEventResponse =
-                handle_stream_event(sns, event.payload, event.context.xray_trace_id.as_deref()).await;
+                handle_stream_event(sns, window, event.payload, event.context.xray_trace_id.as_deref()).await;
             Ok::<_, Error>(response)
         }
     }))

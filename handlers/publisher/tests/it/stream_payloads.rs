@@ -7,11 +7,12 @@ use crate::support;
 use std::io;
 use std::sync::{Arc, Mutex};
 
-use contract::message::{EVENT_TYPE, LANE, ORDER_ID, SCHEMA_VERSION_ATTRIBUTE, SKUS};
+use contract::message::{DOWNCAST_FROM, EVENT_TYPE, LANE, ORDER_ID, SCHEMA_VERSION_ATTRIBUTE, SKUS};
 use contract::MessageAttribute;
-use domain::{Envelope, OrderId};
+use domain::event::OrderRejected;
+use domain::{Envelope, OrderEvent, OrderId};
 use publisher::handler::EVENTS_CHANGED;
-use publisher::{handle_stream_event, publish_stream_batch, BatchReport, OrderCounts};
+use publisher::{handle_stream_event, publish_stream_batch, BatchReport, OrderCounts, PreviousVersionWindow};
 use support::{
     envelope, sample_event, sequence_numbers, stored_envelopes, stream_batch, Delivered, Fault, FaultyTopic,
     RecordingTopic,
@@ -42,13 +43,14 @@ async fn sample_batch_publishes_every_event_byte_for_byte_in_one_request() {
     let topic = FaultyTopic::default();
     let mut all = topic.topic.subscribe();
 
-    let report = publish_stream_batch(&topic, event, None).await;
+    let report = publish_stream_batch(&topic, PreviousVersionWindow::CLOSED, event, None).await;
 
     assert_eq!(
         report,
         BatchReport {
             records: 5,
             published: 5,
+            messages: 5,
             skipped: 0,
             events_changed: 0,
             requests: 1,
@@ -65,7 +67,7 @@ async fn sample_batch_sets_the_message_attributes_of_the_contract() {
     let event = sample_event("dynamodb-stream-order-events.json");
     let topic = RecordingTopic::new();
     let mut all = topic.subscribe();
-    handle_stream_event(&topic, event, None).await;
+    handle_stream_event(&topic, PreviousVersionWindow::CLOSED, event, None).await;
 
     let messages = received(&mut all);
     let placed = &messages[0].message.attributes;
@@ -89,7 +91,7 @@ async fn every_message_carries_the_lane_stored_with_its_event() {
     let event = sample_event("dynamodb-stream-order-events.json");
     let topic = RecordingTopic::new();
     let mut all = topic.subscribe();
-    handle_stream_event(&topic, event, None).await;
+    handle_stream_event(&topic, PreviousVersionWindow::CLOSED, event, None).await;
 
     let lanes: Vec<(String, String)> = received(&mut all)
         .iter()
@@ -116,6 +118,7 @@ async fn an_item_without_a_lane_is_published_standard() {
     let mut all = topic.subscribe();
     handle_stream_event(
         &topic,
+        PreviousVersionWindow::CLOSED,
         stream_batch(&[envelope(OrderId(uuid::Uuid::new_v4()), 1, "muskie-casting-rod")]),
         None,
     )
@@ -161,7 +164,7 @@ async fn records_that_are_not_events_are_skipped_with_a_debug_log() {
     let sequence_numbers = sequence_numbers(&event);
     let topic = RecordingTopic::new();
     let mut all = topic.subscribe();
-    let report = publish_stream_batch(&topic, event, None).await;
+    let report = publish_stream_batch(&topic, PreviousVersionWindow::CLOSED, event, None).await;
 
     assert_eq!((report.records, report.published, report.skipped, report.first_failed), (6, 2, 4, None));
     assert_eq!(bodies(&received(&mut all)), stored);
@@ -200,7 +203,7 @@ async fn a_modified_or_removed_event_item_is_reported_as_an_error_and_counted() 
     let sequence_numbers = sequence_numbers(&event);
     let topic = RecordingTopic::new();
     let mut all = topic.subscribe();
-    let report = publish_stream_batch(&topic, event, None).await;
+    let report = publish_stream_batch(&topic, PreviousVersionWindow::CLOSED, event, None).await;
 
     assert_eq!((report.records, report.published, report.skipped, report.events_changed), (4, 1, 0, 3));
     assert!(report.first_failed.is_none(), "the insert before them stays published, the shard goes on");
@@ -246,7 +249,7 @@ async fn an_unreadable_event_item_is_reported_and_nothing_after_it_is_published(
     let topic = RecordingTopic::new();
     let mut all = topic.subscribe();
 
-    let response = handle_stream_event(&topic, event, None).await;
+    let response = handle_stream_event(&topic, PreviousVersionWindow::CLOSED, event, None).await;
 
     assert_eq!(response.batch_item_failures.len(), 1);
     assert_eq!(response.batch_item_failures[0].item_identifier.as_ref(), Some(&sequence_numbers[1]));
@@ -258,7 +261,7 @@ async fn batches_go_out_in_requests_of_at_most_ten() {
     let envelopes: Vec<Envelope> =
         (0..25).map(|_| envelope(OrderId(uuid::Uuid::new_v4()), 1, "muskie-casting-rod")).collect();
     let topic = FaultyTopic::default();
-    let report = publish_stream_batch(&topic, stream_batch(&envelopes), None).await;
+    let report = publish_stream_batch(&topic, PreviousVersionWindow::CLOSED, stream_batch(&envelopes), None).await;
 
     assert_eq!((report.published, report.requests, report.first_failed), (25, 3, None));
     let sizes: Vec<usize> = topic.requests().iter().map(Vec::len).collect();
@@ -275,7 +278,7 @@ async fn versions_of_one_order_are_published_in_version_order() {
     let batch = stream_batch(&[a2.clone(), b1.clone(), a3.clone(), b2.clone(), a1.clone()]);
     let topic = RecordingTopic::new();
     let mut all = topic.subscribe();
-    handle_stream_event(&topic, batch, None).await;
+    handle_stream_event(&topic, PreviousVersionWindow::CLOSED, batch, None).await;
 
     let published: Vec<String> = received(&mut all).iter().map(|d| d.message.body.clone()).collect();
     // a's versions fill a's positions (0, 2, 4) in order; b's stay where they were.
@@ -286,7 +289,13 @@ async fn versions_of_one_order_are_published_in_version_order() {
 async fn the_trace_header_goes_with_every_entry() {
     let topic = FaultyTopic::default();
     let trace = "Root=1-67891233-abcdef012345678912345678;Parent=463ac35c9f6413ad;Sampled=1";
-    handle_stream_event(&topic, sample_event("dynamodb-stream-order-events.json"), Some(trace)).await;
+    handle_stream_event(
+        &topic,
+        PreviousVersionWindow::CLOSED,
+        sample_event("dynamodb-stream-order-events.json"),
+        Some(trace),
+    )
+    .await;
 
     let requests = topic.requests();
     assert!(requests.iter().flatten().all(|entry| entry.trace_header.as_deref() == Some(trace)));
@@ -302,7 +311,7 @@ async fn refused_entries_name_the_first_failed_record_and_redelivery_publishes_t
     let topic = FaultyTopic::with_faults([None, Some(Fault::RejectEntries(vec![3, 6]))]);
     let mut all = topic.topic.subscribe();
 
-    let response = handle_stream_event(&topic, batch.clone(), None).await;
+    let response = handle_stream_event(&topic, PreviousVersionWindow::CLOSED, batch.clone(), None).await;
     assert_eq!(response.batch_item_failures.len(), 1, "only the first failed record is named");
     assert_eq!(response.batch_item_failures[0].item_identifier.as_ref(), Some(&sequence_numbers[13]));
     assert_eq!(topic.requests().len(), 2, "no request after the failed one");
@@ -310,7 +319,7 @@ async fn refused_entries_name_the_first_failed_record_and_redelivery_publishes_t
     // The event source mapping retries from the named record.
     let mut redelivery = batch.clone();
     redelivery.records.drain(..13);
-    let response = handle_stream_event(&topic, redelivery, None).await;
+    let response = handle_stream_event(&topic, PreviousVersionWindow::CLOSED, redelivery, None).await;
     assert!(response.batch_item_failures.is_empty());
 
     let delivered = event_ids(&received(&mut all));
@@ -328,13 +337,13 @@ async fn each_order_is_counted_once_across_a_partial_failure_and_its_retry() {
     let batch = stream_batch(&envelopes);
     let topic = FaultyTopic::with_faults([None, Some(Fault::RejectEntries(vec![3, 6]))]);
 
-    let report = publish_stream_batch(&topic, batch.clone(), None).await;
+    let report = publish_stream_batch(&topic, PreviousVersionWindow::CLOSED, batch.clone(), None).await;
     assert_eq!(report.published, 18, "records 14, 15, 17, 18, 19 are on the topic too");
     assert_eq!(report.orders.placed, 13, "only records 0..13: the retry starts at 13");
 
     let mut redelivery = batch;
     redelivery.records.drain(..13);
-    let report = publish_stream_batch(&topic, redelivery, None).await;
+    let report = publish_stream_batch(&topic, PreviousVersionWindow::CLOSED, redelivery, None).await;
     assert_eq!(report.orders.placed, 12);
 }
 
@@ -356,13 +365,13 @@ async fn a_failed_request_names_its_first_record() {
     let topic = FaultyTopic::with_faults([None, Some(Fault::FailCall)]);
     let mut all = topic.topic.subscribe();
 
-    let report = publish_stream_batch(&topic, batch.clone(), None).await;
+    let report = publish_stream_batch(&topic, PreviousVersionWindow::CLOSED, batch.clone(), None).await;
     assert_eq!((report.published, report.requests), (10, 2));
     assert_eq!(report.first_failed.as_ref(), Some(&sequence_numbers[10]));
 
     let mut redelivery = batch;
     redelivery.records.drain(..10);
-    let report = publish_stream_batch(&topic, redelivery, None).await;
+    let report = publish_stream_batch(&topic, PreviousVersionWindow::CLOSED, redelivery, None).await;
     assert_eq!((report.published, report.first_failed), (5, None));
     let delivered = event_ids(&received(&mut all));
     let expected: Vec<String> = envelopes.iter().map(|e| e.event_id.to_string()).collect();
@@ -377,7 +386,51 @@ async fn a_failed_record_before_a_reordered_later_version_is_the_one_named() {
     let batch = stream_batch(&[a2, a1]);
     let sequence_numbers = sequence_numbers(&batch);
     let topic = FaultyTopic::with_faults([Some(Fault::RejectEntries(vec![1]))]);
-    let report = publish_stream_batch(&topic, batch, None).await;
+    let report = publish_stream_batch(&topic, PreviousVersionWindow::CLOSED, batch, None).await;
     // a2 (record 0) was refused: the retry starts at record 0 and covers both.
     assert_eq!(report.first_failed.as_ref(), Some(&sequence_numbers[0]));
+}
+
+/// In the previous-version window an event of a bumped type goes twice, in
+/// one request: at its current version, and down-cast, with `downcastFrom`.
+/// Its record is published only when both are: a refused copy names it for
+/// the retry, which sends both again.
+#[tokio::test]
+async fn in_the_window_a_bumped_type_goes_at_both_versions_and_its_record_waits_for_both() {
+    let placed = envelope(OrderId(uuid::Uuid::new_v4()), 1, "muskie-casting-rod");
+    let rejected = Envelope {
+        event_id: uuid::Uuid::new_v4(),
+        version: 2,
+        event: OrderEvent::Rejected(OrderRejected { reason: "insufficient stock".into(), shortages: vec![] }),
+        ..placed.clone()
+    };
+    let batch = stream_batch(&[placed, rejected.clone()]);
+    let open = PreviousVersionWindow::until(chrono::Utc::now() + chrono::Duration::days(1));
+    // Entries: OrderPlaced, OrderRejected at 2, OrderRejected at 1 (refused).
+    let topic = FaultyTopic::with_faults([Some(Fault::RejectEntries(vec![2]))]);
+
+    let report = publish_stream_batch(&topic, open, batch.clone(), None).await;
+
+    assert_eq!((report.published, report.messages), (1, 2));
+    assert_eq!(report.first_failed.as_ref(), Some(&sequence_numbers(&batch)[1]));
+    let request = &topic.requests()[0];
+    let ids: Vec<&str> = request.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["0", "1", "1-1"]);
+    let version = |entry: usize| {
+        let attributes = &request[entry].message.attributes;
+        (attributes[SCHEMA_VERSION_ATTRIBUTE].clone(), attributes.get(DOWNCAST_FROM).cloned())
+    };
+    assert_eq!(version(1), (MessageAttribute::Number("2".into()), None));
+    assert_eq!(version(2), (MessageAttribute::Number("1".into()), Some(MessageAttribute::Number("2".into()))));
+    assert_eq!(request[1].message.body, rejected.to_json());
+    assert_eq!(request[2].message.body, rejected.to_json_at(1).unwrap());
+
+    let mut redelivery = batch;
+    redelivery.records.drain(..1);
+    let report = publish_stream_batch(&topic, open, redelivery.clone(), None).await;
+    assert_eq!((report.published, report.messages, report.first_failed), (1, 2, None));
+
+    // Closed, the same record goes once, at its current version.
+    let report = publish_stream_batch(&topic, PreviousVersionWindow::CLOSED, redelivery, None).await;
+    assert_eq!((report.published, report.messages), (1, 1));
 }

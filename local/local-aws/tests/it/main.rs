@@ -7,5 +7,6 @@ mod support;
 mod stack {
     mod checkpoint;
     mod poller;
+    mod previous_version_window;
     mod publisher_local_stack;
 }

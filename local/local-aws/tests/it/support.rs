@@ -1,11 +1,13 @@
 //! Shared by local-aws's tests: clients for the local stack and the sample
 //! payloads of `events/`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use aws_lambda_events::event::dynamodb::Event;
+use aws_sdk_sqs::types::Message;
 use contract::event_item::EventItem;
+use contract::{MessageAttribute, OutgoingMessage};
 
 /// A Lambda payload from the repository's `events/` directory.
 pub fn sample_event(file: &str) -> Event {
@@ -97,4 +99,24 @@ impl LocalStack {
             })
             .collect()
     }
+}
+
+/// The message as the topic had it, rebuilt from what SQS delivered.
+pub fn as_published(message: &Message) -> OutgoingMessage {
+    let attributes: BTreeMap<String, MessageAttribute> = message
+        .message_attributes()
+        .into_iter()
+        .flatten()
+        .map(|(name, value)| {
+            let text = value.string_value().unwrap().to_owned();
+            let attribute = match value.data_type() {
+                "String" => MessageAttribute::String(text),
+                "Number" => MessageAttribute::Number(text),
+                "String.Array" => MessageAttribute::StringArray(serde_json::from_str(&text).unwrap()),
+                other => panic!("unexpected attribute type {other}"),
+            };
+            (name.clone(), attribute)
+        })
+        .collect();
+    OutgoingMessage { body: message.body().unwrap().to_owned(), attributes }
 }

@@ -182,11 +182,11 @@ async fn a_customer_gets_the_hot_rods_limit_of_five_orders_sent_at_once() {
     for id in &rejected {
         let events = get(&http, &runner, &token, &format!("/orders/{id}/events")).await;
         let rejection = &events["events"][1];
-        assert_eq!(rejection["eventType"], "OrderRejected");
+        assert_eq!((&rejection["eventType"], &rejection["schemaVersion"]), (&"OrderRejected".into(), &2.into()));
         assert_eq!(
             rejection["data"],
-            serde_json::json!({"reason": "limit-exceeded", "unavailable": [],
-                "limits": [{"sku": "muskie-casting-rod", "requested": 1, "allowed": 0}]})
+            serde_json::json!({"reason": "limit-exceeded",
+                "shortages": [{"kind": "limit", "sku": "muskie-casting-rod", "requested": 1, "available": 0}]})
         );
     }
 

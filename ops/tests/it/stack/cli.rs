@@ -21,7 +21,7 @@ use uuid::Uuid;
 pub(super) struct Stack {
     pub(super) dynamodb: aws_sdk_dynamodb::Client,
     sqs: aws_sdk_sqs::Client,
-    sns: aws_sdk_sns::Client,
+    pub(super) sns: aws_sdk_sns::Client,
     pub(super) state_dir: std::path::PathBuf,
 }
 
@@ -76,12 +76,12 @@ impl Stack {
         (table.clone(), Arc::new(DynamoEventStore::new(self.dynamodb.clone(), table)))
     }
 
-    async fn queue(&self, name: &str, attributes: HashMap<QueueAttributeName, String>) -> String {
+    pub(super) async fn queue(&self, name: &str, attributes: HashMap<QueueAttributeName, String>) -> String {
         let out = self.sqs.create_queue().queue_name(name).set_attributes(Some(attributes)).send().await.unwrap();
         out.queue_url.unwrap()
     }
 
-    async fn arn(&self, url: &str) -> String {
+    pub(super) async fn arn(&self, url: &str) -> String {
         let out = self
             .sqs
             .get_queue_attributes()
@@ -94,7 +94,7 @@ impl Stack {
     }
 
     /// Everything the queue holds (received and deleted).
-    async fn drain(&self, url: &str) -> Vec<Message> {
+    pub(super) async fn drain(&self, url: &str) -> Vec<Message> {
         testkit::sqs::drain(&self.sqs, url).await
     }
 }
@@ -138,7 +138,7 @@ async fn history(orders: &OrderService, n: usize) -> Vec<OrderId> {
     ids
 }
 
-fn attributes(message: &Message) -> BTreeMap<String, (String, String)> {
+pub(super) fn attributes(message: &Message) -> BTreeMap<String, (String, String)> {
     message
         .message_attributes()
         .unwrap_or(&HashMap::new())
@@ -234,7 +234,7 @@ async fn republish_sends_exactly_what_the_topic_sends_for_the_filter_and_resumes
             .enumerate()
             .map(|(i, e)| BatchEntry {
                 id: i.to_string(),
-                message: OutgoingMessage::from_stored(&e.envelope, e.json.clone(), e.lane),
+                message: OutgoingMessage::from_stored(&e.envelope, e.json.clone(), e.schema_version, e.lane),
                 trace_header: None,
             })
             .collect();

@@ -4,6 +4,7 @@
 
 mod common;
 mod consumer;
+mod golden;
 mod lambda_payloads;
 mod store_contract;
 mod template;

@@ -6,7 +6,7 @@ use crate::common;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use common::{sku, Fixture};
-use domain::event::UnavailableLine;
+use domain::event::{Shortage, UnavailableLine};
 use domain::{Envelope, OrderEvent, OrderId, OrderStatus};
 
 fn payload(name: &str) -> SqsEvent {
@@ -39,8 +39,8 @@ async fn the_sample_sale_confirms_one_rod_rejects_the_other_then_the_cancel_rele
     assert_eq!(f.status(tourney).await, OrderStatus::Confirmed);
     match f.history(second).await.pop().unwrap().event {
         OrderEvent::Rejected(r) => assert_eq!(
-            r.unavailable,
-            vec![UnavailableLine { sku: sku("muskie-casting-rod"), requested: 1, available: 0 }]
+            r.shortages,
+            vec![Shortage::from(UnavailableLine { sku: sku("muskie-casting-rod"), requested: 1, available: 0 })]
         ),
         other => panic!("expected OrderRejected, got {other:?}"),
     }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use commands::{CommandContext, RetryPolicy};
 use common::{place_command, sku, Fixture};
-use domain::event::{OrderRejected, OverLimitLine};
+use domain::event::{OrderRejected, OverLimitLine, ShortageKind};
 use domain::limit::LIMIT_EXCEEDED;
 use domain::{Command, Envelope, OrderEvent, OrderId, OrderStatus};
 use inventory::{InventoryProjection, ReservationState, ReservationStrategy, REJECT_REASON};
@@ -28,8 +28,7 @@ async fn rejection(f: &Fixture, order_id: OrderId) -> Option<OrderRejected> {
 fn over_limit(requested: u32, allowed: u32) -> OrderRejected {
     OrderRejected {
         reason: LIMIT_EXCEEDED.into(),
-        unavailable: vec![],
-        limits: vec![OverLimitLine { sku: sku(ROD), requested, allowed }],
+        shortages: vec![OverLimitLine { sku: sku(ROD), requested, allowed }.into()],
     }
 }
 
@@ -130,7 +129,8 @@ async fn short_stock_is_rejected_as_before_and_takes_no_share(f: Fixture) {
     let placed = f.place(&[(ROD, 2)]).await;
     assert!(f.deliver(&[&placed]).await.is_empty());
     let rejected = rejection(&f, placed.order_id).await.unwrap();
-    assert_eq!((rejected.reason.as_str(), rejected.limits.len()), (REJECT_REASON, 0));
+    let kinds: Vec<ShortageKind> = rejected.shortages.iter().map(|s| s.kind).collect();
+    assert_eq!((rejected.reason.as_str(), kinds), (REJECT_REASON, vec![ShortageKind::Stock]));
     assert_eq!(f.share(common::CUSTOMER, ROD).await, 0);
 }
 
@@ -188,7 +188,7 @@ async fn an_order_reserved_in_steps_is_released_whole_when_a_line_is_over_its_li
     let whole = f.place(&lines).await;
     assert!(f.deliver(&[&whole]).await.is_empty());
     let expected = OverLimitLine { sku: sku("fly-059"), requested: 1, allowed: 0 };
-    assert_eq!(rejection(&f, whole.order_id).await.map(|r| r.limits), Some(vec![expected]));
+    assert_eq!(rejection(&f, whole.order_id).await.map(|r| r.shortages), Some(vec![expected.into()]));
     assert_eq!(f.stock("fly-000").await, (5, 0, 0), "the first step was released");
     assert_eq!(f.share(common::CUSTOMER, "fly-000").await, 0, "and its shares given back");
     assert_eq!(f.share(common::CUSTOMER, "fly-059").await, 1, "the earlier order still counts");

@@ -3,6 +3,7 @@
 //! starts with `dynamodb` (the rule is in `.config/nextest.toml`).
 
 mod common;
+mod golden;
 mod lambda_payloads;
 mod limits;
 mod saga;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use commands::OrderService;
 use common::{place, sku, Fixture};
-use domain::event::{OrderCancelled, UnavailableLine};
+use domain::event::{OrderCancelled, Shortage, UnavailableLine};
 use domain::ports::{EventStore, StoreError};
 use domain::{Command, Envelope, HotList, Lane, OrderEvent, OrderId, OrderStatus, Reason, TrackingNumber};
 use faults::drill::OutageDrill;
@@ -49,10 +49,10 @@ async fn rejects_naming_the_short_lines_and_holds_nothing(f: Fixture) {
         OrderEvent::Rejected(r) => {
             assert_eq!(r.reason, REJECT_REASON);
             assert_eq!(
-                r.unavailable,
+                r.shortages,
                 vec![
-                    UnavailableLine { sku: sku("braided-line"), requested: 3, available: 1 },
-                    UnavailableLine { sku: sku("ghost-lure"), requested: 1, available: 0 },
+                    Shortage::from(UnavailableLine { sku: sku("braided-line"), requested: 3, available: 1 }),
+                    Shortage::from(UnavailableLine { sku: sku("ghost-lure"), requested: 1, available: 0 }),
                 ]
             );
         }

@@ -9,6 +9,7 @@ mod stack {
     mod connection;
     mod convergence;
     mod faults;
+    mod golden;
     mod lambda_payloads;
     mod rebuild;
 }

@@ -186,9 +186,7 @@ pub async fn run_order(service: &OrderService, order_id: OrderId, order: &NewOrd
     for next in &order.then {
         let command = match next {
             Next::Confirm => Command::Confirm,
-            Next::Reject => {
-                Command::Reject { reason: Reason::parse("out of stock").unwrap(), unavailable: vec![], limits: vec![] }
-            }
+            Next::Reject => Command::Reject { reason: Reason::parse("out of stock").unwrap(), shortages: vec![] },
             Next::Cancel => Command::Cancel { reason: Some(Reason::parse("changed my mind").unwrap()) },
             Next::Ship => Command::Ship { tracking_number: Some(TrackingNumber::parse("TRACK-1").unwrap()) },
         };

@@ -3,3 +3,4 @@
 //! starts with `dynamodb` (the rule is in `.config/nextest.toml`).
 
 mod contract;
+mod golden;

@@ -139,10 +139,9 @@ async fn mixed_writers_leave_a_consistent_history() {
             0 => (Command::Confirm, RetryPolicy::INTERNAL),
             1 => (Command::Cancel { reason: None }, RetryPolicy::NONE),
             2 => (Command::Ship { tracking_number: None }, RetryPolicy::NONE),
-            _ => (
-                Command::Reject { reason: Reason::parse("stock").unwrap(), unavailable: vec![], limits: vec![] },
-                RetryPolicy::INTERNAL,
-            ),
+            _ => {
+                (Command::Reject { reason: Reason::parse("stock").unwrap(), shortages: vec![] }, RetryPolicy::INTERNAL)
+            }
         });
     }
     let results = all_at_once(&service, id, commands).await;

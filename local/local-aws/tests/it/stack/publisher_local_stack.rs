@@ -5,22 +5,22 @@
 
 use crate::support;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use aws_sdk_sqs::types::Message;
 use commands::{CommandContext, OrderService, RetryPolicy};
 use contract::message::{EVENT_TYPE, ORDER_ID, SCHEMA_VERSION_ATTRIBUTE, SKUS};
-use contract::{BatchEntry, EntryOutcome, EventPublisher, MessageAttribute, OutgoingMessage, PublishError};
+use contract::{BatchEntry, EntryOutcome, EventPublisher, MessageAttribute, PublishError};
 use domain::{
     Command, Currency, CustomerId, Envelope, EventType, OrderId, OrderLine, PlaceOrder, Reason, Sku, TrackingNumber,
 };
 use event_store::DynamoEventStore;
 use local_aws::stream::{StreamOptions, StreamReader};
 use local_aws::FilterPolicy;
-use publisher::{handle_stream_event, SnsPublisher};
-use support::LocalStack;
+use publisher::{handle_stream_event, PreviousVersionWindow, SnsPublisher};
+use support::{as_published, LocalStack};
 
 const ONLY_SHIPPED: &str = r#"{"eventType":["OrderShipped"]}"#;
 const MUSKIE_ORDERS: &str = r#"{"skus":["muskie-casting-rod"]}"#;
@@ -50,26 +50,6 @@ async fn run_orders(service: &OrderService, orders: Vec<Vec<Command>>) -> Vec<En
         }
     }
     appended
-}
-
-/// The message as the topic had it, rebuilt from what SQS delivered.
-fn as_published(message: &Message) -> OutgoingMessage {
-    let attributes: BTreeMap<String, MessageAttribute> = message
-        .message_attributes()
-        .into_iter()
-        .flatten()
-        .map(|(name, value)| {
-            let text = value.string_value().unwrap().to_owned();
-            let attribute = match value.data_type() {
-                "String" => MessageAttribute::String(text),
-                "Number" => MessageAttribute::Number(text),
-                "String.Array" => MessageAttribute::StringArray(serde_json::from_str(&text).unwrap()),
-                other => panic!("unexpected attribute type {other}"),
-            };
-            (name.clone(), attribute)
-        })
-        .collect();
-    OutgoingMessage { body: message.body().unwrap().to_owned(), attributes }
 }
 
 fn event_id_of(message: &Message) -> String {
@@ -106,7 +86,10 @@ async fn commands_end_as_exact_envelopes_in_subscribed_queues_honouring_filter_p
 
     let sns = SnsPublisher::new(stack.sns.clone(), &topic_arn);
     let mut reader = StreamReader::new(stack.streams.clone(), &stream_arn, StreamOptions::default());
-    let report = reader.drain_once(&|event| handle_stream_event(&sns, event, None)).await.unwrap();
+    let report = reader
+        .drain_once(&|event| handle_stream_event(&sns, PreviousVersionWindow::CLOSED, event, None))
+        .await
+        .unwrap();
     assert_eq!((report.records, report.failed_batches), (7, 0));
 
     let stored = stack.stored_envelopes(&table).await;
@@ -194,7 +177,7 @@ async fn refused_entries_are_retried_from_the_first_failed_record_and_none_is_sk
         let failures = failures.clone();
         let sns = &sns;
         async move {
-            let response = handle_stream_event(sns, event, None).await;
+            let response = handle_stream_event(sns, PreviousVersionWindow::CLOSED, event, None).await;
             failures
                 .lock()
                 .unwrap()
@@ -249,7 +232,7 @@ async fn a_failed_publish_call_names_the_first_record_and_the_redelivery_publish
         let named = named.clone();
         let missing_topic = &missing_topic;
         async move {
-            let response = handle_stream_event(missing_topic, event, None).await;
+            let response = handle_stream_event(missing_topic, PreviousVersionWindow::CLOSED, event, None).await;
             *named.lock().unwrap() = Some((first, response.batch_item_failures[0].item_identifier.clone()));
             response
         }
@@ -261,7 +244,10 @@ async fn a_failed_publish_call_names_the_first_record_and_the_redelivery_publish
     assert!(stack.drain_queue(&everything).await.is_empty());
 
     let sns = SnsPublisher::new(stack.sns.clone(), &topic_arn);
-    let report = reader.drain_once(&|event| handle_stream_event(&sns, event, None)).await.unwrap();
+    let report = reader
+        .drain_once(&|event| handle_stream_event(&sns, PreviousVersionWindow::CLOSED, event, None))
+        .await
+        .unwrap();
     assert_eq!((report.records, report.failed_batches), (5, 0));
     let delivered: Vec<String> = stack.drain_queue(&everything).await.iter().map(event_id_of).collect();
     let mut expected: Vec<String> = appended.iter().map(|e| e.event_id.to_string()).collect();
@@ -304,8 +290,13 @@ async fn the_invocation_trace_header_is_sent_with_every_publish_request() {
     let sns = SnsPublisher::new(aws_sdk_sns::Client::from_conf(config), &topic_arn);
     let trace = "Root=1-67891233-abcdef012345678912345678;Parent=463ac35c9f6413ad;Sampled=1";
 
-    let response =
-        handle_stream_event(&sns, support::sample_event("dynamodb-stream-order-events.json"), Some(trace)).await;
+    let response = handle_stream_event(
+        &sns,
+        PreviousVersionWindow::CLOSED,
+        support::sample_event("dynamodb-stream-order-events.json"),
+        Some(trace),
+    )
+    .await;
 
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(*headers.0.lock().unwrap(), [Some(trace.to_owned())]);

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use catalog_store::MemoryCatalog;
 use commands::OrderService;
 use common::{catalog_item, dynamodb_stores, place_as, sku};
-use domain::event::UnavailableLine;
+use domain::event::{Shortage, UnavailableLine};
 use domain::ports::EventStore;
 use domain::{Envelope, HotList, Lane, OrderEvent, OrderStatus};
 use event_store::DynamoEventStore;
@@ -181,7 +181,10 @@ async fn flash_sale_never_oversells_and_never_starves_other_products() {
     assert_eq!(saved, total as u64, "every order settled on its OrderPlaced state, without a read");
     for p in placed.iter().filter(|p| is_hot(p)) {
         if let Some(OrderEvent::Rejected(r)) = events.load(p.order_id).await.unwrap().pop().map(|e| e.event) {
-            assert_eq!(r.unavailable, vec![UnavailableLine { sku: sku(HOT), requested: 1, available: 0 }]);
+            assert_eq!(
+                r.shortages,
+                vec![Shortage::from(UnavailableLine { sku: sku(HOT), requested: 1, available: 0 })]
+            );
         }
     }
     let stock = |inventory: Arc<dyn InventoryStore>| async move {
