@@ -163,7 +163,8 @@
       const history = await api("/orders/" + encodeURIComponent(orderId) + "/events", user);
       const rejected = history.events.find((e) => e.eventType === "OrderRejected");
       if (!rejected || rejected.data.reason !== "limit-exceeded") return null;
-      return (rejected.data.limits || []).find((line) => line.sku === sku) || null;
+      const shortages = rejected.data.shortages || [];
+      return shortages.find((line) => line.kind === "limit" && line.sku === sku) || null;
     } catch (error) {
       if (error instanceof NetworkTrouble) return null;
       throw error;
@@ -210,7 +211,7 @@
         if (limit) {
           say(
             "You already have the most of these one customer may buy" +
-              (limit.allowed > 0 ? " (" + limit.allowed + " more at most)" : "") +
+              (limit.available > 0 ? " (" + limit.available + " more at most)" : "") +
               ". You have not been charged.",
             "bad",
           );

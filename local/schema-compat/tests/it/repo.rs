@@ -30,13 +30,13 @@ fn every_version_of_every_event_type_is_frozen() {
 }
 
 /// The first real case: `limits` was added to OrderRejected after v1 was
-/// released, as an optional field, so v1's readers are unaffected.
+/// released, as an optional field (frozen as v1.1), so v1's readers were
+/// unaffected. (OrderRejected is at version 2 since; its v1 revisions stay.)
 #[test]
 fn order_rejected_limits_is_additive_against_released_v1() {
-    let v1 = Repo::workspace().frozen(EventType::OrderRejected).unwrap().remove(0);
-    assert_eq!(v1.revision.to_string(), "v1");
-    let now = current().into_iter().find(|c| c.event_type == EventType::OrderRejected).unwrap();
-    let diff = compare(&v1.schema, &now.schema).unwrap();
+    let frozen = Repo::workspace().frozen(EventType::OrderRejected).unwrap();
+    let revision = |name: &str| frozen.iter().find(|f| f.revision.to_string() == name).expect(name);
+    let diff = compare(&revision("v1").schema, &revision("v1.1").schema).unwrap();
     assert_eq!(diff.violations, []);
     assert_eq!(diff.added_optional, ["data.limits"]);
 }
