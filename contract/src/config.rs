@@ -3,6 +3,16 @@
 //! local stack. `template.yaml` sets them; the wiring test checks that it
 //! sets no others.
 
+/// A variable a function cannot start without is unset.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} is not set")]
+pub struct NotSet(pub &'static str);
+
+/// The value of the variable `name`, which the function needs to start.
+pub fn required(name: &'static str) -> Result<String, NotSet> {
+    std::env::var(name).map_err(|_| NotSet(name))
+}
+
 /// The events table's name.
 pub const EVENTS_TABLE: &str = "EVENTS_TABLE";
 /// The inventory table's name (stock and reservations).

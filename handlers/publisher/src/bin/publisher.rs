@@ -10,8 +10,7 @@ use publisher::{handle_stream_event, PreviousVersionWindow, SnsPublisher};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let topic_arn = std::env::var(contract::config::ORDER_EVENTS_TOPIC_ARN)
-        .map_err(|_| format!("{} is not set", contract::config::ORDER_EVENTS_TOPIC_ARN))?;
+    let topic_arn = contract::config::required(contract::config::ORDER_EVENTS_TOPIC_ARN)?;
     let window = PreviousVersionWindow::from_env()?;
     let config = sdk_config::load().await?;
     let sns = SnsPublisher::new(aws_sdk_sns::Client::new(&config), topic_arn);

@@ -39,8 +39,7 @@ struct Answer {
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let aws = sdk_config::load().await?;
-    let table = std::env::var(contract::config::CATALOG_TABLE)
-        .map_err(|_| format!("{} is not set", contract::config::CATALOG_TABLE))?;
+    let table = contract::config::required(contract::config::CATALOG_TABLE)?;
     let options = Options::new(shop_currency()?);
     // Shown as its message (a refused URL says what to write instead).
     let source = DatabaseSource::from_env()

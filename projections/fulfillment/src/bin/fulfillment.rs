@@ -13,10 +13,8 @@ use sqs_consumer::{handle_with_backoff, Backoff, VisibilityClient};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let fulfillment_table = std::env::var(contract::config::FULFILLMENT_TABLE)
-        .map_err(|_| format!("{} is not set", contract::config::FULFILLMENT_TABLE))?;
-    let events_table = std::env::var(contract::config::EVENTS_TABLE)
-        .map_err(|_| format!("{} is not set", contract::config::EVENTS_TABLE))?;
+    let fulfillment_table = contract::config::required(contract::config::FULFILLMENT_TABLE)?;
+    let events_table = contract::config::required(contract::config::EVENTS_TABLE)?;
     let config = sdk_config::load().await?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
     let events = Arc::new(DynamoEventStore::new(dynamodb.clone(), events_table));

@@ -17,12 +17,9 @@ use sqs_consumer::{handle_with_backoff, Backoff, VisibilityClient};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let inventory_table = std::env::var(contract::config::INVENTORY_TABLE)
-        .map_err(|_| format!("{} is not set", contract::config::INVENTORY_TABLE))?;
-    let events_table = std::env::var(contract::config::EVENTS_TABLE)
-        .map_err(|_| format!("{} is not set", contract::config::EVENTS_TABLE))?;
-    let catalog_table = std::env::var(contract::config::CATALOG_TABLE)
-        .map_err(|_| format!("{} is not set", contract::config::CATALOG_TABLE))?;
+    let inventory_table = contract::config::required(contract::config::INVENTORY_TABLE)?;
+    let events_table = contract::config::required(contract::config::EVENTS_TABLE)?;
+    let catalog_table = contract::config::required(contract::config::CATALOG_TABLE)?;
     let config = sdk_config::load().await?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
     let orders = OrderService::new(Arc::new(DynamoEventStore::new(dynamodb.clone(), events_table)));

@@ -16,8 +16,7 @@ use sqs_consumer::{handle_with_backoff, Backoff, VisibilityClient};
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let aws = sdk_config::load().await?;
-    let table = std::env::var(contract::config::EVENTS_TABLE)
-        .map_err(|_| format!("{} is not set", contract::config::EVENTS_TABLE))?;
+    let table = contract::config::required(contract::config::EVENTS_TABLE)?;
     let store = Arc::new(DynamoEventStore::new(aws_sdk_dynamodb::Client::new(&aws), table));
     let sync = Arc::new(
         // Shown as its message (a refused URL says what to write instead).
