@@ -24,6 +24,11 @@ pub const LANE: &str = "lane";
 /// current version of every type filters out the messages that carry it.
 pub const DOWNCAST_FROM: &str = "downcastFrom";
 
+/// On a message whose event was traced: the W3C trace context of the
+/// publisher's span for it, which each consumer's span for the message
+/// continues, so that one order is one trace across the topic and queues.
+pub const TRACEPARENT: &str = "traceparent";
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MessageAttribute {
     String(String),

@@ -30,6 +30,10 @@ pub struct Envelope {
     pub occurred_at: DateTime<Utc>,
     pub correlation_id: String,
     pub causation_id: String,
+    /// The W3C trace context of the command that appended it, so that the
+    /// hops after the events table (stream, topic, queues) continue that
+    /// trace. `None` when the command was not traced.
+    pub traceparent: Option<String>,
     pub event: OrderEvent,
 }
 
@@ -95,6 +99,10 @@ pub struct EnvelopeJson {
     pub occurred_at: String,
     pub correlation_id: String,
     pub causation_id: String,
+    /// W3C trace context (`00-<trace id>-<span id>-<flags>`) of the command
+    /// that appended the event; absent when it was not traced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
     /// Per `eventType`, see `schemas/events/`.
     pub data: serde_json::Map<String, serde_json::Value>,
 }
@@ -114,6 +122,7 @@ impl From<Envelope> for EnvelopeJson {
             occurred_at: e.occurred_at.to_rfc3339_opts(SecondsFormat::Millis, true),
             correlation_id: e.correlation_id,
             causation_id: e.causation_id,
+            traceparent: e.traceparent,
             data,
         }
     }
@@ -140,6 +149,7 @@ impl TryFrom<EnvelopeJson> for Envelope {
             occurred_at,
             correlation_id: w.correlation_id,
             causation_id: w.causation_id,
+            traceparent: w.traceparent,
             event,
         })
     }

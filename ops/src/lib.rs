@@ -7,6 +7,7 @@
 //! - [`dlq`]: dead-letter queues: list, show, redrive.
 //! - [`rebuild`]: projections rebuilt through their live code.
 //! - [`catalog`]: the catalog import from the legacy shop.
+//! - [`trace`]: one order's trace as a waterfall.
 //! - [`output`]: tables, JSON, progress bars.
 
 pub mod catalog;
@@ -17,3 +18,4 @@ pub mod republish;
 pub mod scan;
 pub mod stack;
 pub mod state;
+pub mod trace;

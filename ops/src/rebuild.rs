@@ -53,7 +53,12 @@ const PRIMED: u64 = 1_000_000_000_000;
 fn deliveries(events: Vec<StoredEvent>) -> Vec<Delivery> {
     events
         .into_iter()
-        .map(|e| Delivery { message_id: e.envelope.event_id.to_string(), envelope: e.envelope, lane: None })
+        .map(|e| Delivery {
+            message_id: e.envelope.event_id.to_string(),
+            envelope: e.envelope,
+            lane: None,
+            traceparent: None,
+        })
         .collect()
 }
 

@@ -169,7 +169,10 @@ async fn workload(store: Arc<MemoryEventStore>, orders: usize) -> Result<Vec<Env
 }
 
 fn deliveries(events: &[Envelope]) -> Vec<Delivery> {
-    events.iter().map(|e| Delivery { message_id: e.event_id.to_string(), envelope: e.clone(), lane: None }).collect()
+    events
+        .iter()
+        .map(|e| Delivery { message_id: e.event_id.to_string(), envelope: e.clone(), lane: None, traceparent: None })
+        .collect()
 }
 
 async fn batches(

@@ -374,6 +374,7 @@ fn stream_batches(records: usize, batch_size: usize, workload: Workload) -> Vec<
                 occurred_at: chrono::Utc::now().trunc_subsecs(3),
                 correlation_id: format!("bench-{order_id}"),
                 causation_id: uuid::Uuid::new_v4().to_string(),
+                traceparent: None,
                 event,
             });
         }

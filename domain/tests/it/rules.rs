@@ -241,14 +241,24 @@ fn unknown_additive_fields_are_ignored() {
     let history = placed_order.history();
     let json = history[0].to_json();
     let newer = json
-        .replacen(
-            r#""eventId""#,
-            r#""traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01","eventId""#,
-            1,
-        )
+        .replacen(r#""eventId""#, r#""tenant":"north-shop","eventId""#, 1)
         .replacen(r#""data":{"#, r#""data":{"giftWrap":{"paper":"red"},"#, 1);
     assert_ne!(newer, json);
     assert_eq!(Envelope::from_json(&newer).unwrap(), history[0]);
+}
+
+/// `traceparent` (additive): read when present, written back as it was,
+/// left out when absent, so an untraced event's JSON is what it always was.
+#[test]
+fn an_events_traceparent_is_kept_and_an_absent_one_is_not_written() {
+    let placed_order = given_no_previous_events().when(&place()).then_expect_events([placed()]);
+    let untraced = placed_order.history()[0].clone();
+    assert!(!untraced.to_json().contains("traceparent"));
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let traced = Envelope { traceparent: Some(traceparent.to_owned()), ..untraced };
+    let json = traced.to_json();
+    assert!(json.contains(&format!(r#""traceparent":"{traceparent}""#)), "{json}");
+    assert_eq!(Envelope::from_json(&json).unwrap(), traced);
 }
 
 mod pricing {

@@ -35,6 +35,7 @@ pub fn envelope(version: u32, event: OrderEvent) -> Envelope {
         occurred_at: Utc.timestamp_millis_opt(1_764_000_000_000 + i64::from(version)).unwrap(),
         correlation_id: "c".into(),
         causation_id: "c".into(),
+        traceparent: None,
         event,
     }
 }

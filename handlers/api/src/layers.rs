@@ -47,6 +47,7 @@ pub async fn correlate(mut request: Request, next: Next) -> Response {
         .unwrap_or_default();
     let span = tracing::info_span!(
         "request",
+        function = "api",
         %correlation_id,
         %xray_trace_id,
         method = %request.method(),

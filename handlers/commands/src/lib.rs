@@ -23,6 +23,7 @@ use domain::ports::{Clock, EventStore, StoreError};
 use domain::{
     decide, evolve, fold, Command, DomainError, Envelope, HotList, Lane, Order, OrderEvent, OrderId, OrderStatus,
 };
+use tracing::Instrument;
 use uuid::Uuid;
 
 pub use cache::OrderCache;
@@ -210,6 +211,16 @@ impl OrderService {
         context: &CommandContext,
         retry: RetryPolicy,
     ) -> Result<CommandOutcome, CommandError> {
+        self.execute_with_retries(order_id, command, context, retry).instrument(command_span(order_id, command)).await
+    }
+
+    async fn execute_with_retries(
+        &self,
+        order_id: OrderId,
+        command: &Command,
+        context: &CommandContext,
+        retry: RetryPolicy,
+    ) -> Result<CommandOutcome, CommandError> {
         let mut attempt = 1;
         loop {
             match self.try_execute(order_id, command, context).await {
@@ -227,6 +238,17 @@ impl OrderService {
     /// [`execute`](Self::execute) does, with the whole of `retry`. The
     /// answer is always the one a fresh read gives.
     pub async fn execute_from(
+        &self,
+        order_id: OrderId,
+        command: &Command,
+        context: &CommandContext,
+        retry: RetryPolicy,
+        known: Known,
+    ) -> Result<CommandOutcome, CommandError> {
+        self.decide_on_known(order_id, command, context, retry, known).instrument(command_span(order_id, command)).await
+    }
+
+    async fn decide_on_known(
         &self,
         order_id: OrderId,
         command: &Command,
@@ -256,7 +278,7 @@ impl OrderService {
             }
         };
         let Some((state, lane)) = assumed else {
-            return self.execute(order_id, command, context, retry).await;
+            return self.execute_with_retries(order_id, command, context, retry).await;
         };
         let assumed_version = state.as_ref().map_or(0, |o| o.version);
         // Each a 0 or a 1, so that summing them over the log gives the totals.
@@ -264,9 +286,9 @@ impl OrderService {
             Assumed::Decided(outcome) => (1, 0, 0, Ok(outcome)),
             Assumed::Conflict => {
                 self.cache.forget(order_id);
-                (0, 1, 0, self.execute(order_id, command, context, retry).await)
+                (0, 1, 0, self.execute_with_retries(order_id, command, context, retry).await)
             }
-            Assumed::Recheck => (0, 0, 1, self.execute(order_id, command, context, retry).await),
+            Assumed::Recheck => (0, 0, 1, self.execute_with_retries(order_id, command, context, retry).await),
         };
         tracing::info!(
             %order_id,
@@ -381,6 +403,7 @@ impl OrderService {
                 occurred_at,
                 correlation_id: context.correlation_id.clone(),
                 causation_id: context.causation_id.clone(),
+                traceparent: telemetry::current_traceparent(),
                 event,
             })
             .collect()
@@ -393,6 +416,12 @@ impl OrderService {
             None => self.cache.forget(order_id),
         }
     }
+}
+
+/// One command on one order: the span its reads and appends are traced in,
+/// and whose trace context its events carry on ([`Envelope::traceparent`]).
+fn command_span(order_id: OrderId, command: &Command) -> tracing::Span {
+    tracing::info_span!("command", %order_id, command = command.name())
 }
 
 /// States no command leaves: nothing is ever appended after them.
@@ -423,6 +452,7 @@ mod tests {
             occurred_at: Utc::now(),
             correlation_id: "c".into(),
             causation_id: "c".into(),
+            traceparent: None,
             event: decide(None, &place).unwrap().remove(0),
         };
         let Known::State(order, _) = Known::from_placed(&placed, Lane::Standard) else {
@@ -457,6 +487,7 @@ mod tests {
             occurred_at: Utc::now(),
             correlation_id: "c".into(),
             causation_id: "c".into(),
+            traceparent: None,
             event: OrderEvent::Confirmed(domain::event::OrderConfirmed {}),
         };
         assert!(matches!(Known::from_placed(&envelope, Lane::Standard), Known::Nothing));

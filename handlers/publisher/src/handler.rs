@@ -19,7 +19,7 @@ use tracing::Instrument;
 
 use crate::decode::{decode_record, StreamItem};
 use crate::window::PreviousVersionWindow;
-use contract::message::OutgoingMessage;
+use contract::message::{MessageAttribute, OutgoingMessage, TRACEPARENT};
 use contract::publish::{BatchEntry, EventPublisher, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES};
 
 /// What one stream batch came to.
@@ -119,6 +119,8 @@ struct Pending {
     /// Position of the record in the stream batch.
     record_index: usize,
     envelope: Envelope,
+    /// The record's span: in its order's trace, linked to the batch's.
+    span: tracing::Span,
     /// The event at its type's current version, then (in the window) at the
     /// previous one: published when all of them are.
     messages: Vec<OutgoingMessage>,
@@ -144,13 +146,22 @@ async fn publish_records(
     let mut report = BatchReport { records: records.len(), ..BatchReport::default() };
     let sequence_number = |index: usize| records[index].change.sequence_number.clone().unwrap_or_default();
 
+    let batch_traceparent = telemetry::current_traceparent();
     let mut pending = Vec::new();
     let mut undecodable = None;
     for (record_index, record) in records.iter().enumerate() {
         match decode_record(record) {
             Ok(StreamItem::Event(decoded)) => {
-                let messages = window.messages(&decoded, now);
-                pending.push(Pending { record_index, envelope: decoded.envelope, messages })
+                let span = record_span(&decoded.envelope, batch_traceparent.as_deref());
+                let mut messages = window.messages(&decoded, now);
+                if let Some(traceparent) = telemetry::traceparent_of(&span) {
+                    for message in &mut messages {
+                        message
+                            .attributes
+                            .insert(TRACEPARENT.to_owned(), MessageAttribute::String(traceparent.clone()));
+                    }
+                }
+                pending.push(Pending { record_index, envelope: decoded.envelope, span, messages })
             }
             Ok(StreamItem::NotAnEvent(why)) => {
                 report.skipped += 1;
@@ -204,8 +215,7 @@ async fn publish_records(
             Ok(outcomes) => {
                 let mut all = outcomes.len() == range.len();
                 for (entry, outcome) in range.zip(outcomes) {
-                    let event = &pending[owners[entry]].envelope;
-                    let _event_span = event_span(event).entered();
+                    let _record_span = pending[owners[entry]].span.enter();
                     match outcome {
                         Ok(message_id) => {
                             accepted[entry] = true;
@@ -268,15 +278,24 @@ async fn publish_records(
     report
 }
 
-fn event_span(event: &Envelope) -> tracing::Span {
-    tracing::info_span!(
+/// A record's span: a child of the command that appended its event (the
+/// envelope's `traceparent`), linked to the batch's span, whose SNS call
+/// publishes it; a record of an untraced command stays in the batch's trace.
+fn record_span(event: &Envelope, batch_traceparent: Option<&str>) -> tracing::Span {
+    let span = tracing::info_span!(
         "order_event",
+        function = "publisher",
         correlation_id = %event.correlation_id,
         event_id = %event.event_id,
         order_id = %event.order_id,
         version = event.version,
         event_type = %event.event_type(),
-    )
+    );
+    if event.traceparent.is_some() {
+        telemetry::continue_trace(&span, event.traceparent.as_deref());
+        telemetry::link(&span, batch_traceparent);
+    }
+    span
 }
 
 /// Stream order, except that the events of one order take the positions that

@@ -5,17 +5,21 @@
 //! `Location` of responses, as the distribution's functions do) and the hot
 //! product's page under [`storefront::PATH`]; the API also answers at the
 //! root, as API Gateway does. The embedded issuer's sign-in endpoints are
-//! under [`OIDC_PATH`].
+//! under [`OIDC_PATH`], the runner's recent traces under [`TRACES_PATH`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use api::App;
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue};
 use axum::middleware::{from_fn_with_state, map_response};
 use axum::response::Response;
+use axum::routing::get;
+use axum::Json;
 use local_aws::authorizer::{authorize, Authorizer};
 use oidc::Provider;
+use telemetry::{RecentTraces, SpanRecord};
 
 use crate::storefront::{self, PageConfig};
 
@@ -23,6 +27,10 @@ use crate::storefront::{self, PageConfig};
 pub const API_PATH: &str = "/api";
 /// Where the embedded issuer's OpenID endpoints are mounted.
 pub const OIDC_PATH: &str = "/oidc";
+/// `GET /_local/traces/{order_id}`: the spans of one order's trace that the
+/// runner still remembers, as `orders trace` reads them. Only the runner
+/// serves it, without a token: it runs on a developer's machine.
+pub const TRACES_PATH: &str = "/_local/traces";
 
 /// Who signs the page's customers in.
 pub enum SignIn {
@@ -32,7 +40,7 @@ pub enum SignIn {
     External { authority: String, client_id: String },
 }
 
-pub fn router(app: App, authorizer: Arc<Authorizer>, sign_in: SignIn) -> axum::Router {
+pub fn router(app: App, authorizer: Arc<Authorizer>, sign_in: SignIn, traces: RecentTraces) -> axum::Router {
     let api = api::router(app).layer(from_fn_with_state(authorizer, authorize));
     let (page, oidc) = match sign_in {
         SignIn::Embedded(provider) => {
@@ -43,12 +51,25 @@ pub fn router(app: App, authorizer: Arc<Authorizer>, sign_in: SignIn) -> axum::R
     };
     let router = axum::Router::new()
         .nest_service(API_PATH, api.clone().layer(map_response(location_under_api)))
-        .nest_service(storefront::PATH, storefront::router(page));
+        .nest_service(storefront::PATH, storefront::router(page))
+        .route(&format!("{TRACES_PATH}/{{order_id}}"), get(order_trace).with_state(traces));
     let router = match oidc {
         Some(oidc) => router.nest_service(OIDC_PATH, oidc),
         None => router,
     };
     router.fallback_service(api)
+}
+
+async fn order_trace(State(traces): State<RecentTraces>, Path(order_id): Path<String>) -> Json<OrderTrace> {
+    Json(OrderTrace { spans: traces.of_order(&order_id), order_id })
+}
+
+/// The answer of [`TRACES_PATH`].
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderTrace {
+    order_id: String,
+    spans: Vec<SpanRecord>,
 }
 
 /// The API names its resources from its own root (`/orders/{id}`); under

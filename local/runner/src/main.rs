@@ -82,7 +82,10 @@ enum Demo {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cli = Cli::parse();
-    telemetry::init_with(cli.log_format);
+    // The runner keeps its latest spans for `orders trace` (and sends them
+    // to an OTLP endpoint too when one is configured).
+    let traces = telemetry::RecentTraces::new(RECENT_SPANS);
+    telemetry::init_with(cli.log_format, telemetry::Exports::from_env().with_recent(traces.clone()));
     match cli.command {
         Some(Commands::Provision) => provision::run(&stack::Names::from_env()?).await,
         Some(Commands::Token(args)) => {
@@ -92,12 +95,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(Commands::Demo(Demo::FlashSale(args))) => {
             demo::flash_sale(&args).await.map_err(|e| e as Box<dyn std::error::Error>)
         }
-        Some(Commands::Serve(args)) => serve(args).await,
-        None => serve(cli.serve).await,
+        Some(Commands::Serve(args)) => serve(args, traces).await,
+        None => serve(cli.serve, traces).await,
     }
 }
 
-async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
+/// Spans the runner remembers: a few hundred orders' journeys.
+const RECENT_SPANS: usize = 50_000;
+
+async fn serve(args: ServeArgs, traces: telemetry::RecentTraces) -> Result<(), Box<dyn std::error::Error>> {
     let authorizer = auth::authorizer(&args.auth).await?;
     let mut names = stack::Names::from_env()?;
     names.hot_list = domain::HotList::parse(&args.hot_skus)?;
@@ -121,5 +127,5 @@ async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     };
     let services = args.auth.service_rule();
     tracing::info!(service_client_ids = ?services.client_ids().collect::<Vec<_>>(), scope_prefix = %args.auth.scope_prefix, "services");
-    http::serve(args.addr, http::router(app.with_services(services), authorizer, sign_in)).await
+    http::serve(args.addr, http::router(app.with_services(services), authorizer, sign_in, traces)).await
 }

@@ -15,7 +15,7 @@ use legacy_sync::migrations::create_legacy_tables_if_missing;
 use ops::output::{age, bar, print_json, print_table};
 use ops::scan::{self, ScanOutcome};
 use ops::stack::{queue_name, queue_url, Error, Stack, StackArgs};
-use ops::{catalog, dlq, rebuild, republish, state};
+use ops::{catalog, dlq, rebuild, republish, state, trace};
 use serde_json::json;
 
 #[derive(Parser)]
@@ -73,6 +73,23 @@ enum Command {
         #[command(subcommand)]
         command: CatalogCommand,
     },
+    /// The order's trace as a waterfall: each hop (api, publisher, inventory, fulfillment, legacy-sync), its
+    /// DynamoDB, SNS, SQS and PostgreSQL calls, when each started and how long it took, and the stream's and the
+    /// queues' wait before each hop. From the local runner, which keeps its recent traces (`cargo run`); in AWS the
+    /// same spans are in CloudWatch (Transaction Search: search by the span attribute order_id). --json prints the
+    /// spans.
+    Trace(TraceArgs),
+}
+
+#[derive(clap::Args)]
+struct TraceArgs {
+    order_id: OrderId,
+    /// The local runner's address.
+    #[arg(long, env = "ORDERS_RUNNER_URL", default_value = "http://127.0.0.1:3000")]
+    runner: String,
+    /// Also draw the waterfall as an SVG picture into this file.
+    #[arg(long)]
+    svg: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -357,6 +374,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
         }
         Command::Legacy { command: LegacyCommand::Rebuild(args) } => return legacy_rebuild(&stack, args, json).await,
         Command::Catalog { command: CatalogCommand::Import(args) } => return catalog_import(&stack, args, json).await,
+        Command::Trace(args) => return order_trace(args, json).await,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -667,4 +685,21 @@ async fn catalog_import(stack: &Stack, args: CatalogImportArgs, json: bool) -> R
         );
     }
     Ok(if outcome.interrupted { ExitCode::from(3) } else { ExitCode::SUCCESS })
+}
+
+/// The width of the waterfall's bars.
+const TRACE_BAR_WIDTH: usize = 48;
+
+async fn order_trace(args: TraceArgs, json: bool) -> Result<ExitCode, Error> {
+    let spans = trace::from_runner(&args.runner, args.order_id).await?;
+    let rows = trace::rows(&spans);
+    if let Some(path) = &args.svg {
+        std::fs::write(path, trace::svg(&rows)).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    if json {
+        print_json(&serde_json::to_value(&spans)?);
+    } else {
+        print!("{}", trace::waterfall(&rows, TRACE_BAR_WIDTH));
+    }
+    Ok(ExitCode::SUCCESS)
 }

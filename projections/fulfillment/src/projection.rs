@@ -62,11 +62,13 @@ impl FulfillmentProjection {
             let envelope = &step.envelope;
             let span = tracing::info_span!(
                 "event",
+                function = "fulfillment",
                 order_id = %envelope.order_id,
                 event_id = %envelope.event_id,
                 event_type = envelope.event_type().as_str(),
                 correlation_id = %envelope.correlation_id,
             );
+            telemetry::continue_trace(&span, step.traceparent.as_deref());
             if let Err(error) = self.apply_one(envelope).instrument(span.clone()).await {
                 let failure = error.failure();
                 span.in_scope(|| tracing::error!(%error, ?failure, "fulfillment step failed; it and the order's later events will be retried"));

@@ -77,11 +77,16 @@ impl InventoryProjection {
             let envelope = &step.envelope;
             let span = tracing::info_span!(
                 "event",
+                function = "inventory",
                 %order_id,
                 event_id = %envelope.event_id,
                 event_type = envelope.event_type().as_str(),
                 correlation_id = %envelope.correlation_id,
             );
+            if step.traceparent.is_some() {
+                telemetry::continue_trace(&span, step.traceparent.as_deref());
+                telemetry::link(&span, telemetry::current_traceparent().as_deref());
+            }
             let outcome = async {
                 match &envelope.event {
                     OrderEvent::Placed(placed) => {
@@ -117,6 +122,16 @@ impl InventoryProjection {
 #[async_trait]
 impl Projection for InventoryProjection {
     async fn apply(&self, batch: Vec<Delivery>) -> Vec<Failed> {
+        // Reservations are decided for the whole batch (one transaction may
+        // reserve several orders): in the batch's span, which each order's
+        // step links to.
+        let span = tracing::info_span!("inventory_batch", function = "inventory", messages = batch.len());
+        self.apply_batch(batch).instrument(span).await
+    }
+}
+
+impl InventoryProjection {
+    async fn apply_batch(&self, batch: Vec<Delivery>) -> Vec<Failed> {
         let orders = intake::group_by_order(batch);
         let ids: Vec<_> = orders.iter().map(|o| o.order_id).collect();
         let records: HashMap<_, _> = match self.store.reservations(&ids).await {

@@ -24,6 +24,9 @@ pub struct OrderEvents {
     /// Every message that carried one of these events, duplicates included:
     /// they all succeed or fail together.
     pub message_ids: Vec<String>,
+    /// The trace the order's write continues: its latest event's message's
+    /// ([`Delivery::traceparent`]).
+    pub traceparent: Option<String>,
 }
 
 impl OrderEvents {
@@ -39,13 +42,20 @@ impl OrderEvents {
 /// consumers lock the bookkeeping rows in one order (no deadlocks).
 pub fn group(batch: Vec<Delivery>) -> Vec<OrderEvents> {
     let mut orders: BTreeMap<OrderId, OrderEvents> = BTreeMap::new();
-    for Delivery { message_id, envelope, .. } in batch {
+    let mut latest: BTreeMap<OrderId, u32> = BTreeMap::new();
+    for Delivery { message_id, envelope, traceparent, .. } in batch {
         let order = orders.entry(envelope.order_id).or_insert_with(|| OrderEvents {
             order_id: envelope.order_id,
             events: BTreeMap::new(),
             message_ids: Vec::new(),
+            traceparent: None,
         });
         order.message_ids.push(message_id);
+        let newest = latest.entry(envelope.order_id).or_insert(0);
+        if traceparent.is_some() && envelope.version >= *newest {
+            *newest = envelope.version;
+            order.traceparent = traceparent;
+        }
         order.events.entry(envelope.version).or_insert(envelope);
     }
     orders.into_values().collect()
@@ -134,6 +144,7 @@ mod tests {
             occurred_at: Utc.timestamp_millis_opt(1_700_000_000_000 + i64::from(version) * 1000).unwrap(),
             correlation_id: "c".into(),
             causation_id: "c".into(),
+            traceparent: None,
             event,
         }
     }
@@ -170,7 +181,7 @@ mod tests {
         let (ha, hb) = (history(a), history(b));
         let batch = [(&ha[1], "m1"), (&hb[0], "m2"), (&ha[1], "m3"), (&ha[0], "m4")]
             .into_iter()
-            .map(|(e, id)| Delivery { message_id: id.into(), envelope: e.clone(), lane: None })
+            .map(|(e, id)| Delivery { message_id: id.into(), envelope: e.clone(), lane: None, traceparent: None })
             .collect();
         let grouped = group(batch);
         assert_eq!(grouped.iter().map(|g| g.order_id).collect::<Vec<_>>(), vec![b, a]);

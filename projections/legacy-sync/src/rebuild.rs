@@ -108,7 +108,12 @@ impl PageHandler for Apply {
         let count = events.len() as u64;
         let batch = events
             .into_iter()
-            .map(|e| Delivery { message_id: e.envelope.event_id.to_string(), envelope: e.envelope, lane: None })
+            .map(|e| Delivery {
+                message_id: e.envelope.event_id.to_string(),
+                envelope: e.envelope,
+                lane: None,
+                traceparent: None,
+            })
             .collect();
         let failed = self.syncs[segment as usize].apply_batch(batch).await;
         if !failed.is_empty() {

@@ -31,6 +31,7 @@ use domain::ports::{EventStore, StoreError};
 use domain::{Envelope, OrderId};
 use sqs_consumer::{failed_all, Delivery, Failed, Failure, Projection};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::connection::{describe, CachedConnection, ConnectError, DatabaseSource, Session};
 use crate::plan::{self, OrderEvents, Plan};
@@ -85,11 +86,29 @@ impl LegacySync {
         if batch.is_empty() {
             return Vec::new();
         }
-        let started = Instant::now();
         let events = batch.len();
+        let orders = plan::group(batch);
+        // One transaction writes every order of the batch: its statements
+        // are in the batch's trace, and each order's span, in the order's
+        // own trace, links to it.
+        let batch_span = tracing::info_span!("legacy_batch", function = "legacy-sync", events, orders = orders.len());
+        let batch_traceparent = telemetry::traceparent_of(&batch_span);
+        let _order_spans: Vec<tracing::Span> = orders
+            .iter()
+            .map(|order| {
+                let span = tracing::info_span!("order", function = "legacy-sync", order_id = %order.order_id, events = order.events.len());
+                telemetry::continue_trace(&span, order.traceparent.as_deref());
+                telemetry::link(&span, batch_traceparent.as_deref());
+                span
+            })
+            .collect();
+        self.apply_orders(orders, events).instrument(batch_span).await
+    }
+
+    async fn apply_orders(&self, orders: Vec<OrderEvents>, events: usize) -> Vec<Failed> {
+        let started = Instant::now();
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
         self.stats.events.fetch_add(events as u64, Ordering::Relaxed);
-        let orders = plan::group(batch);
         let all_messages = |failure| failed_all(orders.iter().flat_map(|o| o.message_ids.iter().cloned()), failure);
         let mut session = match self.connection.session().await {
             Ok(session) => session,

@@ -16,6 +16,9 @@ pub struct Step {
     pub message_ids: Vec<String>,
     /// The lane the event is stored in, if a message of it said.
     pub lane: Option<Lane>,
+    /// The trace its handling continues ([`Delivery::traceparent`]; of the
+    /// first message that carried one).
+    pub traceparent: Option<String>,
 }
 
 /// The steps of one order in a batch, oldest first.
@@ -39,7 +42,7 @@ impl OrderSteps {
 pub fn group_by_order(batch: Vec<Delivery>, subscribed: &[EventType]) -> Vec<OrderSteps> {
     let mut orders: Vec<OrderSteps> = Vec::new();
     let mut index: HashMap<OrderId, usize> = HashMap::new();
-    for Delivery { message_id, envelope, lane } in batch {
+    for Delivery { message_id, envelope, lane, traceparent } in batch {
         if !subscribed.contains(&envelope.event_type()) {
             tracing::debug!(%message_id, event_type = envelope.event_type().as_str(), "not an event this consumer acts on; ignored");
             continue;
@@ -53,8 +56,9 @@ pub fn group_by_order(batch: Vec<Delivery>, subscribed: &[EventType]) -> Vec<Ord
             Some(step) => {
                 step.message_ids.push(message_id);
                 step.lane = step.lane.or(lane);
+                step.traceparent = step.traceparent.take().or(traceparent);
             }
-            None => steps.push(Step { envelope, message_ids: vec![message_id], lane }),
+            None => steps.push(Step { envelope, message_ids: vec![message_id], lane, traceparent }),
         }
     }
     for order in &mut orders {

@@ -32,6 +32,10 @@ pub struct Delivery {
     /// attribute; `None` when the message has none (sent by a publisher
     /// older than lanes, or not through the topic).
     pub lane: Option<Lane>,
+    /// The trace this message's handling continues: the publisher's span
+    /// for it (the `traceparent` attribute), else the command that appended
+    /// the event (the envelope's).
+    pub traceparent: Option<String>,
 }
 
 #[async_trait]
@@ -88,7 +92,14 @@ pub async fn retries(projection: &dyn Projection, event: SqsEvent, backoff: &Bac
         let body = record.body.as_deref().unwrap_or_default();
         let lane = lane_of(&message_id, &record.message_attributes);
         match Envelope::from_json(body) {
-            Ok(envelope) => batch.push(Delivery { message_id: message_id.clone(), envelope, lane }),
+            Ok(envelope) => {
+                let traceparent = record
+                    .message_attributes
+                    .get(contract::message::TRACEPARENT)
+                    .and_then(|attribute| attribute.string_value.clone())
+                    .or_else(|| envelope.traceparent.clone());
+                batch.push(Delivery { message_id: message_id.clone(), envelope, lane, traceparent })
+            }
             Err(error) => {
                 tracing::error!(%message_id, %error, "poison message: not a readable order event envelope");
                 failed.push(Failed::poison(message_id.clone()));

@@ -4,17 +4,18 @@
 
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
+use lambda_runtime::layers::{OpenTelemetryFaasTrigger, TracingLayer};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use publisher::{handle_stream_event, PreviousVersionWindow, SnsPublisher};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    telemetry::init();
+    let telemetry = telemetry::init();
     let topic_arn = contract::config::required(contract::config::ORDER_EVENTS_TOPIC_ARN)?;
     let window = PreviousVersionWindow::from_env()?;
     let config = sdk_config::load().await?;
     let sns = SnsPublisher::new(aws_sdk_sns::Client::new(&config), topic_arn);
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Event>| {
+    lambda_runtime::Runtime::new(service_fn(|event: LambdaEvent<Event>| {
         let sns = &sns;
         async move {
             let response: DynamoDbEventResponse =
@@ -22,5 +23,8 @@ async fn main() -> Result<(), Error> {
             Ok::<_, Error>(response)
         }
     }))
+    .layer(TracingLayer::new())
+    .layer(telemetry.lambda_layer(OpenTelemetryFaasTrigger::Datasource))
+    .run()
     .await
 }

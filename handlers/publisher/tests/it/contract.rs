@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use contract::message::{DOWNCAST_FROM, EVENT_TYPE, LANE, ORDER_ID, SCHEMA_VERSION_ATTRIBUTE, SKUS};
+use contract::message::{DOWNCAST_FROM, EVENT_TYPE, LANE, ORDER_ID, SCHEMA_VERSION_ATTRIBUTE, SKUS, TRACEPARENT};
 use contract::{MessageAttribute, OutgoingMessage};
 use domain::{Envelope, EventType, HotList, Lane, OrderEvent};
 use serde_json::Value;
@@ -124,13 +124,17 @@ fn headers_are_the_message_attributes_the_publisher_sets() {
     let document = asyncapi();
     let common = &document["components"]["schemas"]["EventAttributes"];
     let names: BTreeSet<&str> = common["properties"].as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(names, BTreeSet::from([EVENT_TYPE, SCHEMA_VERSION_ATTRIBUTE, ORDER_ID, LANE]));
+    assert_eq!(names, BTreeSet::from([EVENT_TYPE, SCHEMA_VERSION_ATTRIBUTE, ORDER_ID, LANE, TRACEPARENT]));
     assert_eq!(common["properties"][SCHEMA_VERSION_ATTRIBUTE]["type"], "integer", "an SNS Number");
     let lanes: Vec<&str> =
         common["properties"][LANE]["enum"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
     assert_eq!(lanes, Lane::ALL.map(Lane::as_str), "the lane's values");
     let required: BTreeSet<&str> = common["required"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
-    assert_eq!(required, names, "every event carries every common attribute");
+    assert_eq!(
+        required,
+        &names - &BTreeSet::from([TRACEPARENT]),
+        "every event carries every common attribute; traceparent only a traced one"
+    );
     for (name, event_type, version) in published_messages() {
         let message = resolve(&document, &document["components"]["messages"][name.as_str()]["headers"]);
         let parts = &message["allOf"];

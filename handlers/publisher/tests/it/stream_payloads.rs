@@ -7,7 +7,7 @@ use crate::support;
 use std::io;
 use std::sync::{Arc, Mutex};
 
-use contract::message::{DOWNCAST_FROM, EVENT_TYPE, LANE, ORDER_ID, SCHEMA_VERSION_ATTRIBUTE, SKUS};
+use contract::message::{DOWNCAST_FROM, EVENT_TYPE, LANE, ORDER_ID, SCHEMA_VERSION_ATTRIBUTE, SKUS, TRACEPARENT};
 use contract::MessageAttribute;
 use domain::event::OrderRejected;
 use domain::{Envelope, OrderEvent, OrderId};
@@ -433,4 +433,48 @@ async fn in_the_window_a_bumped_type_goes_at_both_versions_and_its_record_waits_
     // Closed, the same record goes once, at its current version.
     let report = publish_stream_batch(&topic, PreviousVersionWindow::CLOSED, redelivery, None).await;
     assert_eq!((report.published, report.messages), (1, 1));
+}
+
+/// One order, one trace: a traced command's event (the envelope's
+/// `traceparent`) goes out with the publisher's span for its record as the
+/// message's `traceparent`, a child of the command's span; an untraced
+/// event's message stays in the batch's trace; with tracing off (no
+/// OpenTelemetry layer) a message has no `traceparent`.
+#[tokio::test]
+async fn a_traced_events_message_carries_the_publishers_record_span_in_the_commands_trace() {
+    use tracing::instrument::WithSubscriber;
+    let command = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let traced = Envelope {
+        traceparent: Some(command.to_owned()),
+        ..envelope(OrderId(uuid::Uuid::new_v4()), 1, "muskie-casting-rod")
+    };
+    let untraced = envelope(OrderId(uuid::Uuid::new_v4()), 1, "muskie-casting-rod");
+    let sent = |topic: &FaultyTopic, event: &Envelope| {
+        let entries = topic.requests().concat();
+        let entry = entries.iter().find(|e| e.message.body.contains(&event.event_id.to_string())).unwrap();
+        match entry.message.attributes.get(TRACEPARENT) {
+            Some(MessageAttribute::String(traceparent)) => Some(traceparent.clone()),
+            None => None,
+            other => panic!("{other:?}"),
+        }
+    };
+
+    let recent = telemetry::RecentTraces::new(100);
+    let (subscriber, _) = telemetry::traced(&telemetry::Exports::default().with_recent(recent.clone()));
+    let topic = FaultyTopic::default();
+    publish_stream_batch(&topic, PreviousVersionWindow::CLOSED, stream_batch(&[traced.clone(), untraced.clone()]), None)
+        .with_subscriber(subscriber)
+        .await;
+    let record = recent.of_order(&traced.order_id.to_string()).into_iter().find(|s| s.name == "order_event").unwrap();
+    assert_eq!(record.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(record.parent_span_id.as_deref(), Some("00f067aa0ba902b7"), "a child of the command's span");
+    assert_eq!(sent(&topic, &traced), Some(format!("00-{}-{}-01", record.trace_id, record.span_id)));
+    let batch = recent.of_order(&traced.order_id.to_string()).into_iter().find(|s| s.name == "publish_stream_batch");
+    let batch = batch.expect("the record links to its batch");
+    let untraced_sent = sent(&topic, &untraced).expect("in the batch's trace");
+    assert!(untraced_sent.starts_with(&format!("00-{}-", batch.trace_id)), "{untraced_sent}");
+
+    let off = FaultyTopic::default();
+    publish_stream_batch(&off, PreviousVersionWindow::CLOSED, stream_batch(&[traced.clone()]), None).await;
+    assert_eq!(sent(&off, &traced), None);
 }

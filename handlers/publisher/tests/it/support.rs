@@ -80,6 +80,7 @@ pub fn envelope(order_id: OrderId, version: u32, sku: &str) -> Envelope {
         occurred_at: chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 3),
         correlation_id: format!("corr-{order_id}"),
         causation_id: "cmd".into(),
+        traceparent: None,
         event,
     }
 }

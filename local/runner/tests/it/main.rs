@@ -8,4 +8,5 @@ mod embedded;
 mod stack {
     mod restart;
     mod soak;
+    mod trace;
 }

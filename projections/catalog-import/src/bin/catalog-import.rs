@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use catalog_import::{import_all, shop_currency, Counts, Options};
 use catalog_store::DynamoCatalog;
+use lambda_runtime::layers::{OpenTelemetryFaasTrigger, TracingLayer};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use legacy_sync::DatabaseSource;
 use serde::{Deserialize, Serialize};
@@ -37,7 +38,7 @@ struct Answer {
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    telemetry::init();
+    let telemetry = telemetry::init();
     let aws = sdk_config::load().await?;
     let table = contract::config::required(contract::config::CATALOG_TABLE)?;
     let options = Options::new(shop_currency()?);
@@ -48,7 +49,7 @@ async fn main() -> Result<(), Error> {
         .ok_or("set LEGACY_DB_SECRET_ARN (or LEGACY_DATABASE_URL) to the legacy database")?;
     source.require_verified_tls().map_err(|e| e.to_string())?;
     let catalog = DynamoCatalog::new(aws_sdk_dynamodb::Client::new(&aws), table);
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Scheduled>| {
+    lambda_runtime::Runtime::new(service_fn(|event: LambdaEvent<Scheduled>| {
         let (source, catalog, options) = (&source, &catalog, options.clone());
         async move {
             let Scheduled { schedule_arn, scheduled_time, attempt_number } = event.payload;
@@ -69,5 +70,8 @@ async fn main() -> Result<(), Error> {
             Ok::<Answer, Error>(answer)
         }
     }))
+    .layer(TracingLayer::new())
+    .layer(telemetry.lambda_layer(OpenTelemetryFaasTrigger::Timer))
+    .run()
     .await
 }

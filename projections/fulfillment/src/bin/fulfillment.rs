@@ -7,12 +7,13 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use event_store::DynamoEventStore;
 use fulfillment::{DynamoFulfillmentStore, FulfillmentProjection};
+use lambda_runtime::layers::{OpenTelemetryFaasTrigger, TracingLayer};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use sqs_consumer::{handle_with_backoff, Backoff, VisibilityClient};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    telemetry::init();
+    let telemetry = telemetry::init();
     let fulfillment_table = contract::config::required(contract::config::FULFILLMENT_TABLE)?;
     let events_table = contract::config::required(contract::config::EVENTS_TABLE)?;
     let config = sdk_config::load().await?;
@@ -22,9 +23,12 @@ async fn main() -> Result<(), Error> {
     let projection = FulfillmentProjection::new(store, events);
     let visibility = &VisibilityClient::new(aws_sdk_sqs::Client::new(&config));
     let projection = &projection;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+    lambda_runtime::Runtime::new(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let response = handle_with_backoff(projection, event.payload, &Backoff::default(), visibility).await;
         Ok::<SqsBatchResponse, Error>(response)
     }))
+    .layer(TracingLayer::new())
+    .layer(telemetry.lambda_layer(OpenTelemetryFaasTrigger::PubSub))
+    .run()
     .await
 }

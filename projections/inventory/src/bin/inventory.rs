@@ -11,12 +11,13 @@ use commands::OrderService;
 use event_store::DynamoEventStore;
 use inventory::{InventoryProjection, LIMITS_CACHE_TTL};
 use inventory_store::DynamoInventoryStore;
+use lambda_runtime::layers::{OpenTelemetryFaasTrigger, TracingLayer};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use sqs_consumer::{handle_with_backoff, Backoff, VisibilityClient};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    telemetry::init();
+    let telemetry = telemetry::init();
     let inventory_table = contract::config::required(contract::config::INVENTORY_TABLE)?;
     let events_table = contract::config::required(contract::config::EVENTS_TABLE)?;
     let catalog_table = contract::config::required(contract::config::CATALOG_TABLE)?;
@@ -28,9 +29,12 @@ async fn main() -> Result<(), Error> {
     let projection = InventoryProjection::new(Arc::new(stock), Arc::new(catalog), orders);
     let visibility = &VisibilityClient::new(aws_sdk_sqs::Client::new(&config));
     let projection = &projection;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+    lambda_runtime::Runtime::new(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let response = handle_with_backoff(projection, event.payload, &Backoff::default(), visibility).await;
         Ok::<SqsBatchResponse, Error>(response)
     }))
+    .layer(TracingLayer::new())
+    .layer(telemetry.lambda_layer(OpenTelemetryFaasTrigger::PubSub))
+    .run()
     .await
 }

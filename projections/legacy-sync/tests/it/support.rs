@@ -200,7 +200,12 @@ pub async fn run_order(service: &OrderService, order_id: OrderId, order: &NewOrd
 pub fn deliveries<'a>(events: impl IntoIterator<Item = &'a Envelope>) -> Vec<Delivery> {
     events
         .into_iter()
-        .map(|e| Delivery { message_id: format!("msg-{}", Uuid::new_v4()), envelope: e.clone(), lane: None })
+        .map(|e| Delivery {
+            message_id: format!("msg-{}", Uuid::new_v4()),
+            envelope: e.clone(),
+            lane: None,
+            traceparent: None,
+        })
         .collect()
 }
 

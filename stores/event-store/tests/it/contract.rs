@@ -36,6 +36,7 @@ fn envelope(order_id: OrderId, version: u32, event: OrderEvent) -> Envelope {
         occurred_at: Utc.timestamp_millis_opt(1_764_230_400_123 + i64::from(version)).unwrap(),
         correlation_id: "corr-1".into(),
         causation_id: "cause-1".into(),
+        traceparent: None,
         event,
     }
 }

@@ -39,6 +39,7 @@ fn envelope() -> Envelope {
         occurred_at: Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap(),
         correlation_id: "poller-test".into(),
         causation_id: "poller-test".into(),
+        traceparent: None,
         event: OrderEvent::Confirmed(OrderConfirmed {}),
     }
 }
