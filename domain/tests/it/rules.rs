@@ -240,9 +240,11 @@ fn unknown_additive_fields_are_ignored() {
     let placed_order = given_no_previous_events().when(&place()).then_expect_events([placed()]);
     let history = placed_order.history();
     let json = history[0].to_json();
-    let newer = json
-        .replacen(r#""eventId""#, r#""tenant":"north-shop","eventId""#, 1)
-        .replacen(r#""data":{"#, r#""data":{"giftWrap":{"paper":"red"},"#, 1);
+    let newer = json.replacen(r#""eventId""#, r#""tenant":"north-shop","eventId""#, 1).replacen(
+        r#""data":{"#,
+        r#""data":{"giftWrap":{"paper":"red"},"#,
+        1,
+    );
     assert_ne!(newer, json);
     assert_eq!(Envelope::from_json(&newer).unwrap(), history[0]);
 }

@@ -462,9 +462,14 @@ async fn a_traced_events_message_carries_the_publishers_record_span_in_the_comma
     let recent = telemetry::RecentTraces::new(100);
     let (subscriber, _) = telemetry::traced(&telemetry::Exports::default().with_recent(recent.clone()));
     let topic = FaultyTopic::default();
-    publish_stream_batch(&topic, PreviousVersionWindow::CLOSED, stream_batch(&[traced.clone(), untraced.clone()]), None)
-        .with_subscriber(subscriber)
-        .await;
+    publish_stream_batch(
+        &topic,
+        PreviousVersionWindow::CLOSED,
+        stream_batch(&[traced.clone(), untraced.clone()]),
+        None,
+    )
+    .with_subscriber(subscriber)
+    .await;
     let record = recent.of_order(&traced.order_id.to_string()).into_iter().find(|s| s.name == "order_event").unwrap();
     assert_eq!(record.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
     assert_eq!(record.parent_span_id.as_deref(), Some("00f067aa0ba902b7"), "a child of the command's span");
@@ -475,6 +480,6 @@ async fn a_traced_events_message_carries_the_publishers_record_span_in_the_comma
     assert!(untraced_sent.starts_with(&format!("00-{}-", batch.trace_id)), "{untraced_sent}");
 
     let off = FaultyTopic::default();
-    publish_stream_batch(&off, PreviousVersionWindow::CLOSED, stream_batch(&[traced.clone()]), None).await;
+    publish_stream_batch(&off, PreviousVersionWindow::CLOSED, stream_batch(std::slice::from_ref(&traced)), None).await;
     assert_eq!(sent(&off, &traced), None);
 }
