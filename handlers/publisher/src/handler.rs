@@ -147,7 +147,7 @@ async fn publish_records(
     let mut pending = Vec::new();
     let mut undecodable = None;
     for (record_index, record) in records.iter().enumerate() {
-        match decode_record(record) {
+        match decode_record(record, window.build()) {
             Ok(StreamItem::Event(decoded)) => {
                 let messages = window.messages(&decoded, now);
                 pending.push(Pending { record_index, envelope: decoded.envelope, messages })
