@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use domain::upcast::UpcastError;
+use domain::upcast::{SchemaVersions, UpcastError};
 use domain::{Envelope, Lane, OrderEvent};
 
 /// Message attribute names: part of the contract with downstream teams.
@@ -97,8 +97,23 @@ impl OutgoingMessage {
         lane: Lane,
         schema_version: u32,
     ) -> Result<Self, UpcastError> {
+        Self::at_version_by(SchemaVersions::current(), envelope, stored_json, stored_version, lane, schema_version)
+    }
+
+    /// [`at_version`](Self::at_version) as a build at `build` sends it:
+    /// [`DOWNCAST_FROM`] only below `build`'s version of the type, so that
+    /// an earlier build's message of its own version carries none, as that
+    /// build sent it.
+    pub fn at_version_by(
+        build: SchemaVersions,
+        envelope: &Envelope,
+        stored_json: String,
+        stored_version: u32,
+        lane: Lane,
+        schema_version: u32,
+    ) -> Result<Self, UpcastError> {
         let body = if stored_version == schema_version { stored_json } else { envelope.to_json_at(schema_version)? };
-        Ok(OutgoingMessage { body, attributes: attributes_of(envelope, lane, schema_version) })
+        Ok(OutgoingMessage { body, attributes: attributes_of(build, envelope, lane, schema_version) })
     }
 
     /// The `lane` attribute's value (`standard` if there is none).
@@ -121,8 +136,13 @@ impl OutgoingMessage {
     }
 }
 
-fn attributes_of(envelope: &Envelope, lane: Lane, schema_version: u32) -> BTreeMap<String, MessageAttribute> {
-    let current = envelope.event_type().schema_version();
+fn attributes_of(
+    build: SchemaVersions,
+    envelope: &Envelope,
+    lane: Lane,
+    schema_version: u32,
+) -> BTreeMap<String, MessageAttribute> {
+    let current = build.of(envelope.event_type());
     let mut attributes = BTreeMap::from([
         (EVENT_TYPE.to_owned(), MessageAttribute::String(envelope.event_type().as_str().to_owned())),
         (SCHEMA_VERSION_ATTRIBUTE.to_owned(), MessageAttribute::Number(schema_version.to_string())),

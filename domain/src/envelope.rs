@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::event::{EventType, OrderEvent};
-use crate::upcast::{self, UpcastError};
+use crate::upcast::{self, SchemaVersions, UpcastError};
 use crate::values::OrderId;
 
 /// Who asked, and why: carried from the command into every event it causes.
@@ -68,6 +68,11 @@ impl Envelope {
         Ok(serde_json::to_string(&wire).expect("envelopes always serialize"))
     }
 
+    /// At `build`'s version of its type: what a build at `build` writes.
+    pub fn to_json_by(&self, build: SchemaVersions) -> String {
+        self.to_json_at(build.of(self.event_type())).expect("a build's versions are ones this build writes")
+    }
+
     /// Reads an envelope of any `schemaVersion` this build knows, as the
     /// current one.
     pub fn from_json(json: &str) -> Result<Self, EnvelopeError> {
@@ -77,9 +82,15 @@ impl Envelope {
     /// [`from_json`](Self::from_json), and the `schemaVersion` the JSON was
     /// written at.
     pub fn read(json: &str) -> Result<(Self, u32), EnvelopeError> {
+        Self::read_by(SchemaVersions::current(), json)
+    }
+
+    /// [`read`](Self::read) as a build at `build` reads it: a version above
+    /// `build`'s is [`UpcastError::NewerThanBuild`].
+    pub fn read_by(build: SchemaVersions, json: &str) -> Result<(Self, u32), EnvelopeError> {
         let wire: EnvelopeJson = serde_json::from_str(json).map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
         let written = wire.schema_version;
-        Envelope::try_from(wire).map(|envelope| (envelope, written))
+        Envelope::from_wire(wire, build).map(|envelope| (envelope, written))
     }
 }
 
@@ -132,6 +143,12 @@ impl TryFrom<EnvelopeJson> for Envelope {
     type Error = EnvelopeError;
 
     fn try_from(w: EnvelopeJson) -> Result<Self, Self::Error> {
+        Envelope::from_wire(w, SchemaVersions::current())
+    }
+}
+
+impl Envelope {
+    fn from_wire(w: EnvelopeJson, build: SchemaVersions) -> Result<Self, EnvelopeError> {
         let event_type: EventType = w.event_type.parse().map_err(|_| EnvelopeError::UnknownEventType(w.event_type))?;
         if w.version == 0 {
             return Err(EnvelopeError::Malformed("version must be 1 or more".into()));
@@ -139,7 +156,7 @@ impl TryFrom<EnvelopeJson> for Envelope {
         let occurred_at = DateTime::parse_from_rfc3339(&w.occurred_at)
             .map_err(|e| EnvelopeError::Malformed(format!("occurredAt: {e}")))?
             .with_timezone(&Utc);
-        let data = upcast::upcast(event_type, w.schema_version, w.data)?;
+        let data = upcast::upcast_by(build, event_type, w.schema_version, w.data)?;
         let event = OrderEvent::from_data(event_type, serde_json::Value::Object(data))
             .map_err(|e| EnvelopeError::InvalidData { event_type, message: e.to_string() })?;
         Ok(Envelope {

@@ -178,7 +178,7 @@ impl EventType {
     /// The `schemaVersion` this build writes for this type. Each type has
     /// its own, bumped only by a breaking change to its `data` (additive
     /// changes keep it); older versions are read through [`crate::upcast`].
-    pub fn schema_version(self) -> u32 {
+    pub const fn schema_version(self) -> u32 {
         match self {
             EventType::OrderRejected => 2,
             EventType::OrderPlaced

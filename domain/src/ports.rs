@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::envelope::Envelope;
 use crate::lane::Lane;
+use crate::upcast::UpcastError;
 use crate::values::OrderId;
 
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +19,10 @@ pub enum StoreError {
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("corrupt event in store: {0}")]
     Corrupt(String),
+    /// An event written by a build newer than this one, during a rolling
+    /// deployment: not corrupt, and readable once this build is upgraded.
+    #[error("event in store written by a newer build: {0}")]
+    NewerThanBuild(#[source] UpcastError),
 }
 
 #[async_trait]

@@ -67,12 +67,77 @@ pub fn downcaster_exists(event_type: EventType, from_version: u32) -> bool {
     step(DOWNCASTERS, event_type, from_version).is_some()
 }
 
-/// `data` written at `version`, as the type's current version.
-pub fn upcast(event_type: EventType, version: u32, mut data: Data) -> Result<Data, UpcastError> {
-    let current = event_type.schema_version();
-    if version > current {
-        return Err(UpcastError::NewerThanBuild { event_type, version, current });
+/// The `schemaVersion` of each event type a build reads up to and writes.
+/// This build's is [`SchemaVersions::current`]. An earlier build's is what
+/// a test needs to run both sides of a rolling deployment in one process:
+/// a publisher or consumer built with [`SchemaVersions::previous`] meets
+/// this build's events exactly as the build before the last bump did
+/// (newer than it can read) and writes what that build wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SchemaVersions {
+    /// In the order of [`EventType::ALL`].
+    versions: [u32; EventType::ALL.len()],
+}
+
+impl SchemaVersions {
+    /// This build's: each type at its [`EventType::schema_version`].
+    pub const fn current() -> Self {
+        let mut versions = [0; EventType::ALL.len()];
+        let mut i = 0;
+        while i < versions.len() {
+            versions[i] = EventType::ALL[i].schema_version();
+            i += 1;
+        }
+        SchemaVersions { versions }
     }
+
+    /// The build's before each type's last bump: a type this build still
+    /// writes the previous version of (the previous-version window's
+    /// down-cast) at that version, every other type at its current one.
+    pub fn previous() -> Self {
+        SchemaVersions {
+            versions: EventType::ALL.map(|event_type| {
+                let current = event_type.schema_version();
+                if downcaster_exists(event_type, current) {
+                    current - 1
+                } else {
+                    current
+                }
+            }),
+        }
+    }
+
+    /// The version of `event_type` this build reads up to and writes.
+    pub fn of(&self, event_type: EventType) -> u32 {
+        let index = EventType::ALL.iter().position(|t| *t == event_type).expect("every type is in ALL");
+        self.versions[index]
+    }
+}
+
+impl Default for SchemaVersions {
+    fn default() -> Self {
+        Self::current()
+    }
+}
+
+/// `data` written at `version`, as the type's current version.
+pub fn upcast(event_type: EventType, version: u32, data: Data) -> Result<Data, UpcastError> {
+    upcast_by(SchemaVersions::current(), event_type, version, data)
+}
+
+/// [`upcast`] in a build that reads `build`'s versions: a version above its
+/// own is [`UpcastError::NewerThanBuild`], as that build says it.
+pub fn upcast_by(
+    build: SchemaVersions,
+    event_type: EventType,
+    version: u32,
+    mut data: Data,
+) -> Result<Data, UpcastError> {
+    let reads_up_to = build.of(event_type);
+    if version > reads_up_to {
+        return Err(UpcastError::NewerThanBuild { event_type, version, current: reads_up_to });
+    }
+    let current = event_type.schema_version();
     if version == 0 {
         return Err(UpcastError::NoSuchVersion { event_type, version, current });
     }
@@ -320,6 +385,28 @@ mod tests {
             };
             assert_eq!(written_versions(event_type), expected, "{event_type}");
         }
+    }
+
+    /// The build before the last bump reads and writes OrderRejected at 1
+    /// and every other type as this build does; it meets version 2 as that
+    /// build did, and reads version 1 as this build reads it.
+    #[test]
+    fn the_previous_build_reads_up_to_the_version_before_each_bump() {
+        let previous = SchemaVersions::previous();
+        for event_type in EventType::ALL {
+            assert_eq!(SchemaVersions::current().of(event_type), event_type.schema_version(), "{event_type}");
+            let written = written_versions(event_type);
+            assert_eq!(previous.of(event_type), *written.get(1).unwrap_or(&written[0]), "{event_type}");
+        }
+        assert_eq!(previous.of(EventType::OrderRejected), 1);
+        let v2 = data(serde_json::json!({"reason": "insufficient stock", "shortages": []}));
+        let error = upcast_by(previous, EventType::OrderRejected, 2, v2).unwrap_err();
+        assert_eq!(error.to_string(), "schemaVersion 2 of OrderRejected is newer than this build (reads up to 1)");
+        let v1 = data(serde_json::json!({"reason": "insufficient stock", "unavailable": []}));
+        assert_eq!(
+            upcast_by(previous, EventType::OrderRejected, 1, v1.clone()).unwrap(),
+            upcast(EventType::OrderRejected, 1, v1).unwrap()
+        );
     }
 
     #[test]

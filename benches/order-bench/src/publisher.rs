@@ -24,6 +24,7 @@ use chrono::SubsecRound;
 use chrono::Utc;
 use contract::OutgoingMessage;
 use domain::event::{OrderConfirmed, OrderPlaced, OrderRejected, OrderShipped, UnavailableLine};
+use domain::upcast::SchemaVersions;
 use domain::{Currency, CustomerId, Envelope, OrderEvent, OrderId, OrderLine, Sku};
 use publisher::decode::{decode_record, StreamItem};
 use publisher::sns::sdk_attributes;
@@ -196,7 +197,7 @@ async fn run_publisher(
 fn expected_messages(batch: &Event, window: PreviousVersionWindow) -> Result<usize, Box<dyn Error>> {
     let mut expected = 0;
     for record in &batch.records {
-        let StreamItem::Event(event) = decode_record(record)? else { continue };
+        let StreamItem::Event(event) = decode_record(record, SchemaVersions::current())? else { continue };
         let event_type = event.envelope.event_type();
         let bumped = domain::upcast::downcaster_exists(event_type, event_type.schema_version());
         expected += if bumped && window.is_open(Utc::now()) { 2 } else { 1 };
@@ -216,7 +217,7 @@ async fn run_naive(
     for batch in batches {
         let started = Instant::now();
         for record in &batch.records {
-            let StreamItem::Event(event) = decode_record(record)? else { continue };
+            let StreamItem::Event(event) = decode_record(record, SchemaVersions::current())? else { continue };
             let message =
                 OutgoingMessage::from_stored(&event.envelope, event.stored_json, event.stored_version, event.lane);
             sns.publish()

@@ -4,7 +4,7 @@ use domain::event::{
     OrderCancelled, OrderConfirmed, OrderPlaced, OrderRejected, OrderShipped, OverLimitLine, Shortage, ShortageKind,
 };
 use domain::limit::LIMIT_EXCEEDED;
-use domain::upcast::UpcastError;
+use domain::upcast::{SchemaVersions, UpcastError};
 use domain::{
     evolve, fold, Command, Currency, CustomerId, DomainError, Envelope, OrderEvent, OrderLine, OrderStatus, PlaceOrder,
     Reason, Sku, TrackingNumber,
@@ -231,6 +231,24 @@ fn envelopes_round_trip_and_reject_unknowns() {
     );
     assert_eq!(error.to_string(), "schemaVersion 2 of OrderPlaced is newer than this build (reads up to 1)");
     assert!(matches!(Envelope::from_json("not json"), Err(domain::EnvelopeError::Malformed(_))));
+}
+
+/// A build at the previous versions (what a test runs as the build
+/// before the last bump) writes OrderRejected at 1 and reads it back, and
+/// meets this build's version 2 as newer than it reads.
+#[test]
+fn a_build_at_the_previous_versions_writes_and_reads_its_own() {
+    let placed_order = given_no_previous_events().when(&place()).then_expect_events([placed()]);
+    let rejection = placed_order.when(&Command::Reject { reason: reason("insufficient stock"), shortages: vec![] });
+    let event = rejection.then_expect_events([rejected("insufficient stock")]).history().last().unwrap().clone();
+    let previous = SchemaVersions::previous();
+    let written = event.to_json_by(previous);
+    assert!(written.contains(r#""schemaVersion":1"#) && written.contains(r#""unavailable":[]"#), "{written}");
+    assert_eq!(event.to_json_by(SchemaVersions::current()), event.to_json());
+    assert_eq!(Envelope::read_by(previous, &written).unwrap(), (event.clone(), 1));
+    assert_eq!(Envelope::read(&written).unwrap(), (event.clone(), 1));
+    let error = Envelope::read_by(previous, &event.to_json()).unwrap_err();
+    assert_eq!(error.to_string(), "schemaVersion 2 of OrderRejected is newer than this build (reads up to 1)");
 }
 
 /// A tolerant reader: fields added later (additive: same `schemaVersion`)

@@ -40,7 +40,19 @@ pub struct Problem {
     /// `WWW-Authenticate` of a 401.
     #[serde(skip)]
     pub challenge: Option<&'static str>,
+    /// `Retry-After` of a 503, when it is known when to come back: seconds,
+    /// not a `Duration`, so that a `Problem` (the `Err` of many results)
+    /// stays small.
+    #[serde(skip)]
+    pub retry_after: Option<u32>,
 }
+
+/// How soon, in seconds, an instance that met an event of a newer build
+/// asks to be asked again: the consumers deploy all at once within a
+/// minute, the API shifts to its new version over its 5-minute canary
+/// (docs/deploy.md, "Safe deploys"), so a retry then is likely to meet an
+/// upgraded instance.
+pub const NEWER_BUILD_RETRY_AFTER_SECONDS: u32 = 30;
 
 impl Problem {
     fn new(status: StatusCode, slug: &str, title: &'static str, detail: impl Into<String>) -> Self {
@@ -51,6 +63,7 @@ impl Problem {
             detail: detail.into(),
             errors: Vec::new(),
             challenge: None,
+            retry_after: None,
         }
     }
 
@@ -121,6 +134,16 @@ impl Problem {
 
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable", detail)
+    }
+
+    /// The order holds an event of a `schemaVersion` newer than this
+    /// instance reads: a newer build wrote it during a rolling deployment,
+    /// and an upgraded instance will read it. Not corruption, and not the
+    /// caller's fault: retry after [`NEWER_BUILD_RETRY_AFTER_SECONDS`].
+    pub fn newer_build(detail: impl Into<String>) -> Self {
+        let problem =
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "deployment-in-progress", "Deployment in progress", detail);
+        Problem { retry_after: Some(NEWER_BUILD_RETRY_AFTER_SECONDS), ..problem }
     }
 }
 
@@ -212,6 +235,9 @@ impl IntoResponse for Problem {
         if let Some(challenge) = self.challenge {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }
+        if let Some(retry_after) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        }
         response
     }
 }
@@ -275,6 +301,10 @@ impl From<StoreError> for Problem {
             StoreError::Unavailable(_) | StoreError::Conflict { .. } => {
                 Problem::unavailable("the event store did not answer; retry later")
             }
+            StoreError::NewerThanBuild(newer) => Problem::newer_build(format!(
+                "the order's history holds an event of a newer version than this instance reads ({newer}): \
+                 a deployment is under way; retry later"
+            )),
         }
     }
 }

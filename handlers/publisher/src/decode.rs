@@ -9,6 +9,7 @@
 
 use aws_lambda_events::event::dynamodb::EventRecord;
 use contract::event_item::AnyItem;
+use domain::upcast::SchemaVersions;
 use domain::{Envelope, EnvelopeError, Lane, OrderId};
 use serde::Deserialize;
 
@@ -53,7 +54,9 @@ struct Key {
     version: i64,
 }
 
-pub fn decode_record(record: &EventRecord) -> Result<StreamItem, DecodeError> {
+/// The record as a publisher of the build at `build` reads it
+/// ([`SchemaVersions::current`]: this one).
+pub fn decode_record(record: &EventRecord, build: SchemaVersions) -> Result<StreamItem, DecodeError> {
     if record.event_name != "INSERT" {
         let by_ttl = record.user_identity.as_ref().is_some_and(|u| u.type_ == "Service");
         let why = if by_ttl { " (TTL expiry)" } else { "" };
@@ -78,6 +81,6 @@ pub fn decode_record(record: &EventRecord) -> Result<StreamItem, DecodeError> {
     // stored before lanes have none: standard). No extra read.
     let lane = image.lane()?.unwrap_or_default();
     let stored_json = image.envelope.ok_or(DecodeError::MissingEnvelope)?;
-    let (envelope, stored_version) = Envelope::read(&stored_json)?;
+    let (envelope, stored_version) = Envelope::read_by(build, &stored_json)?;
     Ok(StreamItem::Event(Box::new(DecodedEvent { envelope, stored_json, stored_version, lane })))
 }

@@ -150,7 +150,7 @@ async fn publish_records(
     let mut pending = Vec::new();
     let mut undecodable = None;
     for (record_index, record) in records.iter().enumerate() {
-        match decode_record(record) {
+        match decode_record(record, window.build()) {
             Ok(StreamItem::Event(decoded)) => {
                 let span = record_span(&decoded.envelope, batch_traceparent.as_deref());
                 let mut messages = window.messages(&decoded, now);

@@ -9,6 +9,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use contract::message::OutgoingMessage;
+use domain::upcast::SchemaVersions;
 
 use crate::decode::DecodedEvent;
 
@@ -16,6 +17,9 @@ use crate::decode::DecodedEvent;
 pub struct PreviousVersionWindow {
     /// When the window closes; `None`: closed.
     until: Option<DateTime<Utc>>,
+    /// The versions the publisher reads and writes: this build's, unless a
+    /// test runs the publisher of an earlier build ([`Self::in_build`]).
+    build: SchemaVersions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -31,11 +35,23 @@ pub struct WindowError {
 
 impl PreviousVersionWindow {
     /// Only the current version of every type is published.
-    pub const CLOSED: PreviousVersionWindow = PreviousVersionWindow { until: None };
+    pub const CLOSED: PreviousVersionWindow = PreviousVersionWindow { until: None, build: SchemaVersions::current() };
 
     /// Open until `until`.
     pub fn until(until: DateTime<Utc>) -> Self {
-        PreviousVersionWindow { until: Some(until) }
+        PreviousVersionWindow { until: Some(until), ..Self::CLOSED }
+    }
+
+    /// The same window in a publisher of the build at `build`: it reads
+    /// events up to `build`'s versions and sends each at its type's version
+    /// there (a test's publisher of the build before a bump).
+    pub fn in_build(self, build: SchemaVersions) -> Self {
+        PreviousVersionWindow { build, ..self }
+    }
+
+    /// The versions the publisher reads and writes.
+    pub fn build(&self) -> SchemaVersions {
+        self.build
     }
 
     /// A date (the window closes at its midnight UTC) or a date-time;
@@ -63,13 +79,14 @@ impl PreviousVersionWindow {
         self.until.is_some_and(|until| now < until)
     }
 
-    /// What goes to the topic for one stored event at `now`: the current
+    /// What goes to the topic for one stored event at `now`: the build's
     /// version, and while the window is open the previous one of a type
     /// whose version was bumped.
     pub fn messages(&self, event: &DecodedEvent, now: DateTime<Utc>) -> Vec<OutgoingMessage> {
-        let current = event.envelope.event_type().schema_version();
+        let current = self.build.of(event.envelope.event_type());
         let stored = |version| {
-            OutgoingMessage::at_version(
+            OutgoingMessage::at_version_by(
+                self.build,
                 &event.envelope,
                 event.stored_json.clone(),
                 event.stored_version,
@@ -77,7 +94,7 @@ impl PreviousVersionWindow {
                 version,
             )
         };
-        let mut messages = vec![stored(current).expect("an envelope always writes its type's current version")];
+        let mut messages = vec![stored(current).expect("an envelope always writes its build's version")];
         if self.is_open(now) && domain::upcast::downcaster_exists(event.envelope.event_type(), current) {
             messages.push(stored(current - 1).expect("a down-cast the chain has"));
         }
@@ -105,6 +122,35 @@ mod tests {
         let window = PreviousVersionWindow::parse("2027-03-01T12:00:00+01:00").unwrap();
         assert!(window.is_open(at("2027-03-01T10:59:59Z")));
         assert!(!window.is_open(at("2027-03-01T11:00:00Z")));
+    }
+
+    /// A publisher of the build before OrderRejected's bump sends it at 1
+    /// only, with no `downcastFrom` (the platform's subscriptions would drop
+    /// it), window or not: that build had no version to go down to.
+    #[test]
+    fn a_publisher_of_the_previous_build_sends_its_own_version_alone() {
+        use contract::message::{DOWNCAST_FROM, SCHEMA_VERSION_ATTRIBUTE};
+        use contract::MessageAttribute;
+
+        let stored = r#"{"eventId":"0193b0a4-7c1e-7a11-9a43-2a1d3c4e5f60","eventType":"OrderRejected","schemaVersion":1,"orderId":"8c0e5a52-3c0b-4c53-9d6e-6f1f2a8b9c01","version":2,"occurredAt":"2026-11-27T09:00:00.123Z","correlationId":"c-1","causationId":"e-1","data":{"reason":"insufficient stock","unavailable":[]}}"#;
+        let (envelope, stored_version) = domain::Envelope::read(stored).unwrap();
+        let event =
+            DecodedEvent { envelope, stored_json: stored.to_owned(), stored_version, lane: domain::Lane::Standard };
+        let open = PreviousVersionWindow::until(at("2999-01-01T00:00:00Z"));
+        let now = at("2027-01-01T00:00:00Z");
+
+        let previous = open.in_build(SchemaVersions::previous()).messages(&event, now);
+        assert_eq!(previous.len(), 1);
+        assert_eq!(previous[0].body, stored, "the stored bytes");
+        assert_eq!(previous[0].attributes.get(SCHEMA_VERSION_ATTRIBUTE), Some(&MessageAttribute::Number("1".into())));
+        assert!(!previous[0].attributes.contains_key(DOWNCAST_FROM));
+
+        let current = open.messages(&event, now);
+        let versions: Vec<_> = current
+            .iter()
+            .map(|m| (m.attributes[SCHEMA_VERSION_ATTRIBUTE].string_value(), m.attributes.get(DOWNCAST_FROM).cloned()))
+            .collect();
+        assert_eq!(versions, [("2".into(), None), ("1".into(), Some(MessageAttribute::Number("2".into())))]);
     }
 
     #[test]

@@ -480,6 +480,7 @@ mod tests {
     use aws_sdk_dynamodbstreams::types::{AttributeValue, Identity, OperationType, StreamViewType};
 
     use super::*;
+    use domain::upcast::SchemaVersions;
     use publisher::decode::{decode_record, StreamItem};
 
     fn reader_with(shards: &[(&str, Option<&str>, bool)]) -> StreamReader {
@@ -572,7 +573,7 @@ mod tests {
         // The Lambda JSON of the converted record reads back as the same record.
         let json = serde_json::to_value(&lambda).unwrap();
         assert_eq!(json["dynamodb"]["NewImage"]["kind"], serde_json::json!({"S": "event"}));
-        match decode_record(&lambda).unwrap() {
+        match decode_record(&lambda, SchemaVersions::current()).unwrap() {
             StreamItem::Event(decoded) => assert_eq!(decoded.stored_json, envelope),
             other => panic!("not an event: {other:?}"),
         }
@@ -587,6 +588,8 @@ mod tests {
         let lambda = lambda_record(record, "arn:stream");
         let identity = lambda.user_identity.as_ref().unwrap();
         assert_eq!((identity.type_.as_str(), identity.principal_id.as_str()), ("Service", "dynamodb.amazonaws.com"));
-        assert!(matches!(decode_record(&lambda).unwrap(), StreamItem::NotAnEvent(why) if why.contains("TTL")));
+        assert!(
+            matches!(decode_record(&lambda, SchemaVersions::current()).unwrap(), StreamItem::NotAnEvent(why) if why.contains("TTL"))
+        );
     }
 }

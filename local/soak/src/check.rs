@@ -60,7 +60,7 @@ async fn stored(stack: &Stack) -> Result<BTreeMap<OrderId, Vec<Envelope>>, SoakE
 }
 
 /// Messages a queue holds, visible or in flight.
-async fn depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<u64, SoakError> {
+pub async fn depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<u64, SoakError> {
     let out = sqs
         .get_queue_attributes()
         .queue_url(url)

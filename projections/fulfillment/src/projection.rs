@@ -29,13 +29,14 @@ enum StepError {
 
 impl StepError {
     /// Transient when a store did not answer; poison when what it holds is
-    /// unreadable or the event names an order the store never had.
+    /// unreadable (or of a newer build: redriven after the upgrade) or the
+    /// event names an order the store never had.
     fn failure(&self) -> Failure {
         match self {
             StepError::Store(FulfillmentError::Unavailable(_))
             | StepError::Orders(StoreError::Unavailable(_) | StoreError::Conflict { .. }) => Failure::Transient,
             StepError::Store(FulfillmentError::Corrupt(_))
-            | StepError::Orders(StoreError::Corrupt(_))
+            | StepError::Orders(StoreError::Corrupt(_) | StoreError::NewerThanBuild(_))
             | StepError::UnknownOrder => Failure::Poison,
         }
     }

@@ -33,15 +33,16 @@ pub enum SagaError {
 impl SagaError {
     /// Transient when a store did not answer or writers contended past the
     /// in-process retries; poison when the data itself is refused (a
-    /// corrupt item, a change no retry makes fit, a rule of the order).
+    /// corrupt item, a change no retry makes fit, a rule of the order) or
+    /// is of a newer build (redriven after the upgrade, as a newer message).
     pub fn failure(&self) -> Failure {
         match self {
             SagaError::Store(e) | SagaError::Commit(CommitError::Store(e)) => inventory_failure(e),
             SagaError::Commit(CommitError::Contended) | SagaError::Contended => Failure::Transient,
             SagaError::Commit(CommitError::Refused { .. } | CommitError::TooLarge(_)) => Failure::Poison,
-            SagaError::Command(CommandError::Store(StoreError::Corrupt(_)) | CommandError::Domain(_)) => {
-                Failure::Poison
-            }
+            SagaError::Command(
+                CommandError::Store(StoreError::Corrupt(_) | StoreError::NewerThanBuild(_)) | CommandError::Domain(_),
+            ) => Failure::Poison,
             SagaError::Command(
                 CommandError::Store(StoreError::Unavailable(_) | StoreError::Conflict { .. })
                 | CommandError::Concurrency

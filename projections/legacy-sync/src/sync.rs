@@ -222,7 +222,8 @@ impl LegacySync {
                 }
                 Err(error) => {
                     let failure = match error {
-                        StoreError::Corrupt(_) => Failure::Poison,
+                        // A newer build's event, as a newer message: redriven after the upgrade.
+                        StoreError::Corrupt(_) | StoreError::NewerThanBuild(_) => Failure::Poison,
                         StoreError::Unavailable(_) | StoreError::Conflict { .. } => Failure::Transient,
                     };
                     tracing::warn!(%error, order_id = %order.order_id, ?failure, "cannot fold the order from the event store: its messages will be retried");

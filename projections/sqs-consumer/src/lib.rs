@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
+use domain::upcast::SchemaVersions;
 use domain::{Envelope, Lane};
 
 pub use backoff::{failed_all, Backoff, Failed, Failure};
@@ -43,6 +44,32 @@ pub trait Projection: Send + Sync {
     /// Applies `batch` (in delivery order, possibly with duplicates and out
     /// of order) and returns the messages that must be retried, and why.
     async fn apply(&self, batch: Vec<Delivery>) -> Vec<Failed>;
+
+    /// The versions of each event type the consumer reads messages up to:
+    /// this build's, unless a test runs an earlier build's ([`InBuild`]).
+    fn build(&self) -> SchemaVersions {
+        SchemaVersions::current()
+    }
+}
+
+/// `projection` as the build at `build` runs it: a message of a version
+/// above `build`'s is poison, as it is to that build. For tests that run a
+/// consumer of the build before a bump beside this one (its stores at the
+/// same versions).
+pub struct InBuild<P> {
+    pub projection: P,
+    pub build: SchemaVersions,
+}
+
+#[async_trait]
+impl<P: Projection> Projection for InBuild<P> {
+    async fn apply(&self, batch: Vec<Delivery>) -> Vec<Failed> {
+        self.projection.apply(batch).await
+    }
+
+    fn build(&self) -> SchemaVersions {
+        self.build
+    }
 }
 
 /// One failed message of a batch, and when the queue is to deliver it again.
@@ -91,8 +118,8 @@ pub async fn retries(projection: &dyn Projection, event: SqsEvent, backoff: &Bac
         let message_id = record.message_id.clone().unwrap_or_default();
         let body = record.body.as_deref().unwrap_or_default();
         let lane = lane_of(&message_id, &record.message_attributes);
-        match Envelope::from_json(body) {
-            Ok(envelope) => {
+        match Envelope::read_by(projection.build(), body) {
+            Ok((envelope, _)) => {
                 let traceparent = record
                     .message_attributes
                     .get(contract::message::TRACEPARENT)
@@ -286,6 +313,32 @@ mod tests {
         let reason =
             format!("schemaVersion {} of OrderPlaced is newer than this build (reads up to {current})", current + 1);
         assert!(line.contains(&reason) && line.contains(r#""message_id":"newer""#), "{line}");
+    }
+
+    /// A consumer of the build before OrderRejected's bump meets this
+    /// build's version 2 as that build did: poison, its log line naming the
+    /// version it reads up to; version 1 it reads.
+    #[tokio::test]
+    async fn a_consumer_of_the_previous_build_dead_letters_a_bumped_types_new_version() {
+        let rejected = |version: u32, data: &str| {
+            format!(
+                r#"{{"eventId":"0193b0a4-7c1e-7a11-9a43-2a1d3c4e5f60","eventType":"OrderRejected","schemaVersion":{version},"orderId":"8c0e5a52-3c0b-4c53-9d6e-6f1f2a8b9c01","version":2,"occurredAt":"2026-11-27T09:00:00.123Z","correlationId":"c-1","causationId":"e-1","data":{data}}}"#
+            )
+        };
+        let event: SqsEvent = serde_json::from_value(serde_json::json!({"Records": [
+            {"messageId": "v2", "body": rejected(2, r#"{"reason":"insufficient stock","shortages":[]}"#)},
+            {"messageId": "v1", "body": rejected(1, r#"{"reason":"insufficient stock","unavailable":[]}"#)},
+        ]}))
+        .unwrap();
+        let previous = InBuild { projection: Recorder::default(), build: SchemaVersions::previous() };
+
+        let (retries, logs) = logged(retries(&previous, event, &Backoff::default())).await;
+
+        let summary: Vec<_> = retries.iter().map(|r| (r.message_id.as_str(), r.failure)).collect();
+        assert_eq!(summary, [("v2", Failure::Poison)]);
+        assert_eq!(previous.projection.0.into_inner().unwrap(), [("v1".to_owned(), None)]);
+        let line = logs.lines().find(|l| l.contains("poison message")).expect("a log line for the poison message");
+        assert!(line.contains("schemaVersion 2 of OrderRejected is newer than this build (reads up to 1)"), "{line}");
     }
 
     /// The `lane` attribute as Lambda's SQS event holds it after SNS raw

@@ -6,7 +6,8 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnConsumedCapacity, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use domain::ports::{EventScan, EventStore, ScanPage, StoreError};
-use domain::{Envelope, Lane, OrderId};
+use domain::upcast::{SchemaVersions, UpcastError};
+use domain::{Envelope, EnvelopeError, Lane, OrderId};
 
 use contract::event_item::{AnyItem, EventItem, EVENT_KIND, KIND, ORDER_ID, VERSION};
 
@@ -14,18 +15,27 @@ use contract::event_item::{AnyItem, EventItem, EVENT_KIND, KIND, ORDER_ID, VERSI
 pub struct DynamoEventStore {
     client: Client,
     table: String,
+    /// The versions it reads up to and writes: this build's, unless a test
+    /// runs the store of an earlier build ([`Self::in_build`]).
+    build: SchemaVersions,
 }
 
 impl DynamoEventStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoEventStore { client, table: table.into() }
+        DynamoEventStore { client, table: table.into(), build: SchemaVersions::current() }
     }
 
-    fn item(event: &Envelope, lane: Option<Lane>) -> HashMap<String, AttributeValue> {
-        let item = match lane {
-            Some(lane) => EventItem::in_lane(event, lane),
-            None => EventItem::new(event),
-        };
+    /// The same table as the build at `build` reads and writes it: events
+    /// at `build`'s versions, and a newer one is
+    /// [`StoreError::NewerThanBuild`] (a test's store of the build before a
+    /// bump).
+    pub fn in_build(self, build: SchemaVersions) -> Self {
+        DynamoEventStore { build, ..self }
+    }
+
+    fn item(&self, event: &Envelope, lane: Option<Lane>) -> HashMap<String, AttributeValue> {
+        let item = EventItem::with_envelope_json(event, event.to_json_by(self.build));
+        let item = EventItem { lane: lane.map(|lane| lane.as_str().to_owned()), ..item };
         serde_dynamo::to_item(item).expect("an event item always maps to attributes")
     }
 
@@ -34,7 +44,7 @@ impl DynamoEventStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(Self::item(event, lane)))
+            .set_item(Some(self.item(event, lane)))
             .condition_expression("attribute_not_exists(#v)")
             .expression_attribute_names("#v", VERSION)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
@@ -55,7 +65,7 @@ impl DynamoEventStore {
             .map(|event| {
                 let put = Put::builder()
                     .table_name(&self.table)
-                    .set_item(Some(Self::item(event, lane)))
+                    .set_item(Some(self.item(event, lane)))
                     .condition_expression("attribute_not_exists(#v)")
                     .expression_attribute_names("#v", VERSION)
                     .build()
@@ -96,10 +106,6 @@ where
     StoreError::Unavailable(Box::new(AwsError::new(operation, e)))
 }
 
-fn decode_with_lane(item: HashMap<String, AttributeValue>) -> Result<(Envelope, Option<Lane>), StoreError> {
-    decode_stored(item).map(|(stored, lane)| (stored.envelope, lane))
-}
-
 impl DynamoEventStore {
     async fn append_items(&self, events: &[Envelope], lane: Option<Lane>) -> Result<(), StoreError> {
         match events {
@@ -124,9 +130,9 @@ impl EventStore for DynamoEventStore {
         let mut events = Vec::new();
         let mut order_lane = None;
         for item in self.query_order(order_id).await? {
-            let (event, lane) = decode_with_lane(item)?;
+            let (stored, lane) = decode_stored(item, self.build)?;
             order_lane = order_lane.or(lane);
-            events.push(event);
+            events.push(stored.envelope);
         }
         Ok((events, order_lane))
     }
@@ -162,13 +168,20 @@ pub struct StoredPage {
     pub cursor: Option<String>,
 }
 
-/// The event an item holds, and the lane it was stored in (`None`: before lanes).
-fn decode_stored(item: HashMap<String, AttributeValue>) -> Result<(StoredEvent, Option<Lane>), StoreError> {
+/// The event an item holds, as the build at `build` reads it, and the lane
+/// it was stored in (`None`: before lanes).
+fn decode_stored(
+    item: HashMap<String, AttributeValue>,
+    build: SchemaVersions,
+) -> Result<(StoredEvent, Option<Lane>), StoreError> {
     let order_id = item.get(ORDER_ID).cloned();
     let read: AnyItem = serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let lane = read.lane().map_err(|e| StoreError::Corrupt(format!("{e}: {order_id:?}")))?;
     let json = read.envelope.ok_or_else(|| StoreError::Corrupt(format!("item without an envelope: {order_id:?}")))?;
-    let (envelope, schema_version) = Envelope::read(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let (envelope, schema_version) = Envelope::read_by(build, &json).map_err(|e| match e {
+        EnvelopeError::SchemaVersion(newer @ UpcastError::NewerThanBuild { .. }) => StoreError::NewerThanBuild(newer),
+        other => StoreError::Corrupt(other.to_string()),
+    })?;
     Ok((StoredEvent { envelope, json, schema_version, lane: lane.unwrap_or(Lane::Standard) }, lane))
 }
 
@@ -176,7 +189,7 @@ impl DynamoEventStore {
     /// Every event of one order as stored, oldest first (strongly consistent).
     pub async fn load_stored(&self, order_id: OrderId) -> Result<Vec<StoredEvent>, StoreError> {
         let items = self.query_order(order_id).await?;
-        items.into_iter().map(|item| decode_stored(item).map(|(stored, _)| stored)).collect()
+        items.into_iter().map(|item| decode_stored(item, self.build).map(|(stored, _)| stored)).collect()
     }
 
     /// The items of one order, oldest first: one strongly consistent
@@ -244,7 +257,7 @@ impl DynamoEventStore {
             .items
             .unwrap_or_default()
             .into_iter()
-            .map(|item| decode_stored(item).map(|(stored, _)| stored))
+            .map(|item| decode_stored(item, self.build).map(|(stored, _)| stored))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(StoredPage { events, cursor })
     }

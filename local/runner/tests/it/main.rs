@@ -6,6 +6,7 @@ mod authorization;
 mod embedded;
 
 mod stack {
+    mod mixed_deploy;
     mod restart;
     mod soak;
     mod trace;

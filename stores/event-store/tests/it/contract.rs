@@ -6,9 +6,11 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
-use domain::event::{OrderCancelled, OrderConfirmed, OrderPlaced};
+use contract::event_item::EventItem;
+use domain::event::{OrderCancelled, OrderConfirmed, OrderPlaced, OrderRejected};
 use domain::ports::{EventScan, EventStore, StoreError};
-use domain::{Currency, CustomerId, Envelope, OrderEvent, OrderId, OrderLine, Sku};
+use domain::upcast::{SchemaVersions, UpcastError};
+use domain::{Currency, CustomerId, Envelope, EventType, OrderEvent, OrderId, OrderLine, Sku};
 use event_store::{DynamoEventStore, MemoryEventStore};
 use uuid::Uuid;
 
@@ -170,4 +172,55 @@ async fn dynamodb_reads_of_long_histories_take_several_pages() {
     assert_eq!(store.load(id).await.unwrap().len(), 200);
     let queries = requests.snapshot().query - queries_before;
     assert!(queries >= 2, "expected several pages, got {queries} query");
+}
+
+/// An event of a newer build than the reader's (a rolling deployment) is
+/// [`StoreError::NewerThanBuild`], not corrupt: read by the store of the
+/// build before OrderRejected's bump, and by this build from an item a
+/// future build wrote. Only DynamoDB can hold one: the memory store keeps
+/// the envelopes this build made.
+#[tokio::test]
+async fn dynamodb_an_event_of_a_newer_build_is_no_corruption() {
+    let client = aws_sdk_dynamodb::Client::new(&testkit::dynamodb_config().await);
+    let table = testkit::unique_name("events");
+    create_events_table(&client, &table).await.unwrap();
+    let store = DynamoEventStore::new(client.clone(), &table);
+    let previous = store.clone().in_build(SchemaVersions::previous());
+    let rejected = |id| {
+        let rejected = OrderRejected { reason: "insufficient stock".into(), shortages: Vec::new() };
+        [envelope(id, 1, placed(1)), envelope(id, 2, OrderEvent::Rejected(rejected))]
+    };
+
+    let id = new_order();
+    store.append(&rejected(id)).await.unwrap();
+    let error = previous.load(id).await.unwrap_err();
+    assert!(
+        matches!(&error, StoreError::NewerThanBuild(UpcastError::NewerThanBuild { version: 2, current: 1, .. })),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "event in store written by a newer build: schemaVersion 2 of OrderRejected is newer than this build (reads up to 1)"
+    );
+    assert!(std::error::Error::source(&error).is_some_and(|source| source.is::<UpcastError>()));
+
+    // The previous build writes OrderRejected at 1, which both builds read.
+    let older = new_order();
+    previous.append(&rejected(older)).await.unwrap();
+    let stored = store.load_stored(older).await.unwrap();
+    assert_eq!(stored.iter().map(|e| e.schema_version).collect::<Vec<_>>(), [1, 1]);
+    assert_eq!(previous.load(older).await.unwrap(), store.load(older).await.unwrap());
+
+    // A future build's item; an unreadable one stays corrupt.
+    let (future, unreadable) = (new_order(), new_order());
+    let event = envelope(future, 1, placed(1));
+    let newer = EventType::OrderPlaced.schema_version() + 1;
+    let json = event.to_json().replace(r#""schemaVersion":1"#, &format!(r#""schemaVersion":{newer}"#));
+    let broken = envelope(unreadable, 1, placed(1));
+    for item in [EventItem::with_envelope_json(&event, json), EventItem::with_envelope_json(&broken, "{}".into())] {
+        let item = serde_dynamo::to_item(item).unwrap();
+        client.put_item().table_name(&table).set_item(Some(item)).send().await.unwrap();
+    }
+    assert!(matches!(store.load(future).await, Err(StoreError::NewerThanBuild(_))));
+    assert!(matches!(store.load(unreadable).await, Err(StoreError::Corrupt(_))));
 }
