@@ -4,9 +4,8 @@
 //! row, and holds a customer to the hot rod's purchase limit over HTTP.
 //! Needs no service: the runner's AWS variables are removed.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::sync::Arc;
 
 const BIN: &str = env!("CARGO_BIN_EXE_order-platform");
@@ -37,22 +36,7 @@ fn command(key: &Path) -> Command {
 /// Starts the runner on a free port; its base URL from the banner.
 fn start(args: &[&str]) -> Runner {
     let key = std::env::temp_dir().join(format!("embedded-runner-{}.pem", uuid::Uuid::new_v4()));
-    let mut child = command(&key)
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let page = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|line| line.strip_prefix("  storefront: ").map(str::to_owned))
-        .expect("the banner names the storefront");
-    // Keep reading stdout, so the runner never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    let base = page.strip_suffix("/shop/rods/muskie-casting-rod/").expect("the page's path").to_owned();
+    let (child, base) = crate::banner::serve(command(&key).args(["serve", "--addr", "127.0.0.1:0"]).args(args));
     Runner { child, base, key }
 }
 

@@ -3,6 +3,7 @@
 //! starts with `dynamodb` (the rule is in `.config/nextest.toml`).
 
 mod authorization;
+mod banner;
 mod embedded;
 
 mod stack {

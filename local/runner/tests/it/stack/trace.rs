@@ -7,8 +7,7 @@
 //! write and the legacy sync's PostgreSQL statements.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use domain::Sku;
@@ -61,20 +60,8 @@ impl Runner {
     }
 
     fn serve(&mut self) {
-        let mut child = self
-            .command(&["serve", "--addr", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let page = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .find_map(|line| line.strip_prefix("  storefront: ").map(str::to_owned))
-            .expect("the banner names the storefront");
-        std::thread::spawn(move || lines.for_each(drop));
-        self.base = page.strip_suffix("/shop/rods/muskie-casting-rod/").expect("the page's path").to_owned();
+        let (child, base) = crate::banner::serve(&mut self.command(&["serve", "--addr", "127.0.0.1:0"]));
+        self.base = base;
         self.child = Some(child);
     }
 
