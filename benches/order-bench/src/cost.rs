@@ -30,8 +30,8 @@ const WARM_UP_ORDERS: usize = 20;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Orders per design (about a minute for both on 2 cores).
-    #[arg(long, default_value_t = 200)]
+    /// Orders per design (about a minute and a half for both, warm-up included, on 2 cores).
+    #[arg(long, default_value_t = 60)]
     orders: usize,
     /// Orders placed at once.
     #[arg(long, default_value_t = 8)]
