@@ -264,6 +264,10 @@ mod stack {
             }
             assert_eq!(counted.requests, traced, "{design:?}: counted requests vs the orders' traces");
             assert_eq!(counted.invocations["api"].count, 3, "{design:?}");
+            // Each order's two events (PutItem) and its pick request
+            // (UpdateItem) at least, and only this phase's.
+            assert!(phase.capacity.write >= 9.0, "{design:?}: {:?}", phase.capacity);
+            assert!(phase.capacity.write < 40.0, "{design:?}: {:?} is not this phase's alone", phase.capacity);
         }
         stack.remove().await.unwrap();
     }

@@ -334,6 +334,7 @@ pub async fn run_phase(
     };
 
     let from_micros = now_micros();
+    let capacity_before = stack.meter.snapshot();
     let started = Instant::now();
     let api = Api { service, catalog: Arc::new(CachedCatalog::new(catalog, api::CATALOG_CACHE_TTL)) };
     let placed = match arrival {
@@ -375,7 +376,7 @@ pub async fn run_phase(
     }
     reading.await?;
     let elapsed = started.elapsed();
-    let capacity = stack.meter.snapshot();
+    let capacity = stack.meter.snapshot() - capacity_before;
     let spans = recent.spans().into_iter().filter(|span| span.start_micros >= from_micros).collect();
     Ok(Phase { orders: placed, spans, capacity, elapsed })
 }
