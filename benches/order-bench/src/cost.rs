@@ -30,7 +30,7 @@ const WARM_UP_ORDERS: usize = 20;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Orders per design (about a minute and a half for both, warm-up included, on 2 cores).
+    /// Orders per design (about 80 s for both, warm-up included, in a debug build on 2 cores).
     #[arg(long, default_value_t = 60)]
     orders: usize,
     /// Orders placed at once.
