@@ -5,6 +5,7 @@
 use clap::{Parser, Subcommand};
 
 mod commands;
+mod cost;
 mod dynamodb_local;
 mod flash_sale;
 mod legacy_sync;
@@ -32,6 +33,8 @@ enum Benchmark {
     Commands(commands::Args),
     /// What DynamoDB Local serves alone: PutItem and Query per second at concurrency 1–8, and CPU per request.
     DynamodbLocal(dynamodb_local::Args),
+    /// The AWS bill of an order, counted from the spans of a run through the whole pipeline, vs a naive design.
+    Cost(cost::Args),
     /// Stream records to SNS: PublishBatch vs one Publish per record.
     Publisher(publisher::Args),
     /// Flash sale on one hot SKU: coalesced vs per-order reservations.
@@ -58,6 +61,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Benchmark::Commands(args) => commands::run(args).await,
         Benchmark::DynamodbLocal(args) => dynamodb_local::run(args).await,
         Benchmark::Publisher(args) => publisher::run(args).await,
+        Benchmark::Cost(args) => cost::run(args).await.map_err(|e| e as Box<dyn std::error::Error>),
         Benchmark::FlashSale(args) => flash_sale::run(args).await,
         Benchmark::LegacySync(args) => legacy_sync::run(args).await,
         Benchmark::Soak(args) => {

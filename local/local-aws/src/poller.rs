@@ -21,7 +21,7 @@ use aws_sdk_sqs::Client;
 
 use sqs_consumer::{retries, Backoff, Failure, Projection, VisibilityClient};
 
-/// SQS's limit, and Lambda's default batch size.
+/// SQS's limit per receive, and Lambda's default batch size.
 const MAX_MESSAGES: i32 = 10;
 /// How long to wait after a failed poll before the next.
 const ERROR_PAUSE: Duration = Duration::from_secs(1);
@@ -65,6 +65,7 @@ pub struct QueuePoller {
     queue_url: String,
     queue_arn: String,
     wait_seconds: i32,
+    max_messages: i32,
     visibility_timeout: Option<i32>,
     backoff: Backoff,
     visibility: VisibilityClient,
@@ -90,6 +91,7 @@ impl QueuePoller {
             queue_url,
             queue_arn,
             wait_seconds: 1,
+            max_messages: MAX_MESSAGES,
             visibility_timeout: None,
             backoff: Backoff::default(),
             visibility,
@@ -116,13 +118,21 @@ impl QueuePoller {
         self
     }
 
+    /// Messages a receive asks for, hence the most a batch holds (1 to 10,
+    /// clamped): an event source mapping's `BatchSize` below 10. The cost
+    /// benchmark's naive design takes one at a time.
+    pub fn with_max_messages(mut self, messages: i32) -> Self {
+        self.max_messages = messages.clamp(1, MAX_MESSAGES);
+        self
+    }
+
     /// One receive, one batch through `projection`, one delete of the successes.
     pub async fn poll_once(&self, projection: &dyn Projection) -> Result<PollOutcome, PollError> {
         let received = self
             .client
             .receive_message()
             .queue_url(&self.queue_url)
-            .max_number_of_messages(MAX_MESSAGES)
+            .max_number_of_messages(self.max_messages)
             .wait_time_seconds(self.wait_seconds)
             .set_visibility_timeout(self.visibility_timeout)
             .message_system_attribute_names(MessageSystemAttributeName::All)

@@ -215,6 +215,15 @@ impl RecentTraces {
         RecentTraces { spans: Arc::new(Mutex::new(VecDeque::with_capacity(capacity.min(4096)))), capacity }
     }
 
+    /// Every span kept, oldest first: what the cost benchmark counts a
+    /// run's requests and invocations from.
+    pub fn spans(&self) -> Vec<SpanRecord> {
+        let spans = self.spans.lock().expect("no panic while holding the lock");
+        let mut all: Vec<SpanRecord> = spans.iter().cloned().collect();
+        all.sort_by_key(|span| span.start_micros);
+        all
+    }
+
     /// Every span of the traces that name `order_id` ([`ORDER_ID`]), and of
     /// the traces those spans link to (a publisher's batch), oldest first.
     pub fn of_order(&self, order_id: &str) -> Vec<SpanRecord> {

@@ -1,7 +1,8 @@
 //! The queue poller against moto's SQS (`scripts/local-stack up`): good
 //! messages are applied and deleted, a poison message is retried and ends
 //! in the dead-letter queue through the queue's redrive policy; the `lane`
-//! message attribute reaches the projection.
+//! message attribute reaches the projection; a poller asked for one message
+//! at a time gets one.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -134,4 +135,20 @@ async fn the_lane_attribute_reaches_the_projection() {
     let mut expected = vec![(hot.event_id, Some(Lane::Hot)), (unlaned.event_id, None)];
     expected.sort();
     assert_eq!(lanes, expected);
+}
+
+#[tokio::test]
+async fn a_poller_of_one_message_at_a_time_hands_on_batches_of_one() {
+    let (client, url, _) = client_and_queue("poller-one").await;
+    for _ in 0..3 {
+        client.send_message().queue_url(&url).message_body(envelope().to_json()).send().await.unwrap();
+    }
+    let poller = QueuePoller::new(client.clone(), &url).await.unwrap().with_wait_seconds(1).with_max_messages(1);
+    let recorder = Recorder::default();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while recorder.seen.lock().unwrap().len() < 3 {
+        assert!(Instant::now() < deadline, "the messages never arrived");
+        let outcome = poller.poll_once(&recorder).await.unwrap();
+        assert!(outcome.received <= 1, "a receive of {} messages", outcome.received);
+    }
 }
