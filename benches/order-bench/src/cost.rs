@@ -5,7 +5,7 @@
 //! the other in the same process. Every AWS request, Lambda invocation and
 //! PostgreSQL transaction is counted from the run's spans ([`bill::Counts`]);
 //! DynamoDB capacity is what DynamoDB Local's answers report
-//! ([`capacity`]); both are priced at a dated table of list prices
+//! (`testkit::requests::RequestCounter::asking_for_capacity`); both are priced at a dated table of list prices
 //! ([`prices`]).
 
 use std::collections::BTreeSet;
@@ -15,7 +15,6 @@ use telemetry::{Exports, RecentTraces};
 use crate::EVENTS_TABLE;
 
 mod bill;
-mod capacity;
 mod pipeline;
 mod prices;
 
@@ -91,7 +90,13 @@ fn report(args: &Args, phases: &[(Design, Phase)]) {
         .map(|(design, phase)| {
             let orders = phase.orders.len() as u64;
             let counts = Counts::of(&phase.spans);
-            let lines = bill::bill(&counts, orders, phase.capacity.write, phase.capacity.read, &prices::US_EAST_1);
+            let lines = bill::bill(
+                &counts,
+                orders,
+                phase.capacity.write_units(),
+                phase.capacity.read_units(),
+                &prices::US_EAST_1,
+            );
             (*design, orders, counts, lines)
         })
         .collect();
@@ -266,8 +271,8 @@ mod stack {
             assert_eq!(counted.invocations["api"].count, 3, "{design:?}");
             // Each order's two events (PutItem) and its pick request
             // (UpdateItem) at least, and only this phase's.
-            assert!(phase.capacity.write >= 9.0, "{design:?}: {:?}", phase.capacity);
-            assert!(phase.capacity.write < 40.0, "{design:?}: {:?} is not this phase's alone", phase.capacity);
+            assert!(phase.capacity.write_units() >= 9.0, "{design:?}: {:?}", phase.capacity);
+            assert!(phase.capacity.write_units() < 40.0, "{design:?}: {:?} is not this phase's alone", phase.capacity);
         }
         stack.remove().await.unwrap();
     }

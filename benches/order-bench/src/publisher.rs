@@ -62,7 +62,8 @@ pub async fn run(args: Args) -> Result<(), Box<dyn Error>> {
         .await?
         .topic_arn
         .ok_or("CreateTopic returned no ARN")?;
-    let queue_url = subscribed_queue(&sns, &sqs, &topic_arn).await?;
+    let name = format!("bench-subscriber-{}", uuid::Uuid::new_v4().simple());
+    let queue_url = subscribed_queue(&sns, &sqs, &topic_arn, &name, None).await.map_err(|e| e as Box<dyn Error>)?;
     let batches = stream_batches(args.records, args.batch_size, Workload::Fulfilled);
     let rejections = stream_batches(args.records, args.batch_size, Workload::Rejected);
     let publisher = SnsPublisher::new(sns.clone(), &topic_arn);
@@ -243,18 +244,17 @@ impl Round {
     }
 }
 
-async fn subscribed_queue(
+/// A new queue `queue_name`, subscribed to `topic_arn` with raw delivery
+/// (and `filter_policy`, if any): its URL.
+pub(crate) async fn subscribed_queue(
     sns: &aws_sdk_sns::Client,
     sqs: &aws_sdk_sqs::Client,
     topic_arn: &str,
-) -> Result<String, Box<dyn Error>> {
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(format!("bench-subscriber-{}", uuid::Uuid::new_v4().simple()))
-        .send()
-        .await?
-        .queue_url
-        .ok_or("CreateQueue returned no URL")?;
+    queue_name: &str,
+    filter_policy: Option<&str>,
+) -> Result<String, Box<dyn Error + Send + Sync>> {
+    let queue_url =
+        sqs.create_queue().queue_name(queue_name).send().await?.queue_url.ok_or("CreateQueue returned no URL")?;
     let queue_arn = sqs
         .get_queue_attributes()
         .queue_url(&queue_url)
@@ -264,13 +264,14 @@ async fn subscribed_queue(
         .attributes
         .and_then(|mut a| a.remove(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
         .ok_or("the queue has no ARN")?;
-    sns.subscribe()
-        .topic_arn(topic_arn)
-        .protocol("sqs")
-        .endpoint(queue_arn)
-        .attributes("RawMessageDelivery", "true")
-        .send()
-        .await?;
+    let subscribe = sns.subscribe().topic_arn(topic_arn).protocol("sqs").endpoint(queue_arn);
+    let subscribe = subscribe.attributes("RawMessageDelivery", "true");
+    match filter_policy {
+        Some(policy) => subscribe.attributes("FilterPolicy", policy),
+        None => subscribe,
+    }
+    .send()
+    .await?;
     Ok(queue_url)
 }
 

@@ -1,30 +1,39 @@
 //! DynamoDB requests counted by an SDK interceptor on the client, so that
-//! tests and benchmarks can say how many requests a path makes without the
-//! product types keeping counters for them.
+//! tests and benchmarks can say how many requests a path makes, and what
+//! capacity it consumed, without the product types keeping counters for
+//! them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::config::interceptors::{
-    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
+    BeforeSerializationInterceptorContextMut, BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
 };
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::operation::batch_get_item::{BatchGetItemInput, BatchGetItemOutput};
+use aws_sdk_dynamodb::operation::batch_write_item::{BatchWriteItemInput, BatchWriteItemOutput};
+use aws_sdk_dynamodb::operation::delete_item::{DeleteItemInput, DeleteItemOutput};
+use aws_sdk_dynamodb::operation::get_item::{GetItemInput, GetItemOutput};
 use aws_sdk_dynamodb::operation::put_item::{PutItemInput, PutItemOutput};
 use aws_sdk_dynamodb::operation::query::{QueryInput, QueryOutput};
 use aws_sdk_dynamodb::operation::scan::{ScanInput, ScanOutput};
+use aws_sdk_dynamodb::operation::transact_get_items::{TransactGetItemsInput, TransactGetItemsOutput};
 use aws_sdk_dynamodb::operation::transact_write_items::{TransactWriteItemsInput, TransactWriteItemsOutput};
-use aws_sdk_dynamodb::types::ConsumedCapacity;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemInput, UpdateItemOutput};
+use aws_sdk_dynamodb::types::{ConsumedCapacity, ReturnConsumedCapacity};
 
 /// Counts the requests of every client built by [`RequestCounter::client`]
 /// (each operation once, whatever its retries) and the capacity their
-/// answers report consumed.
+/// answers report consumed: what the requests asked for, or, from
+/// [`RequestCounter::asking_for_capacity`], every request's.
 #[derive(Clone, Debug, Default)]
 pub struct RequestCounter(Arc<Counts>);
 
 #[derive(Debug, Default)]
 struct Counts {
+    /// Sets `ReturnConsumedCapacity: TOTAL` on every request that takes it.
+    ask_capacity: bool,
     query: AtomicU64,
     batch_get_item: AtomicU64,
     put_item: AtomicU64,
@@ -48,6 +57,12 @@ pub struct RequestTotals {
 }
 
 impl RequestCounter {
+    /// A counter whose clients ask every request for the capacity it
+    /// consumed (the stores ask only on some): a whole run's capacity.
+    pub fn asking_for_capacity() -> Self {
+        RequestCounter(Arc::new(Counts { ask_capacity: true, ..Counts::default() }))
+    }
+
     /// A client of `config` whose requests this counter counts.
     pub fn client(&self, config: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
         let config = aws_sdk_dynamodb::config::Builder::from(config).interceptor(self.clone()).build();
@@ -82,6 +97,40 @@ impl Intercept for RequestCounter {
         "RequestCounter"
     }
 
+    fn modify_before_serialization(
+        &self,
+        context: &mut BeforeSerializationInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if !self.0.ask_capacity {
+            return Ok(());
+        }
+        let input = context.input_mut();
+        let total = Some(ReturnConsumedCapacity::Total);
+        macro_rules! ask {
+            ($($input:ty),*) => {
+                $(if let Some(input) = input.downcast_mut::<$input>() {
+                    input.return_consumed_capacity = total;
+                    return Ok(());
+                })*
+            };
+        }
+        ask!(
+            PutItemInput,
+            UpdateItemInput,
+            DeleteItemInput,
+            GetItemInput,
+            QueryInput,
+            ScanInput,
+            BatchGetItemInput,
+            BatchWriteItemInput,
+            TransactWriteItemsInput,
+            TransactGetItemsInput
+        );
+        Ok(())
+    }
+
     fn read_before_execution(
         &self,
         context: &BeforeSerializationInterceptorContextRef<'_>,
@@ -110,19 +159,36 @@ impl Intercept for RequestCounter {
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let Some(Ok(output)) = context.output_or_error() else { return Ok(()) };
-        let c = &self.0;
-        if let Some(out) = output.downcast_ref::<QueryOutput>() {
-            add(&c.read_milliunits, milliunits(out.consumed_capacity()));
-        } else if let Some(out) = output.downcast_ref::<BatchGetItemOutput>() {
-            add(&c.read_milliunits, milliunits(out.consumed_capacity()));
-        } else if let Some(out) = output.downcast_ref::<ScanOutput>() {
-            add(&c.read_milliunits, milliunits(out.consumed_capacity()));
-        } else if let Some(out) = output.downcast_ref::<PutItemOutput>() {
-            add(&c.write_milliunits, milliunits(out.consumed_capacity()));
-        } else if let Some(out) = output.downcast_ref::<TransactWriteItemsOutput>() {
-            add(&c.write_milliunits, milliunits(out.consumed_capacity()));
+        // `consumed_capacity()` is an `Option` of one, or a slice of one per table.
+        macro_rules! add {
+            ($counter:expr, $($output:ty),*) => {
+                $(if let Some(output) = output.downcast_ref::<$output>() {
+                    add($counter, milliunits(output.consumed_capacity()));
+                    return Ok(());
+                })*
+            };
         }
+        let c = &self.0;
+        add!(&c.read_milliunits, QueryOutput, ScanOutput, GetItemOutput, BatchGetItemOutput, TransactGetItemsOutput);
+        add!(
+            &c.write_milliunits,
+            PutItemOutput,
+            UpdateItemOutput,
+            DeleteItemOutput,
+            BatchWriteItemOutput,
+            TransactWriteItemsOutput
+        );
         Ok(())
+    }
+}
+
+impl RequestTotals {
+    pub fn read_units(&self) -> f64 {
+        self.read_milliunits as f64 / 1000.0
+    }
+
+    pub fn write_units(&self) -> f64 {
+        self.write_milliunits as f64 / 1000.0
     }
 }
 

@@ -35,7 +35,7 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use super::bill::{API, INVOCATION, PUBLISHER};
-use super::capacity::{CapacityMeter, Units};
+use testkit::requests::{RequestCounter, RequestTotals};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -92,7 +92,7 @@ impl Design {
 /// table, which is the caller's.
 pub struct Stack {
     config: aws_config::SdkConfig,
-    meter: CapacityMeter,
+    meter: RequestCounter,
     dynamodb: aws_sdk_dynamodb::Client,
     events_table: String,
     tables: [String; 3],
@@ -109,7 +109,7 @@ impl Stack {
     /// missing and kept.
     pub async fn create(events_table: &str, database_url: &str) -> Result<Stack, Error> {
         let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let meter = CapacityMeter::default();
+        let meter = RequestCounter::asking_for_capacity();
         let dynamodb = meter.client(&config);
         let id = uuid::Uuid::new_v4().simple().to_string();
         contract::tables::create_events_table(&dynamodb, events_table).await?;
@@ -138,30 +138,8 @@ impl Stack {
             ("fulfillment", contract::subscription::FULFILLMENT),
             ("legacy-sync", contract::subscription::LEGACY_SYNC),
         ] {
-            let url = sqs
-                .create_queue()
-                .queue_name(format!("cost-{function}-{id}"))
-                .send()
-                .await?
-                .queue_url
-                .ok_or("CreateQueue: no URL")?;
-            let arn = sqs
-                .get_queue_attributes()
-                .queue_url(&url)
-                .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                .send()
-                .await?
-                .attributes
-                .and_then(|mut a| a.remove(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
-                .ok_or("GetQueueAttributes: no ARN")?;
-            sns.subscribe()
-                .topic_arn(&topic_arn)
-                .protocol("sqs")
-                .endpoint(arn)
-                .attributes("RawMessageDelivery", "true")
-                .attributes("FilterPolicy", filter_policy)
-                .send()
-                .await?;
+            let name = format!("cost-{function}-{id}");
+            let url = crate::publisher::subscribed_queue(&sns, &sqs, &topic_arn, &name, Some(filter_policy)).await?;
             queues.push((function, url));
         }
 
@@ -214,7 +192,7 @@ pub struct Phase {
     pub orders: Vec<OrderId>,
     pub spans: Vec<SpanRecord>,
     /// DynamoDB capacity consumed, as DynamoDB Local reported it.
-    pub capacity: Units,
+    pub capacity: RequestTotals,
     pub elapsed: Duration,
 }
 
