@@ -291,10 +291,7 @@ fn record_span(event: &Envelope, batch_traceparent: Option<&str>) -> tracing::Sp
         version = event.version,
         event_type = %event.event_type(),
     );
-    if event.traceparent.is_some() {
-        telemetry::continue_trace(&span, event.traceparent.as_deref());
-        telemetry::link(&span, batch_traceparent);
-    }
+    telemetry::continue_in_batch(&span, event.traceparent.as_deref(), batch_traceparent);
     span
 }
 

@@ -73,6 +73,8 @@ impl InventoryProjection {
         mut reserved: Option<Outcome>,
     ) -> Vec<Failed> {
         let order_id = order.order_id;
+        // Run within the batch's span ([`Projection::apply`]).
+        let batch_traceparent = telemetry::current_traceparent();
         for (i, step) in order.steps.iter().enumerate() {
             let envelope = &step.envelope;
             let span = tracing::info_span!(
@@ -83,10 +85,7 @@ impl InventoryProjection {
                 event_type = envelope.event_type().as_str(),
                 correlation_id = %envelope.correlation_id,
             );
-            if step.traceparent.is_some() {
-                telemetry::continue_trace(&span, step.traceparent.as_deref());
-                telemetry::link(&span, telemetry::current_traceparent().as_deref());
-            }
+            telemetry::continue_in_batch(&span, step.traceparent.as_deref(), batch_traceparent.as_deref());
             let outcome = async {
                 match &envelope.event {
                     OrderEvent::Placed(placed) => {

@@ -21,7 +21,9 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-pub use trace::{continue_trace, current_traceparent, link, traceparent_of, Exports, RecentTraces, SpanRecord};
+pub use trace::{
+    continue_in_batch, continue_trace, current_traceparent, link, traceparent_of, Exports, RecentTraces, SpanRecord,
+};
 
 /// The log format a binary asks for (the runner's `--log-format`,
 /// `LOG_FORMAT`).

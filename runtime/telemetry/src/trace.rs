@@ -140,6 +140,16 @@ pub fn link(span: &tracing::Span, traceparent: Option<&str>) {
     }
 }
 
+/// A record's or message's span in a batch handled at once: a child of
+/// `traceparent` (its own trace), linked to the batch's span, whose calls it
+/// shares; with no `traceparent` to continue it stays where it is.
+pub fn continue_in_batch(span: &tracing::Span, traceparent: Option<&str>, batch_traceparent: Option<&str>) {
+    if traceparent.is_some() {
+        continue_trace(span, traceparent);
+        link(span, batch_traceparent);
+    }
+}
+
 fn remote_context(traceparent: &str) -> Option<Context> {
     let carrier = HashMap::from([(TRACEPARENT.to_owned(), traceparent.to_owned())]);
     let context = TraceContextPropagator::new().extract(&carrier);
