@@ -189,3 +189,31 @@ async fn a_callers_answers_are_not_stored_and_the_public_catalog_item_is_shareab
         assert_eq!(answer.headers["cache-control"], "no-store", "{} {}", answer.status, answer.json);
     }
 }
+
+/// Who sets an event's `traceparent`: the API's own span, never the caller.
+/// A request that names a trace of its choosing (`traceparent`, as a W3C
+/// client would send it, or an X-Ray header) gets an order whose events
+/// carry the API's trace context, in a trace the API started; the caller
+/// cannot join its order to someone else's trace.
+#[tokio::test]
+async fn a_caller_cannot_choose_the_trace_its_orders_events_carry() {
+    use domain::ports::EventStore;
+    use tracing::instrument::WithSubscriber;
+    let (app, store) = memory_app();
+    let (subscriber, _) =
+        telemetry::traced(&telemetry::Exports::default().with_recent(telemetry::RecentTraces::new(100)));
+    let chosen = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let headers = [
+        ("content-type", "application/json"),
+        ("traceparent", chosen),
+        ("x-amzn-trace-id", "Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=00f067aa0ba902b7;Sampled=1"),
+    ];
+    let body = r#"{"customerId":"customer-1842","lines":[{"sku":"muskie-casting-rod","quantity":1}]}"#;
+    let placed =
+        send(&app, to_request(&payload("POST", "/orders", &headers, Some(body)))).with_subscriber(subscriber).await;
+    assert_eq!(placed.status, 201, "{}", placed.json);
+    let order_id = domain::OrderId(placed.json["orderId"].as_str().unwrap().parse().unwrap());
+    let events = store.load(order_id).await.unwrap();
+    let traceparent = events[0].traceparent.as_deref().expect("a traced command's event carries its context");
+    assert!(!traceparent.contains("4bf92f3577b34da6a3ce929d0e0e4736"), "{traceparent}");
+}
